@@ -1,0 +1,118 @@
+/**
+ * Configuration from environment variables, validated once at start-up.
+ *
+ * Every variable the engine reads is declared here (and in the README's table and docker-compose.yml).
+ * A wrong value throws a ConfigError whose message is one line naming the variable; main.ts prints it and exits.
+ */
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  constructor(
+    public readonly variable: string,
+    message: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Explicit MongoDB URI; when absent the embedded development database is used. */
+  mongodbUri: string | undefined;
+  mongodbDatabase: string;
+  logLevel: LogLevel;
+  /** Maximum request body in bytes (JSON and XML). */
+  bodyLimitBytes: number;
+  shutdownTimeoutMs: number;
+  auth: {
+    jwksFile: string | undefined;
+    jwksUri: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === '' ? undefined : t;
+}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const v = str(env, name);
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v)) throw new ConfigError(name, `must be an integer, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024, gb: 1024 * 1024 * 1024 };
+
+/** Parses sizes such as `512kb`, `10mb` or a plain byte count. */
+export function parseSize(name: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(v);
+  if (!m) throw new ConfigError(name, `must be a size such as 10mb or 512kb, got "${v}"`);
+  return Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()]);
+}
+
+function oneOf<T extends string>(env: Env, name: string, def: T, allowed: readonly T[]): T {
+  const v = str(env, name);
+  if (v === undefined) return def;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${v}"`);
+  }
+  return v as T;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const v = str(env, name);
+  if (v === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(u.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${u.protocol}`);
+  }
+  return v;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = path.resolve(str(env, 'DATA_DIR') ?? '.data');
+  const mongodbUri = url(env, 'MONGODB_URI', ['mongodb:', 'mongodb+srv:']);
+  const jwksFile = str(env, 'AUTH_JWKS_FILE');
+  const jwksUri = url(env, 'AUTH_JWKS_URI', ['https:', 'http:']);
+  if (jwksFile && jwksUri) throw new ConfigError('AUTH_JWKS_URI', 'cannot be set together with AUTH_JWKS_FILE');
+  const dbName = str(env, 'MONGODB_DATABASE') ?? 'hl7engine';
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(dbName)) {
+    throw new ConfigError('MONGODB_DATABASE', `must be 1-63 letters, digits, _ or -, got "${dbName}"`);
+  }
+  const bodyLimit = str(env, 'BODY_LIMIT');
+  return {
+    port: int(env, 'PORT', 8080, 0, 65535),
+    host: str(env, 'HOST') ?? '0.0.0.0',
+    dataDir,
+    mongodbUri,
+    mongodbDatabase: dbName,
+    logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    bodyLimitBytes: bodyLimit === undefined ? 10 * 1024 * 1024 : parseSize('BODY_LIMIT', bodyLimit),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    auth: {
+      jwksFile: jwksFile ? path.resolve(jwksFile) : undefined,
+      jwksUri,
+      issuer: str(env, 'AUTH_ISSUER'),
+      audience: str(env, 'AUTH_AUDIENCE'),
+    },
+  };
+}

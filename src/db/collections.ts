@@ -1,0 +1,7 @@
+/**
+ * Every collection the engine uses, with its indexes, created at start-up by `ensureCollections` (idempotent).
+ * Each concern declares its own specs; this list only gathers them.
+ */
+import type { CollectionSpec } from './mongo.js';
+
+export const collectionSpecs: CollectionSpec[] = [];

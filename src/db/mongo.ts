@@ -1,0 +1,66 @@
+/**
+ * The one MongoDB connection module. Every concern declares its collections and indexes as `CollectionSpec`s;
+ * `ensureCollections` creates them at start-up (idempotent: createIndex with the same spec is a no-op).
+ *
+ * Write concern is `majority` by default. No code in the engine relies on multi-document transactions or change
+ * streams (FerretDB lacks them): multi-step work is made idempotent instead.
+ */
+import { MongoClient, type Db, type IndexDescription } from 'mongodb';
+
+export interface CollectionSpec {
+  name: string;
+  indexes: IndexDescription[];
+}
+
+export interface Database {
+  client: MongoClient;
+  db: Db;
+  close(): Promise<void>;
+}
+
+export async function connectDatabase(uri: string, dbName: string): Promise<Database> {
+  const client = new MongoClient(uri, {
+    writeConcern: { w: 'majority' },
+    serverSelectionTimeoutMS: 10_000,
+    heartbeatFrequencyMS: 2_000,
+    appName: 'hl7-engine',
+  });
+  await client.connect();
+  const db = client.db(dbName);
+  return {
+    client,
+    db,
+    close: () => client.close(),
+  };
+}
+
+export async function ensureCollections(db: Db, specs: CollectionSpec[]): Promise<void> {
+  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  for (const spec of specs) {
+    if (!existing.has(spec.name)) {
+      try {
+        await db.createCollection(spec.name);
+      } catch (err) {
+        // Another instance created it in between: fine.
+        if ((err as { codeName?: string }).codeName !== 'NamespaceExists') throw err;
+      }
+    }
+    if (spec.indexes.length > 0) await db.collection(spec.name).createIndexes(spec.indexes);
+  }
+}
+
+/** Database reachability for /readyz: a ping bounded by a timeout so the probe answers quickly. */
+export async function pingDatabase(db: Db, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      db.command({ ping: 1 }, { timeoutMS: timeoutMs }).then(() => true, () => false),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

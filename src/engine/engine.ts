@@ -1,0 +1,69 @@
+/**
+ * Starting and stopping the engine: database (external or embedded), collections and indexes, auth keys, HTTP server,
+ * graceful shutdown. Used by `main.ts` and, in-process, by the tests.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { Authenticator } from '../auth/middleware.js';
+import { loadKeySource } from '../auth/keys.js';
+import type { Config } from '../config/config.js';
+import { collectionSpecs } from '../db/collections.js';
+import { connectDatabase, ensureCollections } from '../db/mongo.js';
+import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
+import { createApp } from '../http/app.js';
+import type { AppContext } from '../http/context.js';
+import { rootLogger } from '../logging/logger.js';
+
+export interface RunningEngine {
+  ctx: AppContext;
+  server: http.Server;
+  port: number;
+  url: string;
+  /** Graceful stop: refuse new connections, finish in-flight requests (bounded), close the database. */
+  stop(): Promise<void>;
+}
+
+export async function startEngine(config: Config): Promise<RunningEngine> {
+  const logger = rootLogger();
+  const embedded: EmbeddedDatabase = await resolveDatabase({
+    uri: config.mongodbUri,
+    dataDir: path.join(config.dataDir, 'db'),
+    onProgress: (m) => logger.info(m),
+  });
+  if (embedded.kind !== 'external') logger.info({ kind: embedded.kind, uri: embedded.uri }, 'embedded database started');
+  const database = await connectDatabase(embedded.uri, config.mongodbDatabase);
+  await ensureCollections(database.db, collectionSpecs);
+  const keys = await loadKeySource(config);
+  const auth = new Authenticator(keys, { issuer: config.auth.issuer, audience: config.auth.audience });
+  const ctx: AppContext = { config, database, auth, shuttingDown: false };
+  const app = createApp(ctx);
+  const server = http.createServer(app);
+  server.requestTimeout = 120_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, auth: keys.mode }, 'engine listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      ctx.shuttingDown = true;
+      logger.info('shutting down: no new connections, draining in-flight requests');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: closing remaining connections');
+        server.closeAllConnections();
+      }, config.shutdownTimeoutMs);
+      await closed;
+      clearTimeout(timer);
+      await database.close();
+      await embedded.stop();
+      logger.info('shutdown complete');
+    })());
+
+  return { ctx, server, port, url: `http://127.0.0.1:${port}`, stop };
+}

@@ -1,0 +1,36 @@
+/**
+ * Structured logs (pino). Inside an HTTP request, `log()` returns the request's child logger so that every line
+ * carries the request id, wherever in the code it is written.
+ *
+ * Rule: never log personal data (national ids, names, phone numbers, e-mail, message bodies, query strings).
+ * The serializers below log the request path without its query string and no headers.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { pino, type Logger } from 'pino';
+
+let root: Logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'hl7-engine' } });
+const requestScope = new AsyncLocalStorage<Logger>();
+
+export function configureLogger(level: string): Logger {
+  root = pino({
+    level,
+    base: { service: 'hl7-engine' },
+    redact: { paths: ['req.headers.authorization', 'authorization', 'token'], censor: '[redacted]' },
+  });
+  return root;
+}
+
+export function rootLogger(): Logger {
+  return root;
+}
+
+/** The logger of the current request (with its reqId), or the root logger outside a request. */
+export function log(): Logger {
+  return requestScope.getStore() ?? root;
+}
+
+export function runWithLogger<T>(logger: Logger, fn: () => T): T {
+  return requestScope.run(logger, fn);
+}
+
+export type { Logger };
