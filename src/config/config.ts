@@ -29,6 +29,22 @@ export interface Config {
   /** Maximum request body in bytes (JSON and XML). */
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  jobs: {
+    pollIntervalMs: number;
+    lockLifetimeMs: number;
+    etaSeconds: number;
+  };
+  /** Field encryption at rest (consultation results, reports). Empty `keys`: a generated local key file is used. */
+  encryption: {
+    keys: { kid: string; key: Buffer }[];
+    activeKeyId: string | undefined;
+  };
+  consultations: {
+    /** Base URL of the chat/video front end the session links sent to patients point to. */
+    sessionBaseUrl: string;
+    /** Agenda interval (cron or human interval) of the daily insurer report; undefined = not scheduled. */
+    reportSchedule: string | undefined;
+  };
   auth: {
     jwksFile: string | undefined;
     jwksUri: string | undefined;
@@ -88,6 +104,55 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return v;
 }
 
+const KID_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+/**
+ * ENCRYPTION_KEYS = "kid1:base64key,kid2:base64key" (each key exactly 32 bytes, standard or url-safe base64) and
+ * ENCRYPTION_ACTIVE_KEY_ID (required with more than one key; the only key otherwise).
+ */
+export function parseEncryptionKeys(env: Env): Config['encryption'] {
+  const raw = str(env, 'ENCRYPTION_KEYS');
+  const active = str(env, 'ENCRYPTION_ACTIVE_KEY_ID');
+  if (raw === undefined) {
+    if (active !== undefined) throw new ConfigError('ENCRYPTION_ACTIVE_KEY_ID', 'is set but ENCRYPTION_KEYS is empty');
+    return { keys: [], activeKeyId: undefined };
+  }
+  const keys: { kid: string; key: Buffer }[] = [];
+  for (const [i, entry] of raw.split(',').map((e) => e.trim()).entries()) {
+    const sep = entry.indexOf(':');
+    const kid = sep > 0 ? entry.slice(0, sep) : '';
+    const b64 = sep > 0 ? entry.slice(sep + 1).trim() : '';
+    if (!KID_RE.test(kid)) {
+      throw new ConfigError('ENCRYPTION_KEYS', `entry ${i + 1} must be "<key id>:<base64 key>" with a key id of 1-32 letters, digits, _ or -`);
+    }
+    if (keys.some((k) => k.kid === kid)) throw new ConfigError('ENCRYPTION_KEYS', `key id "${kid}" appears twice`);
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(b64)) throw new ConfigError('ENCRYPTION_KEYS', `key "${kid}" is not base64`);
+    const key = Buffer.from(b64.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (key.length !== 32) {
+      throw new ConfigError('ENCRYPTION_KEYS', `key "${kid}" must decode to 32 bytes (AES-256), got ${key.length}`);
+    }
+    keys.push({ kid, key });
+  }
+  if (active === undefined && keys.length > 1) {
+    throw new ConfigError('ENCRYPTION_ACTIVE_KEY_ID', 'is required when ENCRYPTION_KEYS holds more than one key');
+  }
+  const activeKeyId = active ?? keys[0].kid;
+  if (!keys.some((k) => k.kid === activeKeyId)) {
+    throw new ConfigError('ENCRYPTION_ACTIVE_KEY_ID', `"${activeKeyId}" is not a key id in ENCRYPTION_KEYS`);
+  }
+  return { keys, activeKeyId };
+}
+
+/** CONSULTATION_REPORT_SCHEDULE: a cron expression or Agenda interval (default "0 2 * * *", UTC); "off" disables. */
+function reportSchedule(env: Env): string | undefined {
+  const v = str(env, 'CONSULTATION_REPORT_SCHEDULE') ?? '0 2 * * *';
+  if (v.toLowerCase() === 'off') return undefined;
+  if (!/^[\w\s*/,.-]{1,100}$/.test(v)) {
+    throw new ConfigError('CONSULTATION_REPORT_SCHEDULE', `must be a cron expression, an interval such as "1 day", or "off"`);
+  }
+  return v;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(str(env, 'DATA_DIR') ?? '.data');
   const mongodbUri = url(env, 'MONGODB_URI', ['mongodb:', 'mongodb+srv:']);
@@ -108,6 +173,16 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: bodyLimit === undefined ? 10 * 1024 * 1024 : parseSize('BODY_LIMIT', bodyLimit),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    jobs: {
+      pollIntervalMs: int(env, 'JOBS_POLL_INTERVAL_MS', 2_000, 50, 3_600_000),
+      lockLifetimeMs: int(env, 'JOBS_LOCK_LIFETIME_MS', 600_000, 1_000, 86_400_000),
+      etaSeconds: int(env, 'JOBS_ETA_SECONDS', 600, 1, 86_400),
+    },
+    encryption: parseEncryptionKeys(env),
+    consultations: {
+      sessionBaseUrl: (url(env, 'CONSULTATION_SESSION_BASE_URL', ['https:', 'http:']) ?? 'http://localhost:8080/sessions').replace(/\/+$/, ''),
+      reportSchedule: reportSchedule(env),
+    },
     auth: {
       jwksFile: jwksFile ? path.resolve(jwksFile) : undefined,
       jwksUri,

@@ -2,6 +2,7 @@
  * Every collection the engine uses, with its indexes, created at start-up by `ensureCollections` (idempotent).
  * Each concern declares its own specs; this list only gathers them.
  */
+import { jobCollections } from '../jobs/job-runner.js';
 import type { CollectionSpec } from './mongo.js';
 
-export const collectionSpecs: CollectionSpec[] = [];
+export const collectionSpecs: CollectionSpec[] = [...jobCollections];

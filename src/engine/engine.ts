@@ -12,6 +12,9 @@ import { collectionSpecs } from '../db/collections.js';
 import { connectDatabase, ensureCollections } from '../db/mongo.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { createApp } from '../http/app.js';
+import { jobDefinitions } from '../jobs/definitions.js';
+import { JobRunner } from '../jobs/job-runner.js';
+import type { JobDefinition } from '../jobs/types.js';
 import type { AppContext } from '../http/context.js';
 import { rootLogger } from '../logging/logger.js';
 
@@ -24,7 +27,12 @@ export interface RunningEngine {
   stop(): Promise<void>;
 }
 
-export async function startEngine(config: Config): Promise<RunningEngine> {
+export interface EngineOptions {
+  /** Extra job definitions (tests use this to exercise the job runner with jobs of their own). */
+  extraJobDefinitions?: JobDefinition<any>[];
+}
+
+export async function startEngine(config: Config, options: EngineOptions = {}): Promise<RunningEngine> {
   const logger = rootLogger();
   const embedded: EmbeddedDatabase = await resolveDatabase({
     uri: config.mongodbUri,
@@ -36,7 +44,16 @@ export async function startEngine(config: Config): Promise<RunningEngine> {
   await ensureCollections(database.db, collectionSpecs);
   const keys = await loadKeySource(config);
   const auth = new Authenticator(keys, { issuer: config.auth.issuer, audience: config.auth.audience });
-  const ctx: AppContext = { config, database, auth, shuttingDown: false };
+  // The context is completed below, one service per statement (each concern adds its own line).
+  const ctx = { config, database, auth, shuttingDown: false } as AppContext;
+  ctx.jobs = new JobRunner(database.db, {
+    processEveryMs: config.jobs.pollIntervalMs,
+    lockLifetimeMs: config.jobs.lockLifetimeMs,
+    etaSeconds: config.jobs.etaSeconds,
+  });
+
+  ctx.jobs.register([...jobDefinitions, ...(options.extraJobDefinitions ?? [])], ctx);
+  await ctx.jobs.start();
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.requestTimeout = 120_000;
@@ -60,6 +77,7 @@ export async function startEngine(config: Config): Promise<RunningEngine> {
       }, config.shutdownTimeoutMs);
       await closed;
       clearTimeout(timer);
+      await ctx.jobs.stop(config.shutdownTimeoutMs);
       await database.close();
       await embedded.stop();
       logger.info('shutdown complete');

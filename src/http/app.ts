@@ -5,6 +5,7 @@ import express, { type Express } from 'express';
 import type { AppContext } from './context.js';
 import { jsonErrorHandler, notFoundHandler } from './errors.js';
 import { healthRouter } from './health.js';
+import { jobsRouter } from '../jobs/routes.js';
 import { requestContext } from './request-context.js';
 
 export function createApp(ctx: AppContext): Express {
@@ -18,6 +19,7 @@ export function createApp(ctx: AppContext): Express {
   });
   app.use(healthRouter(ctx));
   app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(jobsRouter(ctx));
   app.use(notFoundHandler);
   app.use(jsonErrorHandler);
   return app;

@@ -1,12 +1,15 @@
 import type { Authenticator } from '../auth/middleware.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
+import type { JobRunner } from '../jobs/job-runner.js';
 
 /** What route modules are built from: configuration, the database and the token authenticator. */
 export interface AppContext {
   config: Config;
   database: Database;
   auth: Authenticator;
+  /** Background jobs (one Agenda instance) and the `jobs` collection clients poll. */
+  jobs: JobRunner;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mintLocalToken } from '../../src/auth/keys.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startEngine, type RunningEngine } from '../../src/engine/engine.js';
+import type { JobDefinition } from '../../src/jobs/types.js';
 import { configureLogger } from '../../src/logging/logger.js';
 
 export interface TestEngine extends RunningEngine {
@@ -54,7 +55,9 @@ export function tmpDir(): string {
 configureLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
 
 /** Starts an engine on an ephemeral port with its own data directory and database name; env overrides apply. */
-export async function startTestEngine(opts: { mongodbUri?: string; baseDir?: string; env?: Record<string, string> } = {}): Promise<TestEngine> {
+export async function startTestEngine(
+  opts: { mongodbUri?: string; baseDir?: string; env?: Record<string, string>; extraJobDefinitions?: JobDefinition<any>[] } = {},
+): Promise<TestEngine> {
   const baseDir = opts.baseDir ?? current().tmpDir;
   const id = randomUUID().slice(0, 8);
   const dataDir = path.join(baseDir, `engine-${id}`);
@@ -68,7 +71,7 @@ export async function startTestEngine(opts: { mongodbUri?: string; baseDir?: str
     LOG_LEVEL: 'silent',
     ...opts.env,
   });
-  const running = await startEngine(config);
+  const running = await startEngine(config, { extraJobDefinitions: opts.extraJobDefinitions });
   return {
     ...running,
     config,

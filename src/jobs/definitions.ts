@@ -1,0 +1,7 @@
+/**
+ * Every background job the engine runs, registered in one place (with its concurrency, lock lifetime, retries and
+ * backoff in its own definition). Add a definition here to make it runnable.
+ */
+import type { JobDefinition } from './types.js';
+
+export const jobDefinitions: JobDefinition<any>[] = [];

@@ -1,0 +1,321 @@
+/**
+ * The engine's one Agenda instance and the `jobs` collection clients poll.
+ *
+ * - `enqueue` writes a job document (status pending) and schedules an Agenda run for it; a request hash makes
+ *   identical requests share the pending job (a `job_hashes` document keyed by name+hash guards the race).
+ * - The Agenda processor marks the job processing, runs the handler and records the outcome. A `JobFailure` ends the
+ *   job failed at once; any other error is retried with exponential backoff until `maxAttempts`, then the job is
+ *   failed with status_code 500. A run whose worker died is taken over when its Agenda lock expires, and the handler
+ *   runs again (handlers are idempotent).
+ * - Recurring jobs (`every`) create one job document per run, so every run is visible in the jobs API.
+ */
+import { Agenda, InMemoryNotificationChannel, exponential, type Job } from 'agenda';
+import { MongoBackend } from '@agendajs/mongo-backend';
+import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
+import type { CollectionSpec } from '../db/mongo.js';
+import type { AppContext } from '../http/context.js';
+import { log } from '../logging/logger.js';
+import { jobQueueDepth, jobRuns } from '../metrics/registry.js';
+import { JobFailure, type JobDefinition, type JobDocument, type JobHandle, type JobOwner, type JobStatus } from './types.js';
+
+export const AGENDA_COLLECTION = 'agendaJobs';
+
+export const jobCollections: CollectionSpec[] = [
+  {
+    name: 'jobs',
+    indexes: [
+      { key: { updated_at: 1, status: 1 }, name: 'autodeletion_idx' },
+      { key: { name: 1, inserted_at: -1 }, name: 'name_inserted' },
+      { key: { status: 1, inserted_at: -1 }, name: 'status_inserted' },
+      { key: { 'owner.clientId': 1, inserted_at: -1 }, name: 'owner_inserted' },
+    ],
+  },
+  { name: 'job_hashes', indexes: [] },
+  { name: AGENDA_COLLECTION, indexes: [] },
+];
+
+/** Error bodies and responses stored on a job are capped at 10 000 bytes of JSON (eHealth NOTES §7). */
+export function capStored(value: unknown, maxBytes = 10_000): unknown {
+  const size = (v: unknown) => Buffer.byteLength(JSON.stringify(v) ?? '');
+  if (size(value) <= maxBytes) return value;
+  if (typeof value === 'string') return `${value.slice(0, maxBytes - 3)}...`;
+  const v = structuredClone(value) as { invalid?: { rules?: { params?: unknown }[] }[] };
+  if (Array.isArray(v?.invalid)) {
+    for (const entry of v.invalid) for (const rule of entry.rules ?? []) delete rule.params;
+    while (size(v) > maxBytes && v.invalid.length > 1) v.invalid.pop();
+    if (size(v) <= maxBytes) return v;
+  }
+  return { type: 'internal_error', message: 'Response too large to store' };
+}
+
+export interface JobRunnerOptions {
+  processEveryMs: number;
+  etaSeconds: number;
+  lockLifetimeMs: number;
+}
+
+export interface EnqueueOptions {
+  hash?: string;
+  owner?: JobOwner;
+}
+
+export interface JobListFilter {
+  name?: string;
+  status?: JobStatus;
+  from?: Date;
+  to?: Date;
+  clientId?: string;
+  limit: number;
+  offset: number;
+}
+
+export class JobRunner {
+  readonly agenda: Agenda;
+  readonly jobs: Collection<JobDocument>;
+  private readonly hashes: Collection<{ _id: string; job_id: ObjectId }>;
+  private readonly definitions = new Map<string, JobDefinition<unknown>>();
+  private started = false;
+
+  constructor(
+    db: Db,
+    private readonly options: JobRunnerOptions,
+  ) {
+    this.jobs = db.collection<JobDocument>('jobs');
+    this.hashes = db.collection('job_hashes');
+    this.agenda = new Agenda({
+      backend: new MongoBackend({ mongo: db, collection: AGENDA_COLLECTION }),
+      notificationChannel: new InMemoryNotificationChannel(),
+      processEvery: options.processEveryMs,
+      defaultLockLifetime: options.lockLifetimeMs,
+      maxConcurrency: 20,
+      defaultConcurrency: 5,
+    });
+    this.agenda.on('error', (err: Error) => log().error({ err: { message: err.message } }, 'agenda error'));
+  }
+
+  /** Registers every definition (before `start`). */
+  register(definitions: JobDefinition<unknown>[], ctx: AppContext): void {
+    for (const def of definitions) {
+      if (this.definitions.has(def.name)) throw new Error(`Job ${def.name} defined twice`);
+      this.definitions.set(def.name, def);
+      const handler = def.create(ctx);
+      const maxAttempts = def.options?.maxAttempts ?? 3;
+      this.agenda.define(def.name, (aj: Job<{ jobId?: string; recurring?: boolean; data?: unknown }>) => this.process(def, handler, maxAttempts, aj), {
+        concurrency: def.options?.concurrency ?? 5,
+        lockLifetime: def.options?.lockLifetimeMs ?? this.options.lockLifetimeMs,
+        backoff: exponential({ delay: def.options?.backoffMs ?? 1000, maxRetries: maxAttempts, factor: 2 }),
+      });
+    }
+  }
+
+  definitionsList(): JobDefinition<unknown>[] {
+    return [...this.definitions.values()];
+  }
+
+  async start(): Promise<void> {
+    await this.agenda.start();
+    this.started = true;
+    // Jobs written but never handed to Agenda (the engine died in between) are scheduled now.
+    const orphans = await this.jobs.find({ status: 'pending', scheduled: { $ne: true } } as Filter<JobDocument>).limit(1000).toArray();
+    for (const job of orphans) await this.schedule(job);
+  }
+
+  /** Waits (bounded) for running jobs to finish; jobs still running after the timeout are unlocked for another run. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    const result = await this.agenda.drain(timeoutMs);
+    if (result.timedOut) await this.agenda.stop();
+  }
+
+  async enqueue(name: string, data: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; existing: boolean }> {
+    if (!this.definitions.has(name)) throw new Error(`Unknown job ${name}`);
+    const id = new ObjectId();
+    if (opts.hash) {
+      const key = `${name}:${opts.hash}`;
+      for (let tries = 0; ; tries++) {
+        try {
+          await this.hashes.insertOne({ _id: key, job_id: id });
+          break;
+        } catch (err) {
+          if ((err as { code?: number }).code !== 11000 || tries > 5) throw err;
+        }
+        const holder = await this.hashes.findOne({ _id: key });
+        if (!holder) continue;
+        const held = await this.jobs.findOne({ _id: holder.job_id });
+        if (held && (held.status === 'pending' || held.status === 'processing')) {
+          return { id: held._id.toHexString(), existing: true };
+        }
+        const taken = await this.hashes.updateOne({ _id: key, job_id: holder.job_id }, { $set: { job_id: id } });
+        if (taken.modifiedCount === 1) break;
+      }
+    }
+    const now = new Date();
+    const doc: JobDocument = {
+      _id: id,
+      name,
+      hash: opts.hash,
+      data,
+      owner: opts.owner,
+      status: 'pending',
+      status_code: 202,
+      eta: new Date(now.getTime() + this.options.etaSeconds * 1000),
+      attempts: 0,
+      max_attempts: this.definitions.get(name)!.options?.maxAttempts ?? 3,
+      inserted_at: now,
+      updated_at: now,
+    };
+    await this.jobs.insertOne(doc);
+    await this.schedule(doc);
+    return { id: id.toHexString(), existing: false };
+  }
+
+  private async schedule(job: JobDocument): Promise<void> {
+    await this.agenda.now(job.name, { jobId: job._id.toHexString() });
+    await this.jobs.updateOne({ _id: job._id }, { $set: { scheduled: true } } as never);
+  }
+
+  async get(id: string): Promise<JobDocument | undefined> {
+    if (!ObjectId.isValid(id) || !/^[0-9a-f]{24}$/i.test(id)) return undefined;
+    return (await this.jobs.findOne({ _id: new ObjectId(id) })) ?? undefined;
+  }
+
+  async list(filter: JobListFilter): Promise<{ jobs: JobDocument[]; total: number }> {
+    const q: Filter<JobDocument> = {};
+    if (filter.name) q.name = filter.name;
+    if (filter.status) q.status = filter.status;
+    if (filter.clientId) q['owner.clientId'] = filter.clientId;
+    if (filter.from || filter.to) {
+      q.inserted_at = {};
+      if (filter.from) q.inserted_at.$gte = filter.from;
+      if (filter.to) q.inserted_at.$lt = filter.to;
+    }
+    const [jobs, total] = await Promise.all([
+      this.jobs.find(q).sort({ inserted_at: -1 }).skip(filter.offset).limit(filter.limit).toArray(),
+      this.jobs.countDocuments(q),
+    ]);
+    return { jobs, total };
+  }
+
+  /** Runs a failed job again from its first attempt. False when the job is not failed. */
+  async rerun(id: string): Promise<boolean> {
+    const job = await this.get(id);
+    if (!job || job.status !== 'failed') return false;
+    const res = await this.jobs.updateOne(
+      { _id: job._id, status: 'failed' },
+      { $set: { status: 'pending', status_code: 202, attempts: 0, updated_at: new Date(), scheduled: false }, $unset: { error: '', finished_at: '' } } as never,
+    );
+    if (res.modifiedCount !== 1) return false;
+    await this.schedule(job);
+    return true;
+  }
+
+  /** A recurring job: one job document per run. */
+  async every(interval: string, name: string, data?: unknown): Promise<void> {
+    await this.agenda.every(interval, name, { recurring: true, data });
+  }
+
+  async refreshQueueMetrics(): Promise<void> {
+    const rows = await this.jobs
+      .aggregate<{ _id: { name: string; status: string }; n: number }>([
+        { $match: { status: { $in: ['pending', 'processing'] } } },
+        { $group: { _id: { name: '$name', status: '$status' }, n: { $sum: 1 } } },
+      ])
+      .toArray();
+    jobQueueDepth.reset();
+    for (const name of this.definitions.keys()) for (const status of ['pending', 'processing']) jobQueueDepth.set({ name, status }, 0);
+    for (const row of rows) jobQueueDepth.set({ name: row._id.name, status: row._id.status }, row.n);
+  }
+
+  private async process(
+    def: JobDefinition<unknown>,
+    handler: ReturnType<JobDefinition<unknown>['create']>,
+    maxAttempts: number,
+    aj: Job<{ jobId?: string; recurring?: boolean; data?: unknown }>,
+  ): Promise<void> {
+    let jobId = aj.attrs.data?.jobId;
+    const recurringRun = !jobId;
+    if (!jobId) {
+      // A run of a recurring job: give it its own job document.
+      const created = await this.enqueueRecurringRun(def.name, aj.attrs.data?.data);
+      jobId = created;
+    }
+    const _id = new ObjectId(jobId);
+    const now = new Date();
+    const doc = await this.jobs.findOneAndUpdate(
+      { _id, status: { $in: ['pending', 'processing'] } },
+      { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
+      { returnDocument: 'after' },
+    );
+    if (!doc) return; // finished already (a duplicate delivery)
+    const logger = log().child({ job: def.name, jobId, attempt: doc.attempts });
+    const handle: JobHandle = {
+      id: jobId,
+      attempt: doc.attempts,
+      progress: async (percent, message) => {
+        await this.jobs.updateOne({ _id }, { $set: { progress: { percent, message }, updated_at: new Date() } });
+        await aj.touch(Math.max(0, Math.min(100, percent))).catch(() => {});
+      },
+    };
+    try {
+      const outcome = await handler(doc.data, handle);
+      await this.finish(_id, doc, {
+        status: 'processed',
+        status_code: outcome.status_code,
+        response: capStored(
+          outcome.response_data !== undefined ? { response_data: outcome.response_data } : { links: outcome.links ?? [] },
+        ) as JobDocument['response'],
+      });
+      jobRuns.inc({ name: def.name, outcome: 'processed' });
+      logger.info('job processed');
+    } catch (err) {
+      if (err instanceof JobFailure) {
+        await this.finish(_id, doc, { status: 'failed', status_code: err.status_code, error: capStored(err.error) });
+        jobRuns.inc({ name: def.name, outcome: 'failed' });
+        logger.info({ statusCode: err.status_code }, 'job failed');
+        return;
+      }
+      const message = (err as Error)?.message ?? String(err);
+      // A recurring run is not retried by Agenda (its next run comes anyway); it stays failed and can be re-run.
+      if (recurringRun || doc.attempts >= maxAttempts) {
+        await this.finish(_id, doc, {
+          status: 'failed',
+          status_code: 500,
+          error: { type: 'internal_error', message: 'Job failed after retries' },
+          last_error: message.slice(0, 1000),
+        });
+        jobRuns.inc({ name: def.name, outcome: 'failed' });
+        logger.error({ err: { message } }, 'job failed after its last attempt');
+        return;
+      }
+      await this.jobs.updateOne({ _id }, { $set: { status: 'pending', last_error: message.slice(0, 1000), updated_at: new Date() } });
+      jobRuns.inc({ name: def.name, outcome: 'retry' });
+      logger.warn({ err: { message } }, 'job attempt failed; retrying');
+      throw err; // Agenda schedules the retry with backoff
+    }
+  }
+
+  private async enqueueRecurringRun(name: string, data: unknown): Promise<string> {
+    const now = new Date();
+    const doc: JobDocument = {
+      _id: new ObjectId(),
+      name,
+      data,
+      status: 'pending',
+      status_code: 202,
+      eta: new Date(now.getTime() + this.options.etaSeconds * 1000),
+      attempts: 0,
+      max_attempts: this.definitions.get(name)?.options?.maxAttempts ?? 3,
+      inserted_at: now,
+      updated_at: now,
+    };
+    await this.jobs.insertOne({ ...doc, scheduled: true } as JobDocument);
+    return doc._id.toHexString();
+  }
+
+  private async finish(_id: ObjectId, doc: JobDocument, set: Partial<JobDocument>): Promise<void> {
+    const now = new Date();
+    await this.jobs.updateOne({ _id }, { $set: { ...set, finished_at: now, updated_at: now } });
+    if (doc.hash) await this.hashes.deleteOne({ _id: `${doc.name}:${doc.hash}`, job_id: _id });
+  }
+}

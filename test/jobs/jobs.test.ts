@@ -1,0 +1,181 @@
+import { expect } from 'chai';
+import { JobFailure, type JobDefinition } from '../../src/jobs/types.js';
+import { startTestEngine, type TestEngine } from '../support/harness.js';
+
+/** Jobs of this test's own, run by the engine's real job runner (Agenda + the jobs collection). */
+let flakyRuns = 0;
+const testJobs: JobDefinition<any>[] = [
+  {
+    name: 'test.always-throws',
+    description: 'throws on every run',
+    options: { maxAttempts: 3, backoffMs: 50 },
+    create: () => async () => {
+      throw new Error('boom');
+    },
+  },
+  {
+    name: 'test.flaky',
+    description: 'fails twice, then succeeds',
+    options: { maxAttempts: 3, backoffMs: 50 },
+    create: () => async (data: { id: string }) => {
+      flakyRuns++;
+      if (flakyRuns < 3) throw new Error('transient');
+      return { status_code: 200, links: [{ entity: 'thing', href: `/api/things/${data.id}` }] };
+    },
+  },
+  {
+    name: 'test.business-failure',
+    description: 'ends failed with a 422 body',
+    create: () => async () => {
+      throw new JobFailure(422, { type: 'validation_failed', message: 'Validation failed', invalid: [] });
+    },
+  },
+  {
+    name: 'test.conflict',
+    description: 'ends failed with 409',
+    create: () => async () => {
+      throw new JobFailure(409, 'Does not match the signer drfo');
+    },
+  },
+  {
+    name: 'test.response-data',
+    description: 'returns response data',
+    create: () => async (data: unknown, job) => {
+      await job.progress(50, 'half way');
+      return { status_code: 200, response_data: { echoed: data } };
+    },
+  },
+  {
+    name: 'test.slow',
+    description: 'waits until released',
+    create: () => async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      return { status_code: 200, response_data: { ok: true } };
+    },
+  },
+];
+
+async function waitForStatus(e: TestEngine, token: string, id: string, statuses: string[], ms = 10_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const res = await fetch(`${e.url}/api/jobs/${id}?details=true`, { headers: { authorization: `Bearer ${token}` } });
+    const body = await res.json();
+    if (statuses.includes(body.data?.status)) return body.data;
+    if (Date.now() > end) throw new Error(`job ${id} still ${body.data?.status}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('jobs: runner and API', function () {
+  let e: TestEngine;
+  let token: string;
+  let adminToken: string;
+
+  before(async () => {
+    e = await startTestEngine({ extraJobDefinitions: testJobs, env: { JOBS_POLL_INTERVAL_MS: '100' } });
+    token = await e.token('job:read', { clientId: 'le-1' });
+    adminToken = await e.token('job:read admin', { clientId: 'le-ops' });
+  });
+  after(async () => e.stop());
+
+  const get = (id: string, t = token) => fetch(`${e.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${t}` }, redirect: 'manual' });
+
+  it('a job that throws is retried, then marked failed, and re-runs on request', async () => {
+    const { id } = await e.ctx.jobs.enqueue('test.always-throws', {}, { owner: { clientId: 'le-1' } });
+    const failed = await waitForStatus(e, token, id, ['failed']);
+    expect(failed.attempts).to.equal(3);
+    expect(failed.status_code).to.equal(500);
+    expect(failed.last_error).to.equal('boom');
+
+    const res = await get(id);
+    expect(res.status).to.equal(200);
+    const body = await res.json();
+    expect(body.data).to.deep.include({ status: 'failed', status_code: 500 });
+    expect(body.data.error).to.deep.equal({ type: 'internal_error', message: 'Job failed after retries' });
+    expect(body.meta).to.include({ code: 200, type: 'object' });
+
+    const rerun = await fetch(`${e.url}/api/jobs/${id}/rerun`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}` } });
+    expect(rerun.status).to.equal(202);
+    const again = await waitForStatus(e, token, id, ['failed']);
+    expect(again.attempts).to.equal(3);
+    expect(new Date(again.finished_at).getTime()).to.be.greaterThan(new Date(failed.finished_at).getTime());
+  });
+
+  it('a transient failure is retried with backoff and then processed: 303 with links', async () => {
+    const { id } = await e.ctx.jobs.enqueue('test.flaky', { id: 'x1' }, { owner: { clientId: 'le-1' } });
+    const done = await waitForStatus(e, token, id, ['processed', 'failed']);
+    expect(done.status).to.equal('processed');
+    expect(done.attempts).to.equal(3);
+    const res = await get(id);
+    expect(res.status).to.equal(303);
+    expect(res.headers.get('location')).to.equal('/api/things/x1');
+    const body = await res.json();
+    expect(body.data).to.deep.equal({ eta: body.data.eta, status: 'processed', status_code: 200, links: [{ entity: 'thing', href: '/api/things/x1' }] });
+    expect(body.data.eta).to.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z$/);
+  });
+
+  it('business failures are not retried and answer the eHealth error shapes', async () => {
+    const a = await e.ctx.jobs.enqueue('test.business-failure', {}, { owner: { clientId: 'le-1' } });
+    const b = await e.ctx.jobs.enqueue('test.conflict', {}, { owner: { clientId: 'le-1' } });
+    const fa = await waitForStatus(e, token, a.id, ['failed']);
+    await waitForStatus(e, token, b.id, ['failed']);
+    expect(fa.attempts).to.equal(1);
+    const ra = await (await get(a.id)).json();
+    expect(ra.data).to.deep.include({ status: 'failed', status_code: 422 });
+    expect(ra.data.error).to.deep.equal({ type: 'validation_failed', message: 'Validation failed', invalid: [] });
+    const rb = await (await get(b.id)).json();
+    expect(rb.data.error).to.deep.equal({ type: 'request_conflict', message: 'Does not match the signer drfo' });
+  });
+
+  it('response_data answers 200 and progress is recorded', async () => {
+    const { id } = await e.ctx.jobs.enqueue('test.response-data', { n: 1 }, { owner: { clientId: 'le-1' } });
+    const done = await waitForStatus(e, token, id, ['processed']);
+    expect(done.progress).to.deep.equal({ percent: 50, message: 'half way' });
+    const res = await get(id);
+    expect(res.status).to.equal(200);
+    expect((await res.json()).data).to.deep.include({ status: 'processed', status_code: 200, response_data: { echoed: { n: 1 } } });
+  });
+
+  it('an identical request while its job is pending gets the same job', async () => {
+    const first = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
+    const second = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
+    expect(second).to.deep.equal({ id: first.id, existing: true });
+    const pending = await get(first.id, adminToken);
+    const body = await pending.json();
+    expect(body.data).to.deep.equal({ eta: body.data.eta, status: 'pending', links: [{ entity: 'job', href: `/api/jobs/${first.id}` }] });
+    await waitForStatus(e, adminToken, first.id, ['processed']);
+    const third = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
+    expect(third.existing).to.equal(false);
+    expect(third.id).to.not.equal(first.id);
+  });
+
+  it('lists jobs with filters and paging, limited to the token\'s legal entity', async () => {
+    const res = await fetch(`${e.url}/api/jobs?name=test.always-throws&status=failed&page_size=10`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).to.equal(200);
+    const body = await res.json();
+    expect(body.data).to.have.length(1);
+    expect(body.paging).to.include({ total_entries: 1, page_number: 1 });
+    const other = await e.token('job:read', { clientId: 'le-2' });
+    const res2 = await fetch(`${e.url}/api/jobs?name=test.always-throws`, { headers: { authorization: `Bearer ${other}` } });
+    expect((await res2.json()).data).to.have.length(0);
+    const bad = await fetch(`${e.url}/api/jobs?status=weird`, { headers: { authorization: `Bearer ${token}` } });
+    expect(bad.status).to.equal(422);
+  });
+
+  it('unknown and malformed ids answer 404; another legal entity cannot read a job', async () => {
+    expect((await get('5f0c8b7e9d3a2b1c4d5e6f70')).status).to.equal(404);
+    expect((await get('not-an-id')).status).to.equal(404);
+    const { id } = await e.ctx.jobs.enqueue('test.response-data', {}, { owner: { clientId: 'le-1' } });
+    const other = await e.token('job:read', { clientId: 'le-2' });
+    expect((await get(id, other)).status).to.equal(404);
+  });
+
+  it('requires job:read', async () => {
+    const t = await e.token('something:else', { clientId: 'le-1' });
+    const res = await get('5f0c8b7e9d3a2b1c4d5e6f70', t);
+    expect(res.status).to.equal(403);
+    expect(await res.json()).to.deep.equal({
+      error: { type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: job:read' },
+    });
+  });
+});
