@@ -6,7 +6,8 @@
  *   2. a `mongod` on PATH, started on a free loopback port with its own data directory,
  *   3. FerretDB 1.24.2 with its SQLite backend (built with `go install` when the binary is missing),
  *   4. otherwise an error that says how to provide MongoDB.
- * The server is pinged until it answers and stopped when the process exits.
+ * The server is pinged until it answers and stopped when the process exits. A server already running on the same
+ * data directory (the engine's, when a CLI command runs beside it) is reused instead of started twice.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,7 +49,8 @@ export class NoDatabaseError extends Error {
 export async function resolveDatabase(opts: ResolveOptions): Promise<EmbeddedDatabase> {
   if (opts.uri) return { kind: 'external', uri: opts.uri, stop: async () => {} };
   fs.mkdirSync(opts.dataDir, { recursive: true });
-  await killStale(opts.dataDir);
+  const shared = await reuseRunning(opts.dataDir);
+  if (shared) return shared;
 
   const mongod = findOnPath('mongod');
   if (mongod) {
@@ -87,27 +89,40 @@ export async function resolveDatabase(opts: ResolveOptions): Promise<EmbeddedDat
   );
 }
 
-const PID_FILE = 'server.pid';
+const SERVER_FILE = 'server.json';
 
-/** A server left running by a killed engine still holds the data directory: stop it first. */
-async function killStale(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, PID_FILE);
-  let pid: number;
+/**
+ * A server already running on this data directory (the engine's, while a CLI command runs beside it, or one left by
+ * a killed engine) is used as it is, without owning it; one that no longer answers is stopped first.
+ */
+async function reuseRunning(dataDir: string): Promise<EmbeddedDatabase | undefined> {
+  const file = path.join(dataDir, SERVER_FILE);
+  let info: { pid: number; uri: string; kind: 'mongod' | 'ferretdb' };
   try {
-    pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    info = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {
-    return;
+    return undefined;
   }
-  fs.rmSync(pidFile, { force: true });
-  if (!Number.isInteger(pid) || pid <= 0) return;
+  const ours = (() => {
+    try {
+      return fs.readFileSync(`/proc/${info.pid}/cmdline`, 'utf8').includes(dataDir);
+    } catch {
+      return false;
+    }
+  })();
+  if (!ours) {
+    fs.rmSync(file, { force: true });
+    return undefined;
+  }
   try {
-    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.includes(dataDir)) return; // the pid was reused by an unrelated process
-    process.kill(pid, 'SIGTERM');
-    await waitFor(() => !alive(pid), 5_000);
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await waitForPing(info.uri, 2_000);
+    return { kind: info.kind, uri: info.uri, stop: async () => {} };
   } catch {
-    /* not running */
+    process.kill(info.pid, 'SIGTERM');
+    await waitFor(() => !alive(info.pid), 5_000);
+    if (alive(info.pid)) process.kill(info.pid, 'SIGKILL');
+    fs.rmSync(file, { force: true });
+    return undefined;
   }
 }
 
@@ -148,7 +163,7 @@ async function startServer(
   const child = spawn(binary, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   running.add(child);
-  if (child.pid) fs.writeFileSync(path.join(dataDir, PID_FILE), String(child.pid));
+  const uri = `mongodb://127.0.0.1:${port}/`;
   let exited = false;
   const exitPromise = new Promise<void>((resolve) =>
     child.once('exit', () => {
@@ -157,9 +172,9 @@ async function startServer(
       resolve();
     }),
   );
-  const uri = `mongodb://127.0.0.1:${port}/`;
   try {
     await waitForPing(uri, 30_000, () => exited);
+    if (child.pid) fs.writeFileSync(path.join(dataDir, SERVER_FILE), JSON.stringify({ pid: child.pid, uri, kind }));
   } catch (err) {
     child.kill('SIGKILL');
     const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-5).join(' | ') : '';
@@ -174,7 +189,7 @@ async function startServer(
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exitPromise;
       clearTimeout(timer);
-      fs.rmSync(path.join(dataDir, PID_FILE), { force: true });
+      fs.rmSync(path.join(dataDir, SERVER_FILE), { force: true });
     },
   };
 }

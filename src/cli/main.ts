@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/**
+ * The engine's command line (`hl7-engine` bin, or `npm run cli -- …`). Each concern registers its commands from its
+ * own module; this file only assembles them.
+ */
+import { Command } from 'commander';
+import { registerDatabaseCommands } from './db-command.js';
+import { registerTokenCommand } from './token-command.js';
+
+const program = new Command();
+program
+  .name('hl7-engine')
+  .description('Operate the HL7/FHIR integration engine: tokens, dictionaries, registries, ingest, replay, keys.')
+  .showHelpAfterError();
+
+registerTokenCommand(program);
+registerDatabaseCommands(program);
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+});
