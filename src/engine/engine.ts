@@ -17,6 +17,7 @@ import { JobRunner } from '../jobs/job-runner.js';
 import type { JobDefinition } from '../jobs/types.js';
 import type { AppContext } from '../http/context.js';
 import { rootLogger } from '../logging/logger.js';
+import { createMediaStorage } from '../storage/index.js';
 
 export interface RunningEngine {
   ctx: AppContext;
@@ -46,6 +47,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   const auth = new Authenticator(keys, { issuer: config.auth.issuer, audience: config.auth.audience });
   // The context is completed below, one service per statement (each concern adds its own line).
   const ctx = { config, database, auth, shuttingDown: false } as AppContext;
+  ctx.media = createMediaStorage(config);
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,
     lockLifetimeMs: config.jobs.lockLifetimeMs,

@@ -1,6 +1,7 @@
 import type { Authenticator } from '../auth/middleware.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
+import type { MediaStorage } from '../storage/media-storage.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 
 /** What route modules are built from: configuration, the database and the token authenticator. */
@@ -10,6 +11,8 @@ export interface AppContext {
   auth: Authenticator;
   /** Background jobs (one Agenda instance) and the `jobs` collection clients poll. */
   jobs: JobRunner;
+  /** Signed originals and generated documents (default: local filesystem under <DATA_DIR>/media). */
+  media: MediaStorage;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }
