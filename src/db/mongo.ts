@@ -45,7 +45,15 @@ export async function ensureCollections(db: Db, specs: CollectionSpec[]): Promis
         if ((err as { codeName?: string }).codeName !== 'NamespaceExists') throw err;
       }
     }
-    if (spec.indexes.length > 0) await db.collection(spec.name).createIndexes(spec.indexes);
+    if (spec.indexes.length === 0) continue;
+    // Only missing indexes are created (FerretDB 1.24 drops the connection when createIndexes is given several
+    // indexes that all exist already). Every index must have a name.
+    const coll = db.collection(spec.name);
+    const present = new Set((await coll.indexes()).map((i) => i.name));
+    for (const index of spec.indexes) {
+      if (!index.name) throw new Error(`Index on ${spec.name} without a name: ${JSON.stringify(index.key)}`);
+      if (!present.has(index.name)) await coll.createIndexes([index]);
+    }
   }
 }
 

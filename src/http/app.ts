@@ -13,8 +13,13 @@ export function createApp(ctx: AppContext): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(requestContext());
+  // During shutdown every response (also of requests already in flight) tells the client to close the connection.
   app.use((_req, res, next) => {
-    if (ctx.shuttingDown) res.setHeader('Connection', 'close');
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: typeof res, ...args: Parameters<typeof writeHead>) {
+      if (ctx.shuttingDown && !this.headersSent) this.setHeader('Connection', 'close');
+      return writeHead.apply(this, args);
+    } as typeof writeHead;
     next();
   });
   app.use(healthRouter(ctx));

@@ -8,7 +8,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type Logger } from 'pino';
 
-let root: Logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { service: 'hl7-engine' } });
+// Until configureLogger runs with the validated level, log at info (an invalid LOG_LEVEL is reported by config).
+let root: Logger = pino({ level: 'info', base: { service: 'hl7-engine' } });
 const requestScope = new AsyncLocalStorage<Logger>();
 
 export function configureLogger(level: string): Logger {
