@@ -6,6 +6,7 @@
  * streams (FerretDB lacks them): multi-step work is made idempotent instead.
  */
 import { MongoClient, type Db, type IndexDescription } from 'mongodb';
+import { dbLatency } from '../metrics/registry.js';
 
 export interface CollectionSpec {
   name: string;
@@ -24,7 +25,10 @@ export async function connectDatabase(uri: string, dbName: string): Promise<Data
     serverSelectionTimeoutMS: 10_000,
     heartbeatFrequencyMS: 2_000,
     appName: 'hl7-engine',
+    monitorCommands: true,
   });
+  client.on('commandSucceeded', (e) => dbLatency.observe({ command: e.commandName }, e.duration / 1000));
+  client.on('commandFailed', (e) => dbLatency.observe({ command: e.commandName }, e.duration / 1000));
   await client.connect();
   const db = client.db(dbName);
   return {

@@ -5,7 +5,10 @@ import express, { type Express } from 'express';
 import type { AppContext } from './context.js';
 import { jsonErrorHandler, notFoundHandler } from './errors.js';
 import { healthRouter } from './health.js';
+import { httpMetrics } from '../metrics/http-metrics.js';
+import { metricsRouter } from '../metrics/routes.js';
 import { jobsRouter } from '../jobs/routes.js';
+import { registriesRouter } from '../registries/routes.js';
 import { requestContext } from './request-context.js';
 
 export function createApp(ctx: AppContext): Express {
@@ -22,9 +25,12 @@ export function createApp(ctx: AppContext): Express {
     } as typeof writeHead;
     next();
   });
+  app.use(httpMetrics());
   app.use(healthRouter(ctx));
+  app.use(metricsRouter(ctx));
   app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jobsRouter(ctx));
+  app.use(registriesRouter(ctx));
   app.use(notFoundHandler);
   app.use(jsonErrorHandler);
   return app;
