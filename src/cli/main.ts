@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { registerDatabaseCommands } from './db-command.js';
 import { registerTokenCommand } from './token-command.js';
+import { registerRegistriesCommand } from './registries-command.js';
 
 const program = new Command();
 program
@@ -15,6 +16,7 @@ program
 
 registerTokenCommand(program);
 registerDatabaseCommands(program);
+registerRegistriesCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`${err.message}\n`);

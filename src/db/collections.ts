@@ -3,6 +3,7 @@
  * Each concern declares its own specs; this list only gathers them.
  */
 import { jobCollections } from '../jobs/job-runner.js';
+import { registryCollections } from '../registries/definitions.js';
 import type { CollectionSpec } from './mongo.js';
 
-export const collectionSpecs: CollectionSpec[] = [...jobCollections];
+export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections];

@@ -18,6 +18,7 @@ import type { JobDefinition } from '../jobs/types.js';
 import type { AppContext } from '../http/context.js';
 import { rootLogger } from '../logging/logger.js';
 import { createMediaStorage } from '../storage/index.js';
+import { RegistryStore } from '../registries/store.js';
 
 export interface RunningEngine {
   ctx: AppContext;
@@ -48,6 +49,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   // The context is completed below, one service per statement (each concern adds its own line).
   const ctx = { config, database, auth, shuttingDown: false } as AppContext;
   ctx.media = createMediaStorage(config);
+  ctx.registries = new RegistryStore(database.db);
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,
     lockLifetimeMs: config.jobs.lockLifetimeMs,

@@ -2,6 +2,7 @@ import type { Authenticator } from '../auth/middleware.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
 import type { MediaStorage } from '../storage/media-storage.js';
+import type { RegistryStore } from '../registries/store.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 
 /** What route modules are built from: configuration, the database and the token authenticator. */
@@ -13,6 +14,8 @@ export interface AppContext {
   jobs: JobRunner;
   /** Signed originals and generated documents (default: local filesystem under <DATA_DIR>/media). */
   media: MediaStorage;
+  /** Registries the care plan rules read (legal entities, parties, employees, programs, medications, ...). */
+  registries: RegistryStore;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }
