@@ -4,6 +4,7 @@
  * Every variable the engine reads is declared here (and in the README's table and docker-compose.yml).
  * A wrong value throws a ConfigError whose message is one line naming the variable; main.ts prints it and exits.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 
 export class ConfigError extends Error {
@@ -29,6 +30,8 @@ export interface Config {
   /** Maximum request body in bytes (JSON and XML). */
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** Basic-auth credentials for the operators' pages (Agendash); unset = admin bearer tokens only. */
+  admin: { username: string | undefined; password: string | undefined };
   jobs: {
     pollIntervalMs: number;
     lockLifetimeMs: number;
@@ -50,6 +53,14 @@ export interface Config {
     jwksUri: string | undefined;
     issuer: string | undefined;
     audience: string | undefined;
+  };
+  /** CMS signature verification (src/signature): trust anchors, CRLs, SHA-1 policy. */
+  signature: {
+    /** PEM bundle of trusted CA certificates; undefined = no anchors (every signature is untrusted_signer). */
+    trustAnchorsFile: string | undefined;
+    /** PEM or DER CRL files checked for revocation. */
+    crlFiles: string[];
+    allowSha1: boolean;
   };
 }
 
@@ -104,6 +115,40 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return v;
 }
 
+function bool(env: Env, name: string, def: boolean): boolean {
+  const v = str(env, name);
+  if (v === undefined) return def;
+  if (/^(true|1|yes)$/i.test(v)) return true;
+  if (/^(false|0|no)$/i.test(v)) return false;
+  throw new ConfigError(name, `must be true or false, got "${v}"`);
+}
+
+/** A path to an existing regular file (resolved against the working directory). */
+function existingFile(name: string, v: string): string {
+  const p = path.resolve(v);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    throw new ConfigError(name, `names a file that does not exist: ${p}`);
+  }
+  if (!st.isFile()) throw new ConfigError(name, `must name a file: ${p}`);
+  return p;
+}
+
+function signatureConfig(env: Env): Config['signature'] {
+  const anchors = str(env, 'SIGNATURE_TRUST_ANCHORS');
+  const crls = (str(env, 'SIGNATURE_CRL_FILES') ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f !== '');
+  return {
+    trustAnchorsFile: anchors === undefined ? undefined : existingFile('SIGNATURE_TRUST_ANCHORS', anchors),
+    crlFiles: crls.map((f) => existingFile('SIGNATURE_CRL_FILES', f)),
+    allowSha1: bool(env, 'SIGNATURE_ALLOW_SHA1', false),
+  };
+}
+
 const KID_RE = /^[A-Za-z0-9_-]{1,32}$/;
 
 /**
@@ -153,6 +198,16 @@ function reportSchedule(env: Env): string | undefined {
   return v;
 }
 
+function adminCredentials(env: Env): Config['admin'] {
+  const username = str(env, 'ADMIN_USERNAME');
+  const password = str(env, 'ADMIN_PASSWORD');
+  if (username && !password) throw new ConfigError('ADMIN_PASSWORD', 'must be set when ADMIN_USERNAME is set');
+  if (password && !username) throw new ConfigError('ADMIN_USERNAME', 'must be set when ADMIN_PASSWORD is set');
+  if (username && username.includes(':')) throw new ConfigError('ADMIN_USERNAME', 'must not contain ":"');
+  if (password && password.length < 12) throw new ConfigError('ADMIN_PASSWORD', 'must be at least 12 characters');
+  return { username, password };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(str(env, 'DATA_DIR') ?? '.data');
   const mongodbUri = url(env, 'MONGODB_URI', ['mongodb:', 'mongodb+srv:']);
@@ -173,6 +228,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: bodyLimit === undefined ? 10 * 1024 * 1024 : parseSize('BODY_LIMIT', bodyLimit),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    admin: adminCredentials(env),
     jobs: {
       pollIntervalMs: int(env, 'JOBS_POLL_INTERVAL_MS', 2_000, 50, 3_600_000),
       lockLifetimeMs: int(env, 'JOBS_LOCK_LIFETIME_MS', 600_000, 1_000, 86_400_000),
@@ -189,5 +245,6 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: str(env, 'AUTH_ISSUER'),
       audience: str(env, 'AUTH_AUDIENCE'),
     },
+    signature: signatureConfig(env),
   };
 }

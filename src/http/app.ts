@@ -7,6 +7,7 @@ import { jsonErrorHandler, notFoundHandler } from './errors.js';
 import { healthRouter } from './health.js';
 import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
+import { agendashRouter } from '../admin/agendash.js';
 import { jobsRouter } from '../jobs/routes.js';
 import { registriesRouter } from '../registries/routes.js';
 import { requestContext } from './request-context.js';
@@ -28,6 +29,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(httpMetrics());
   app.use(healthRouter(ctx));
   app.use(metricsRouter(ctx));
+  app.use(agendashRouter(ctx));
   app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jobsRouter(ctx));
   app.use(registriesRouter(ctx));

@@ -1,0 +1,39 @@
+/**
+ * Access to the operators' pages: a bearer token with scope `admin` (API clients), or HTTP basic auth with the
+ * configured ADMIN_USERNAME / ADMIN_PASSWORD (browser users). Anything else gets 401 with a Basic challenge.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { AppContext } from '../http/context.js';
+import { sendForbidden } from '../auth/middleware.js';
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export function requireAdmin(ctx: AppContext): RequestHandler {
+  const { username, password } = ctx.config.admin;
+  return async (req, res, next) => {
+    const header = req.headers.authorization ?? '';
+    if (/^Bearer\s/i.test(header)) {
+      const auth = await ctx.auth.verify(header);
+      if (!auth) {
+        res.status(401).json({ error: { type: 'access_denied', message: 'Invalid access token' } });
+        return;
+      }
+      if (!auth.scopes.has('admin')) return sendForbidden(res, ['admin']);
+      req.auth = auth;
+      return next();
+    }
+    const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);
+    if (basic && username && password) {
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      const sep = decoded.indexOf(':');
+      if (sep > 0 && sameSecret(decoded.slice(0, sep), username) && sameSecret(decoded.slice(sep + 1), password)) return next();
+    }
+    res.setHeader('WWW-Authenticate', 'Basic realm="hl7-engine operators", charset="UTF-8"');
+    res.status(401).json({ error: { type: 'access_denied', message: 'Operator credentials or an admin token are required' } });
+  };
+}

@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import { expect } from 'chai';
+import { chromium, type Browser } from 'playwright-core';
+import type { JobDefinition } from '../../src/jobs/types.js';
+import { startTestEngine, type TestEngine } from '../support/harness.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ADMIN = { username: 'operator', password: 'correct horse battery' };
+
+const reportJob: JobDefinition = {
+  name: 'test.operator-visible',
+  description: 'a job an operator should see in Agendash',
+  create: () => async () => ({ status_code: 200, response_data: { ok: true } }),
+};
+
+describe('operators: Agendash at /admin/jobs', function () {
+  this.timeout(60_000);
+  let e: TestEngine;
+
+  before(async () => {
+    e = await startTestEngine({
+      env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password },
+      extraJobDefinitions: [reportJob],
+    });
+    await e.ctx.jobs.enqueue('test.operator-visible', {});
+  });
+  after(async () => e?.stop());
+
+  it('refuses anonymous users with a Basic challenge, wrong passwords and tokens without scope admin', async () => {
+    const anon = await fetch(`${e.url}/admin/jobs/`);
+    expect(anon.status).to.equal(401);
+    expect(anon.headers.get('www-authenticate')).to.match(/^Basic realm=/);
+    const wrong = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Basic ${Buffer.from('operator:nope').toString('base64')}` } });
+    expect(wrong.status).to.equal(401);
+    const noScope = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Bearer ${await e.token('job:read')}` } });
+    expect(noScope.status).to.equal(403);
+    expect((await noScope.json()).error.message).to.equal('Your scope does not allow to access this resource. Missing allowances: admin');
+  });
+
+  it('serves the dashboard to a bearer token with scope admin', async () => {
+    const res = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Bearer ${await e.token('admin')}` } });
+    expect(res.status).to.equal(200);
+    expect(await res.text()).to.match(/<html/i);
+  });
+
+  describe('in headless Chromium', () => {
+    let browser: Browser | undefined;
+    before(function () {
+      if (!fs.existsSync(CHROMIUM)) {
+        console.warn(`    (skipped: no Chromium at ${CHROMIUM}; .ci/run installs Debian's chromium package)`);
+        this.skip();
+      }
+    });
+    after(async () => browser?.close());
+
+    it('renders the job list with the engine\'s jobs after basic-auth login', async () => {
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+      const context = await browser.newContext({ httpCredentials: ADMIN });
+      const page = await context.newPage();
+      const response = await page.goto(`${e.url}/admin/jobs/`);
+      expect(response?.status()).to.equal(200);
+      await page.getByText('test.operator-visible').first().waitFor({ timeout: 20_000 });
+      expect(await page.getByText('test.operator-visible').count()).to.be.greaterThan(0);
+    });
+  });
+});
