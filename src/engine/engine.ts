@@ -19,6 +19,7 @@ import type { AppContext } from '../http/context.js';
 import { rootLogger } from '../logging/logger.js';
 import { createMediaStorage } from '../storage/index.js';
 import { RegistryStore } from '../registries/store.js';
+import { loadTrustStore } from '../signature/trust-store.js';
 
 export interface RunningEngine {
   ctx: AppContext;
@@ -36,6 +37,10 @@ export interface EngineOptions {
 
 export async function startEngine(config: Config, options: EngineOptions = {}): Promise<RunningEngine> {
   const logger = rootLogger();
+  // Before the database: a bad trust anchor bundle or CRL file stops start-up at once.
+  const signatureTrust = loadTrustStore(config);
+  for (const w of signatureTrust.warnings) logger.warn(w);
+  logger.info({ anchors: signatureTrust.anchors.length, crls: signatureTrust.crls.length }, 'signature trust store loaded');
   const embedded: EmbeddedDatabase = await resolveDatabase({
     uri: config.mongodbUri,
     dataDir: path.join(config.dataDir, 'db'),
@@ -50,6 +55,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   const ctx = { config, database, auth, shuttingDown: false } as AppContext;
   ctx.media = createMediaStorage(config);
   ctx.registries = new RegistryStore(database.db);
+  ctx.signatureTrust = signatureTrust;
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,
     lockLifetimeMs: config.jobs.lockLifetimeMs,

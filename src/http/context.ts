@@ -4,6 +4,7 @@ import type { Database } from '../db/mongo.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import type { RegistryStore } from '../registries/store.js';
 import type { JobRunner } from '../jobs/job-runner.js';
+import type { TrustStore } from '../signature/trust-store.js';
 
 /** What route modules are built from: configuration, the database and the token authenticator. */
 export interface AppContext {
@@ -16,6 +17,8 @@ export interface AppContext {
   media: MediaStorage;
   /** Registries the care plan rules read (legal entities, parties, employees, programs, medications, ...). */
   registries: RegistryStore;
+  /** Trust anchors and CRLs for verifySignedData (SIGNATURE_TRUST_ANCHORS, SIGNATURE_CRL_FILES, SIGNATURE_ALLOW_SHA1). */
+  signatureTrust: TrustStore;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }
