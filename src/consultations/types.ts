@@ -80,5 +80,7 @@ export interface ConsultationDoc {
   /** Incremented by every change; the Encounter is rewritten until `encounter_rev` catches up. */
   rev: number;
   encounter_rev: number;
+  /** True while the Encounter has not been rewritten for the latest `rev`. */
+  encounter_dirty: boolean;
   updated_at: Date;
 }
