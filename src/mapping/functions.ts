@@ -1,0 +1,100 @@
+/**
+ * The few functions mappings may call besides JSONata's own (documented in mappings/README.md). All are pure.
+ */
+import { validatePersonNumber, normaliseIntegerId } from '../identifiers/norwegian-ids.js';
+import type { ResourceIds } from '../referrals/resource-ids.js';
+
+const ZONE = 'Europe/Oslo';
+const offsetFormat = new Intl.DateTimeFormat('en-US', {
+  timeZone: ZONE,
+  hourCycle: 'h23',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+});
+
+/** Offset of Europe/Oslo (minutes east of UTC) at the UTC instant `ms`. */
+function osloOffsetAt(ms: number): number {
+  const parts = Object.fromEntries(offsetFormat.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
+}
+
+function fmtOffset(min: number): string {
+  const sign = min < 0 ? '-' : '+';
+  const a = Math.abs(min);
+  return `${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
+
+const DATETIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/;
+
+/**
+ * xs:dateTime → FHIR dateTime. Values without a zone are Norwegian local time (Europe/Oslo, summer time aware);
+ * fractions are cut to milliseconds (.NET writes seven digits). Dates (YYYY-MM-DD) pass through; anything else gives
+ * undefined so a mapping can leave the element out instead of writing an invalid value.
+ */
+export function fhirDateTime(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const v = value.trim();
+  if (/^\d{4}(-\d{2}(-\d{2})?)?$/.test(v)) return v;
+  const m = DATETIME.exec(v);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s = '00', frac = '', zone] = m;
+  const ms = frac ? frac.slice(0, 4).padEnd(4, '0') : '';
+  const base = `${y}-${mo}-${d}T${h}:${mi}:${s}${ms}`;
+  if (zone) return `${base}${zone === 'Z' ? 'Z' : zone}`;
+  const local = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
+  // Two passes settle the offset around the summer-time switches.
+  let off = osloOffsetAt(local - 60 * 60000);
+  off = osloOffsetAt(local - off * 60000);
+  return `${base}${fmtOffset(off)}`;
+}
+
+/** Milliseconds since the epoch of a FHIR/xs dateTime (Oslo time when zone-less), NaN when unreadable. */
+export function instantMs(value: string | undefined): number {
+  const f = value ? fhirDateTime(value) : undefined;
+  return f ? Date.parse(f.length === 10 ? `${f}T00:00:00Z` : f) : NaN;
+}
+
+/** Removes leading/trailing white space only (JSONata's $trim also collapses inner runs, which ruins clinical text). */
+export function strip(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const t = value.trim();
+  return t === '' ? undefined : t;
+}
+
+/**
+ * Free text from XML: line ends are LF already; every line loses its leading/trailing blanks (pretty-printing
+ * indentation of the XML, not content) while tabs inside a line stay; empty result → undefined.
+ */
+export function text(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const t = value
+    .split('\n')
+    .map((l) => l.replace(/^[ \t]+|[ \t]+$/g, ''))
+    .join('\n')
+    .trim();
+  return t === '' ? undefined : t;
+}
+
+/** The kind of an 11-digit person number (FNR, DNR, HNR, TEST) or undefined when its check digits fail. */
+export function personIdKind(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const r = validatePersonNumber(value.trim());
+  return r.valid ? r.kind : undefined;
+}
+
+/** Registers the functions on a compiled JSONata expression. */
+export function mappingBindings(ids: ResourceIds): Record<string, unknown> {
+  return {
+    id: (resourceType: string, naturalKey: string) => ids.id(resourceType, String(naturalKey)),
+    fhirDateTime,
+    strip,
+    text,
+    intId: (v: unknown) => (typeof v === 'string' ? normaliseIntegerId(v) : undefined),
+    personIdKind,
+  };
+}

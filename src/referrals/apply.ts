@@ -1,0 +1,286 @@
+/**
+ * Writes what a mapping produced into the FHIR repository, idempotently and without transactions.
+ *
+ * A mapping returns entries in dependency order (mappings/README.md):
+ *   { resource, identity?, update?, fill?, updateIf? }
+ * For each entry:
+ *   1. read the resource at its deterministic id; when absent and `identity` is given, search by that identifier
+ *      (a resource created elsewhere, e.g. through the FHIR API, is reused and later references are rewritten to it);
+ *   2. absent → create with the deterministic id (a concurrent creator's 409 → start again from 1);
+ *   3. present → unless the message is older than the one that wrote the stored version (source-message extension:
+ *      sent time, then received time) or `updateIf` does not hold, merge: `update` fields are replaced ("*" = all,
+ *      "+f" = append missing array items), `fill` fields only set when absent; nothing is written when the result
+ *      equals the stored resource; else update with If-Match on the version read (412 → start again from 1).
+ * Every written version carries the source-message extension (message id, sent, received, message-store id).
+ */
+import type { Resource } from '@medplum/fhirtypes';
+import { instantMs } from '../mapping/functions.js';
+import { EXTENSIONS } from './systems.js';
+
+/** The subset of the FHIR repository (src/fhir/repository.ts, contract in /tmp/contracts.md) used here. */
+export interface FhirStore {
+  create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
+  read<T extends Resource>(type: string, id: string): Promise<T>;
+  update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
+  searchOne<T extends Resource>(type: string, params: Record<string, string | string[]>): Promise<T | undefined>;
+}
+
+export interface MappedEntry {
+  resource: Resource & { id: string };
+  identity?: { system: string; value: string };
+  update?: string[];
+  fill?: string[];
+  updateIf?: Record<string, string[]>;
+}
+
+export interface MappingOutput {
+  resources: MappedEntry[];
+  warnings?: string[];
+}
+
+export interface SourceInfo {
+  /** The sender's id of the message (MsgId, JournalGuid). */
+  messageId: string;
+  /** When the sender created it (GenDate, MessageTimestamp): FHIR dateTime. */
+  sent?: string;
+  received: Date;
+  /** Our message-store id. */
+  storeId: string;
+}
+
+export type ApplyAction = 'created' | 'updated' | 'unchanged' | 'skipped_older' | 'skipped_state' | 'kept';
+
+export interface AppliedResource {
+  reference: string;
+  action: ApplyAction;
+  versionId?: string;
+}
+
+const MAX_ATTEMPTS = 6;
+
+function statusOf(err: unknown): number | undefined {
+  const s = (err as { status?: unknown })?.status;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** Removes null, undefined, '' , [] and {} (recursively): JSONata keeps empty constructors, FHIR forbids them. */
+export function prune<T>(value: T): T | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'string') return (value === '' ? undefined : value) as T | undefined;
+  if (Array.isArray(value)) {
+    const out = value.map((v) => prune(v)).filter((v) => v !== undefined);
+    return (out.length === 0 ? undefined : out) as T | undefined;
+  }
+  if (typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (k.startsWith('_')) continue; // mapping-internal helper fields
+      const p = prune(v);
+      if (p !== undefined) out[k] = p;
+    }
+    return (Object.keys(out).length === 0 ? undefined : out) as T | undefined;
+  }
+  return value;
+}
+
+/** JSON with sorted keys: equality of FHIR content regardless of key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+    }
+    return v;
+  });
+}
+
+type Ext = { url: string; extension?: Ext[]; valueString?: string; valueDateTime?: string; valueInstant?: string };
+
+function withoutSource(r: Resource): Record<string, unknown> {
+  const { meta: _meta, ...rest } = r as Resource & { extension?: Ext[] };
+  const ext = (rest as { extension?: Ext[] }).extension?.filter((e) => e.url !== EXTENSIONS.sourceMessage);
+  const out: Record<string, unknown> = { ...rest };
+  if (ext && ext.length > 0) out.extension = ext;
+  else delete out.extension;
+  return out;
+}
+
+function sameContent(a: Resource, b: Resource): boolean {
+  return canonicalJson(withoutSource(a)) === canonicalJson(withoutSource(b));
+}
+
+export function sourceExtension(src: SourceInfo): Ext {
+  const ext: Ext[] = [{ url: 'messageId', valueString: src.messageId }];
+  if (src.sent) ext.push({ url: 'sent', valueDateTime: src.sent });
+  ext.push({ url: 'received', valueInstant: src.received.toISOString() });
+  ext.push({ url: 'storeId', valueString: src.storeId });
+  return { url: EXTENSIONS.sourceMessage, extension: ext };
+}
+
+function withSource<T extends Resource>(r: T, src: SourceInfo): T {
+  const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => e.url !== EXTENSIONS.sourceMessage);
+  return { ...r, extension: [...others, sourceExtension(src)] } as T;
+}
+
+function storedSource(r: Resource): { messageId?: string; sent: number; received: number } | undefined {
+  const ext = (r as { extension?: Ext[] }).extension?.find((e) => e.url === EXTENSIONS.sourceMessage);
+  if (!ext) return undefined;
+  const get = (u: string) => ext.extension?.find((e) => e.url === u);
+  return {
+    messageId: get('messageId')?.valueString,
+    sent: instantMs(get('sent')?.valueDateTime),
+    received: Date.parse(get('received')?.valueInstant ?? ''),
+  };
+}
+
+/** True when the incoming message is older than the one that wrote `existing` (then it must not overwrite it). */
+export function isOlder(existing: Resource, src: SourceInfo): boolean {
+  const s = storedSource(existing);
+  if (!s || s.messageId === src.messageId) return false;
+  const sent = instantMs(src.sent);
+  if (!Number.isNaN(sent) && !Number.isNaN(s.sent) && sent !== s.sent) return sent < s.sent;
+  const rec = src.received.getTime();
+  return !Number.isNaN(s.received) && rec < s.received;
+}
+
+function identityKey(v: unknown): string {
+  const o = v as { system?: string; value?: string };
+  if (o && typeof o === 'object' && typeof o.value === 'string' && ('system' in o || 'type' in o)) {
+    return `${o.system ?? canonicalJson((o as { type?: unknown }).type)}|${o.value}`;
+  }
+  return canonicalJson(v);
+}
+
+function appendUnique(existing: unknown, incoming: unknown): unknown {
+  const a = Array.isArray(existing) ? [...existing] : existing === undefined ? [] : [existing];
+  const seen = new Set(a.map(identityKey));
+  for (const item of Array.isArray(incoming) ? incoming : incoming === undefined ? [] : [incoming]) {
+    const k = identityKey(item);
+    if (!seen.has(k)) {
+      seen.add(k);
+      a.push(item);
+    }
+  }
+  return a.length === 0 ? undefined : a;
+}
+
+function getPath(obj: Record<string, unknown>, path: string[]): unknown {
+  let cur: unknown = obj;
+  for (const p of path) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[p] : undefined;
+  return cur;
+}
+
+function setPath(obj: Record<string, unknown>, path: string[], value: unknown): void {
+  let cur = obj;
+  for (const p of path.slice(0, -1)) {
+    const next = cur[p];
+    cur[p] = next && typeof next === 'object' ? { ...(next as Record<string, unknown>) } : {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  if (value === undefined) delete cur[path[path.length - 1]];
+  else cur[path[path.length - 1]] = value;
+}
+
+/** Merges `incoming` into `existing` per the entry's update/fill lists. */
+export function merge(existing: Resource, incoming: Resource, update: string[], fill: string[]): Resource {
+  if (update.includes('*')) {
+    return { ...(incoming as object), id: existing.id, meta: existing.meta } as Resource;
+  }
+  const out = structuredClone(existing) as unknown as Record<string, unknown>;
+  const inc = incoming as unknown as Record<string, unknown>;
+  for (const f of update) {
+    const append = f.startsWith('+');
+    const path = (append ? f.slice(1) : f).split('.');
+    const v = getPath(inc, path);
+    if (v === undefined) continue;
+    setPath(out, path, append ? appendUnique(getPath(out, path), v) : structuredClone(v));
+  }
+  for (const f of fill) {
+    const append = f.startsWith('+');
+    const path = (append ? f.slice(1) : f).split('.');
+    const v = getPath(inc, path);
+    if (v === undefined) continue;
+    const cur = getPath(out, path);
+    if (append) setPath(out, path, appendUnique(cur, v));
+    else if (cur === undefined) setPath(out, path, structuredClone(v));
+  }
+  return out as unknown as Resource;
+}
+
+function rewriteReferences<T>(value: T, refs: Map<string, string>): T {
+  if (refs.size === 0) return value;
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        out[k] = k === 'reference' && typeof x === 'string' && refs.has(x) ? refs.get(x) : walk(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  return walk(value) as T;
+}
+
+async function readOrUndefined(store: FhirStore, type: string, id: string): Promise<{ resource?: Resource; gone: boolean }> {
+  try {
+    return { resource: await store.read(type, id), gone: false };
+  } catch (err) {
+    const s = statusOf(err);
+    if (s === 404) return { gone: false };
+    if (s === 410) return { gone: true };
+    throw err;
+  }
+}
+
+/** Applies one mapping output; returns what happened to every resource, in entry order. */
+export async function applyMapped(store: FhirStore, output: MappingOutput, src: SourceInfo): Promise<AppliedResource[]> {
+  const refs = new Map<string, string>();
+  const results: AppliedResource[] = [];
+  for (const rawEntry of output.resources) {
+    const entry = { ...rawEntry, resource: rewriteReferences(rawEntry.resource, refs) };
+    const r = await applyEntry(store, entry, src);
+    const planned = `${entry.resource.resourceType}/${entry.resource.id}`;
+    if (r.reference !== planned) refs.set(planned, r.reference);
+    results.push(r);
+  }
+  return results;
+}
+
+async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo): Promise<AppliedResource> {
+  const type = entry.resource.resourceType;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      let { resource: existing, gone } = await readOrUndefined(store, type, entry.resource.id);
+      if (!existing && !gone && entry.identity) {
+        existing = await store.searchOne(type, { identifier: `${entry.identity.system}|${entry.identity.value}` });
+      }
+      if (!existing) {
+        const body = withSource(entry.resource, src);
+        const created = gone ? await store.update(body) : await store.create(body, { id: entry.resource.id });
+        return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
+      }
+      const reference = `${type}/${existing.id}`;
+      const update = entry.update ?? [];
+      const fill = entry.fill ?? [];
+      if (update.length === 0 && fill.length === 0) return { reference, action: 'kept', versionId: existing.meta?.versionId };
+      if (entry.updateIf) {
+        for (const [field, allowed] of Object.entries(entry.updateIf)) {
+          const v = (existing as unknown as Record<string, unknown>)[field];
+          if (!allowed.includes(String(v))) return { reference, action: 'skipped_state', versionId: existing.meta?.versionId };
+        }
+      }
+      if (isOlder(existing, src)) return { reference, action: 'skipped_older', versionId: existing.meta?.versionId };
+      const incoming = { ...entry.resource, id: existing.id } as Resource;
+      const merged = merge(existing, incoming, update, fill);
+      if (sameContent(merged, existing)) return { reference, action: 'unchanged', versionId: existing.meta?.versionId };
+      const written = await store.update(withSource(merged, src), { ifMatchVersion: existing.meta?.versionId });
+      return { reference, action: 'updated', versionId: written.meta?.versionId };
+    } catch (err) {
+      const s = statusOf(err);
+      // 409: someone created it between our read and create; 412: someone updated it between read and update.
+      if ((s === 409 || s === 412) && attempt < MAX_ATTEMPTS) continue;
+      throw err;
+    }
+  }
+}
