@@ -138,6 +138,8 @@ export const ITEMS: CorpusItem[] = [
   { name: 'signer issued by an impostor root with the trusted root\'s name', file: 'impostor.der', expected: 'untrusted_signer', crl: true },
   { name: 'signer certificate not included (-nocerts)', file: 'nocerts.der', expected: 'no_signer', crl: true },
   { name: 'signer key usage keyEncipherment only (S/MIME purpose)', file: 'encipher-only.der', expected: 'untrusted_signer', crl: true, purpose: 'default' },
+  { name: 'two signers (RSA and ECDSA)', file: 'two-signers.der', expected: 'valid', crl: true },
+  { name: 'two signers, the second one expired', file: 'two-signers-one-expired.der', expected: 'certificate_expired', crl: true },
   { name: 'SHA-1 digest with SHA-1 allowed', file: 'sha1.der', expected: 'valid', crl: true, allowSha1: true },
   { name: 'tampered: content byte flipped (signed attributes)', file: 'rsa-attached.content-flip.der', expected: 'digest_mismatch', crl: true },
   { name: 'tampered: content byte flipped (no signed attributes)', file: 'rsa-noattr.content-flip.der', expected: 'bad_signature', crl: true },
@@ -197,6 +199,17 @@ async function tamper(dir: string, file: string, out: string, kind: 'content' | 
     }
   }
   fs.writeFileSync(path.join(dir, out), der);
+}
+
+let shared: Promise<Corpus> | undefined;
+
+/** The corpus shared by all test files of a run (generated on first use, removed at exit). */
+export function corpus(): Promise<Corpus> {
+  if (!shared) {
+    shared = buildCorpus();
+    shared.then((c) => process.once('exit', () => c.cleanup())).catch(() => undefined);
+  }
+  return shared;
 }
 
 export async function buildCorpus(): Promise<Corpus> {
@@ -272,6 +285,8 @@ export async function buildCorpus(): Promise<Corpus> {
     sign('nocerts.der', 'rsa.pem', 'rsa.key', '-nodetach', '-nocerts', '-md', 'sha256'),
     sign('encipher-only.der', 'encipher-only.pem', 'rsa.key', '-nodetach', '-md', 'sha256', ...withInter),
     sign('sha1.der', 'rsa.pem', 'rsa.key', '-nodetach', '-md', 'sha1', ...withInter),
+    sign('two-signers.der', 'rsa.pem', 'rsa.key', '-signer', 'ec.pem', '-inkey', 'ec.key', '-nodetach', '-md', 'sha256', ...withInter),
+    sign('two-signers-one-expired.der', 'ec.pem', 'ec.key', '-signer', 'expired.pem', '-inkey', 'rsa.key', '-nodetach', '-md', 'sha256', ...withInter),
   ]);
   await Promise.all([
     tamper(dir, 'rsa-attached.der', 'rsa-attached.content-flip.der', 'content'),
