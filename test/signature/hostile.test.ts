@@ -44,7 +44,7 @@ describe('signature: hostile input', function () {
   });
 
   it('deeply nested definite and indefinite lengths stop at the depth limit', async () => {
-    let nested = Buffer.from([0x05, 0x00]);
+    let nested: Buffer = Buffer.from([0x05, 0x00]);
     for (let i = 0; i < 10_000; i++) nested = tlv(0x30, nested);
     await expectMalformed(trust, nested, /nesting deeper than/);
     const indefinite = Buffer.alloc(2_000_000);
