@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export class ConfigError extends Error {
   constructor(
@@ -61,6 +62,19 @@ export interface Config {
     /** PEM or DER CRL files checked for revocation. */
     crlFiles: string[];
     allowSha1: boolean;
+  };
+  /** Dictionaries (src/dictionaries): shipped files, cache freshness, uploads, kept revisions, FHIR canonical URLs. */
+  dictionaries: {
+    /** Folder of the shipped dictionary files stored on first start (DICTIONARIES_DIR). */
+    dir: string;
+    /** How often the in-process cache compares its version stamps with the database (0 = every lookup). */
+    cacheCheckMs: number;
+    /** Maximum body of PUT /api/dictionaries/{name} (JSON or CSV). */
+    uploadLimitBytes: number;
+    /** Revisions kept per dictionary for rollback. */
+    versionsKept: number;
+    /** Base of canonical CodeSystem/ValueSet URLs: <base>/CodeSystem/<id>. */
+    canonicalBase: string;
   };
 }
 
@@ -246,5 +260,12 @@ export function loadConfig(env: Env = process.env): Config {
       audience: str(env, 'AUTH_AUDIENCE'),
     },
     signature: signatureConfig(env),
+    dictionaries: {
+      dir: path.resolve(str(env, 'DICTIONARIES_DIR') ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dictionaries')),
+      cacheCheckMs: int(env, 'DICTIONARY_CACHE_CHECK_MS', 1_000, 0, 3_600_000),
+      uploadLimitBytes: parseSize('DICTIONARY_UPLOAD_LIMIT', str(env, 'DICTIONARY_UPLOAD_LIMIT') ?? '32mb'),
+      versionsKept: int(env, 'DICTIONARY_VERSIONS_KEPT', 20, 2, 10_000),
+      canonicalBase: (url(env, 'DICTIONARY_CANONICAL_BASE', ['https:', 'http:']) ?? 'https://hl7-engine.example/fhir').replace(/\/+$/, ''),
+    },
   };
 }

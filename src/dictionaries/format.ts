@@ -86,13 +86,12 @@ export interface DictionaryFile extends DictionaryMeta {
 /** Dictionary names: letters, digits and `_ . -`, segments separated by single slashes (`eHealth/ICPC2/reasons`). */
 export const NAME_PATTERN = '^(?!.*//)[A-Za-z0-9][A-Za-z0-9_.\\-]*(?:/[A-Za-z0-9_.\\-]+)*$';
 const NAME_RE = new RegExp(NAME_PATTERN);
-/** Last path segments the admin API gives a meaning to; a name cannot end with one of them. */
-export const RESERVED_LAST_SEGMENTS = ['codes', 'rollback', 'versions', 'export'];
+/** Path segments the admin API gives a meaning to (…/codes/{code}, …/rollback): no name segment may be one of them. */
+export const RESERVED_SEGMENTS = ['codes', 'rollback', 'versions', 'export'];
+export const RESERVED_PATTERN = `(^|/)(${RESERVED_SEGMENTS.join('|')})(/|$)`;
 
 export function validName(name: string): boolean {
-  if (name.length > 128 || !NAME_RE.test(name)) return false;
-  const last = name.split('/').pop()!;
-  return !RESERVED_LAST_SEGMENTS.includes(last);
+  return name.length <= 128 && NAME_RE.test(name) && !new RegExp(RESERVED_PATTERN).test(name);
 }
 
 /** FHIR id / file name of a dictionary: `eHealth/ICPC2/reasons` → `ehealth-icpc2-reasons`. */

@@ -6,7 +6,7 @@
  * Errors come out as the eHealth-style `invalid` entries of a 422 `validation_failed` body.
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import { NAME_PATTERN, RESERVED_LAST_SEGMENTS, type DictionaryFile } from './format.js';
+import { NAME_PATTERN, RESERVED_PATTERN, RESERVED_SEGMENTS, type DictionaryFile } from './format.js';
 
 export interface InvalidEntry {
   entry_type: 'json_data_property' | 'csv_line' | 'query_parameter' | 'request_body';
@@ -17,8 +17,18 @@ export interface InvalidEntry {
 const languageNames = new Intl.DisplayNames(['en'], { type: 'language', fallback: 'none' });
 
 /** `en`, `nb`, `uk`, `en-GB` are known; `EN` (not canonical), `xx`, `english` are not. */
+const knownLanguageCache = new Map<string, boolean>();
+
 export function isKnownLanguage(tag: unknown): boolean {
   if (typeof tag !== 'string' || tag.length === 0 || tag.length > 35) return false;
+  const cached = knownLanguageCache.get(tag);
+  if (cached !== undefined) return cached;
+  const known = checkLanguage(tag);
+  if (knownLanguageCache.size < 10_000) knownLanguageCache.set(tag, known);
+  return known;
+}
+
+function checkLanguage(tag: string): boolean {
   let canonical: string;
   try {
     canonical = Intl.getCanonicalLocales(tag)[0];
@@ -52,7 +62,7 @@ export const dictionarySchema = {
   additionalProperties: false,
   properties: {
     $schema: { type: 'string' },
-    name: { type: 'string', maxLength: 128, pattern: NAME_PATTERN, not: { type: 'string', pattern: `/(?:${RESERVED_LAST_SEGMENTS.join('|')})$` } },
+    name: { type: 'string', maxLength: 128, pattern: NAME_PATTERN, not: { type: 'string', pattern: RESERVED_PATTERN } },
     title: { type: 'string', maxLength: 512 },
     description: { type: 'string', maxLength: 8192 },
     version: { type: 'string', minLength: 1, maxLength: 128 },
@@ -379,7 +389,7 @@ function toInvalid(e: ErrorObject): InvalidEntry {
       break;
     case 'not':
       rule = 'format';
-      description = `a name cannot end with /${RESERVED_LAST_SEGMENTS.join(', /')}`;
+      description = `no segment of a name may be ${RESERVED_SEGMENTS.join(', ')}`;
       break;
     case 'dictionaryIntegrity':
       rule = String(params.rule ?? 'invalid');

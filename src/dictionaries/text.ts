@@ -5,6 +5,8 @@
  * And a small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF/LF, `,` `;` or tab detected from the header).
  */
 
+import { TextDecoder } from 'node:util';
+
 export class TextDecodeError extends Error {
   constructor(
     public readonly kind: 'unsupported_charset' | 'invalid_encoding',

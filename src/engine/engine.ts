@@ -11,6 +11,7 @@ import type { Config } from '../config/config.js';
 import { collectionSpecs } from '../db/collections.js';
 import { connectDatabase, ensureCollections } from '../db/mongo.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
+import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
 import { jobDefinitions } from '../jobs/definitions.js';
 import { JobRunner } from '../jobs/job-runner.js';
@@ -56,6 +57,8 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.media = createMediaStorage(config);
   ctx.registries = new RegistryStore(database.db);
   ctx.signatureTrust = signatureTrust;
+  ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
+  await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,
     lockLifetimeMs: config.jobs.lockLifetimeMs,

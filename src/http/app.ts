@@ -5,6 +5,7 @@ import express, { type Express } from 'express';
 import type { AppContext } from './context.js';
 import { jsonErrorHandler, notFoundHandler } from './errors.js';
 import { healthRouter } from './health.js';
+import { dictionariesRouter } from '../dictionaries/routes.js';
 import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
@@ -30,6 +31,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(healthRouter(ctx));
   app.use(metricsRouter(ctx));
   app.use(agendashRouter(ctx));
+  // Before the global JSON parser: dictionary uploads (JSON or CSV) read their own bodies up to DICTIONARY_UPLOAD_LIMIT.
+  app.use(dictionariesRouter(ctx));
   app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jobsRouter(ctx));
   app.use(registriesRouter(ctx));

@@ -1,6 +1,7 @@
 import type { Authenticator } from '../auth/middleware.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
+import type { DictionaryService } from '../dictionaries/service.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import type { RegistryStore } from '../registries/store.js';
 import type { JobRunner } from '../jobs/job-runner.js';
@@ -19,6 +20,8 @@ export interface AppContext {
   registries: RegistryStore;
   /** Trust anchors and CRLs for verifySignedData (SIGNATURE_TRUST_ANCHORS, SIGNATURE_CRL_FILES, SIGNATURE_ALLOW_SHA1). */
   signatureTrust: TrustStore;
+  /** Code lists (ICPC2, eHealth, Norwegian …): getCode / isValidCode through a cache kept fresh by DB version stamps. */
+  dictionaries: DictionaryService;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }
