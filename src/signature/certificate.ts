@@ -225,9 +225,30 @@ export function parseCertificate(der: Buffer): Certificate {
   return parseCertificateNode(p, p.root);
 }
 
+/**
+ * Public keys by SPKI, least recently used first out. OpenSSL 3's key decoding costs a few hundred microseconds per
+ * key — more than the signature check itself — and the same signer and CA keys come back request after request.
+ */
+const keyCache = new Map<string, crypto.KeyObject>();
+const KEY_CACHE_SIZE = 512;
+
+export function clearKeyCache(): void {
+  keyCache.clear();
+}
+
 export function publicKey(cert: Certificate): crypto.KeyObject {
-  cert.key ??= crypto.createPublicKey({ key: cert.spki, format: 'der', type: 'spki' });
-  return cert.key;
+  if (cert.key) return cert.key;
+  const id = cert.spki.toString('base64');
+  let key = keyCache.get(id);
+  if (key) {
+    keyCache.delete(id);
+  } else {
+    key = crypto.createPublicKey({ key: cert.spki, format: 'der', type: 'spki' });
+    if (keyCache.size >= KEY_CACHE_SIZE) keyCache.delete(keyCache.keys().next().value!);
+  }
+  keyCache.set(id, key);
+  cert.key = key;
+  return key;
 }
 
 export function isSelfIssued(cert: Certificate): boolean {

@@ -40,8 +40,25 @@ function noteFailure(search: Search, f: VerificationFailure): void {
   }
 }
 
+/**
+ * Certificate signatures already verified (child fingerprint + issuer fingerprint + SHA-1 policy), least recently used
+ * first out: the same intermediates and signer certificates arrive with every SignedData.
+ */
+const verifiedPairs = new Map<string, true>();
+const VERIFIED_PAIRS_SIZE = 1024;
+
+export function clearChainCache(): void {
+  verifiedPairs.clear();
+}
+
 /** Does `issuer`'s key verify `cert`'s signature? Records why not. */
 function signedBy(cert: Certificate, issuer: Certificate, allowSha1: boolean, search: Search): boolean {
+  const pair = `${cert.fingerprint}:${issuer.fingerprint}:${allowSha1 ? 1 : 0}`;
+  if (verifiedPairs.has(pair)) {
+    verifiedPairs.delete(pair);
+    verifiedPairs.set(pair, true);
+    return true;
+  }
   if (++search.checks > MAX_SIGNATURE_CHECKS) {
     noteFailure(search, new VerificationFailure('untrusted_signer', 'certification path search exceeded its budget'));
     return false;
@@ -50,7 +67,11 @@ function signedBy(cert: Certificate, issuer: Certificate, allowSha1: boolean, se
     const scheme = signatureScheme(cert.signatureAlgorithm, allowSha1);
     const key = publicKey(issuer);
     checkKey(key, scheme, 'issuer certificate key');
-    if (verifySync(scheme, key, cert.tbs, cert.signature)) return true;
+    if (verifySync(scheme, key, cert.tbs, cert.signature)) {
+      if (verifiedPairs.size >= VERIFIED_PAIRS_SIZE) verifiedPairs.delete(verifiedPairs.keys().next().value!);
+      verifiedPairs.set(pair, true);
+      return true;
+    }
     noteFailure(search, new VerificationFailure('untrusted_signer', 'a certificate signature in the chain is invalid'));
   } catch (err) {
     if (err instanceof VerificationFailure) noteFailure(search, err);

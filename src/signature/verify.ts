@@ -9,8 +9,8 @@
 import { log } from '../logging/logger.js';
 import { checkKey, digest, digestFromAlgorithm, signatureScheme, verifyAsync, type DigestName } from './algorithms.js';
 import { octets, oid, Tag, time, toDer, UNIVERSAL } from './asn1.js';
-import { extractTaxId, publicKey, toPem, type Certificate } from './certificate.js';
-import { validatePath } from './chain.js';
+import { clearKeyCache, extractTaxId, publicKey, toPem, type Certificate } from './certificate.js';
+import { clearChainCache, validatePath } from './chain.js';
 import { parseSignedData, singleAttribute, type SignerInfo } from './cms.js';
 import { malformed, VerificationFailure } from './errors.js';
 import { namesEqual } from './name.js';
@@ -18,6 +18,15 @@ import { OID } from './oids.js';
 import type { SignatureVerdict, SignerSummary, VerifyOptions } from './types.js';
 
 export const DEFAULT_MAX_INPUT_BYTES = 10 * 1024 * 1024;
+
+/**
+ * Forgets the cached public keys and already-verified certificate signatures (bounded LRU caches that only hold
+ * results of successful checks). For benchmarks of the cold path; never needed for correctness.
+ */
+export function clearVerifierCaches(): void {
+  clearKeyCache();
+  clearChainCache();
+}
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 const BASE64URL_RE = /^[A-Za-z0-9_-]*={0,2}$/;
