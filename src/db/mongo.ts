@@ -38,6 +38,13 @@ export async function connectDatabase(uri: string, dbName: string): Promise<Data
   };
 }
 
+let ttlUnsupported = false;
+
+/** False once the server refused a TTL index (FerretDB): expired documents must then be purged by a job. */
+export function ttlSupported(): boolean {
+  return !ttlUnsupported;
+}
+
 export async function ensureCollections(db: Db, specs: CollectionSpec[]): Promise<void> {
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
   for (const spec of specs) {
@@ -56,7 +63,17 @@ export async function ensureCollections(db: Db, specs: CollectionSpec[]): Promis
     const present = new Set((await coll.indexes()).map((i) => i.name));
     for (const index of spec.indexes) {
       if (!index.name) throw new Error(`Index on ${spec.name} without a name: ${JSON.stringify(index.key)}`);
-      if (!present.has(index.name)) await coll.createIndexes([index]);
+      if (present.has(index.name)) continue;
+      try {
+        await coll.createIndexes([index]);
+      } catch (err) {
+        // FerretDB 1.24 does not implement TTL indexes: keep the plain index; the owner of the collection must also
+        // purge expired documents itself (see `ttlSupported`).
+        if (index.expireAfterSeconds === undefined || !/expireAfterSeconds/.test((err as Error).message)) throw err;
+        const { expireAfterSeconds: _ttl, ...plain } = index;
+        await coll.createIndexes([plain]);
+        ttlUnsupported = true;
+      }
     }
   }
 }

@@ -31,7 +31,7 @@ export const jobCollections: CollectionSpec[] = [
     ],
   },
   { name: 'job_hashes', indexes: [] },
-  { name: AGENDA_COLLECTION, indexes: [] },
+  { name: AGENDA_COLLECTION, indexes: [{ key: { 'data.jobId': 1 }, name: 'data_jobId' }] },
 ];
 
 /** Error bodies and responses stored on a job are capped at 10 000 bytes of JSON (eHealth NOTES §7). */
@@ -73,6 +73,7 @@ export class JobRunner {
   readonly agenda: Agenda;
   readonly jobs: Collection<JobDocument>;
   private readonly hashes: Collection<{ _id: string; job_id: ObjectId }>;
+  private readonly agendaJobs: Collection<{ data?: unknown }>;
   private readonly definitions = new Map<string, JobDefinition<unknown>>();
   private started = false;
 
@@ -82,6 +83,7 @@ export class JobRunner {
   ) {
     this.jobs = db.collection<JobDocument>('jobs');
     this.hashes = db.collection('job_hashes');
+    this.agendaJobs = db.collection(AGENDA_COLLECTION);
     this.agenda = new Agenda({
       backend: new MongoBackend({ mongo: db, collection: AGENDA_COLLECTION }),
       notificationChannel: new InMemoryNotificationChannel(),
@@ -116,8 +118,14 @@ export class JobRunner {
     await this.agenda.start();
     this.started = true;
     // Jobs written but never handed to Agenda (the engine died in between) are scheduled now.
-    const orphans = await this.jobs.find({ status: 'pending', scheduled: { $ne: true } } as Filter<JobDocument>).limit(1000).toArray();
-    for (const job of orphans) await this.schedule(job);
+    const pending = await this.jobs.find({ status: 'pending' }).sort({ inserted_at: 1 }).limit(1000).toArray();
+    if (pending.length === 0) return;
+    const handed = new Set(
+      (await this.agendaJobs.find({ 'data.jobId': { $in: pending.map((j) => j._id.toHexString()) } }, { projection: { 'data.jobId': 1 } }).toArray()).map(
+        (a) => String((a.data as { jobId?: string } | undefined)?.jobId),
+      ),
+    );
+    for (const job of pending) if (!handed.has(job._id.toHexString())) await this.schedule(job);
   }
 
   /** Waits (bounded) for running jobs to finish; jobs still running after the timeout are unlocked for another run. */
@@ -170,9 +178,12 @@ export class JobRunner {
     return { id: id.toHexString(), existing: false };
   }
 
+  /**
+   * Hands the job to Agenda. Nothing is written to the job document here: on FerretDB an update is a
+   * read-modify-write of the whole document, so a write racing the run's own updates could undo them.
+   */
   private async schedule(job: JobDocument): Promise<void> {
     await this.agenda.now(job.name, { jobId: job._id.toHexString() });
-    await this.jobs.updateOne({ _id: job._id }, { $set: { scheduled: true } } as never);
   }
 
   async get(id: string): Promise<JobDocument | undefined> {
@@ -203,7 +214,7 @@ export class JobRunner {
     if (!job || job.status !== 'failed') return false;
     const res = await this.jobs.updateOne(
       { _id: job._id, status: 'failed' },
-      { $set: { status: 'pending', status_code: 202, attempts: 0, updated_at: new Date(), scheduled: false }, $unset: { error: '', finished_at: '' } } as never,
+      { $set: { status: 'pending', status_code: 202, attempts: 0, updated_at: new Date() }, $unset: { error: '', finished_at: '' } },
     );
     if (res.modifiedCount !== 1) return false;
     await this.schedule(job);
@@ -242,11 +253,7 @@ export class JobRunner {
     }
     const _id = new ObjectId(jobId);
     const now = new Date();
-    const doc = await this.jobs.findOneAndUpdate(
-      { _id, status: { $in: ['pending', 'processing'] } },
-      { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
-      { returnDocument: 'after' },
-    );
+    const doc = await this.claim(_id, now);
     if (!doc) return; // finished already (a duplicate delivery)
     const logger = log().child({ job: def.name, jobId, attempt: doc.attempts });
     const handle: JobHandle = {
@@ -295,6 +302,26 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Marks the job processing and counts the attempt. With FerretDB 1.24 (SQLite) a document just inserted on one
+   * connection is now and then not yet visible to another for a few milliseconds (seen when the in-process
+   * notification starts the run at once); the claim is then retried instead of dropping the run.
+   */
+  private async claim(_id: ObjectId, now: Date): Promise<JobDocument | undefined> {
+    for (let tries = 0; tries < 20; tries++) {
+      const doc = await this.jobs.findOneAndUpdate(
+        { _id, status: { $in: ['pending', 'processing'] } },
+        { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
+        { returnDocument: 'after' },
+      );
+      if (doc) return doc;
+      const current = await this.jobs.findOne({ _id });
+      if (current && current.status !== 'pending' && current.status !== 'processing') return undefined;
+      await new Promise((r) => setTimeout(r, 25 * (tries + 1)));
+    }
+    throw new Error(`could not claim job ${_id.toHexString()}`);
+  }
+
   private async enqueueRecurringRun(name: string, data: unknown): Promise<string> {
     const now = new Date();
     const doc: JobDocument = {
@@ -309,7 +336,7 @@ export class JobRunner {
       inserted_at: now,
       updated_at: now,
     };
-    await this.jobs.insertOne({ ...doc, scheduled: true } as JobDocument);
+    await this.jobs.insertOne(doc);
     return doc._id.toHexString();
   }
 

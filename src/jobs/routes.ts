@@ -10,9 +10,9 @@ import { Router, type Request } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
 import { clientJobView, detailedJobView, jobHref } from './job-view.js';
+import { createAjv, validateWith } from '../ehealth/validation.js';
+import { jobListQuerySchema } from './schemas.js';
 import type { JobDocument, JobStatus } from './types.js';
-
-const STATUSES: JobStatus[] = ['pending', 'processing', 'processed', 'failed'];
 
 function visible(req: Request, job: JobDocument | undefined): job is JobDocument {
   if (!job) return false;
@@ -39,30 +39,17 @@ export function jobsRouter(ctx: AppContext): Router {
     sendData(req, res, httpStatus, data);
   });
 
+  const validateListQuery = createAjv({ coerceTypes: true, useDefaults: true }).compile(jobListQuerySchema);
   router.get('/api/jobs', ctx.auth.requireScopes('job:read'), async (req, res) => {
-    const invalid: { entry: string; description: string }[] = [];
-    const q = req.query as Record<string, string | undefined>;
-    const page = q.page === undefined ? 1 : Number(q.page);
-    const pageSize = q.page_size === undefined ? 50 : Number(q.page_size);
-    if (!Number.isInteger(page) || page < 1) invalid.push({ entry: '$.page', description: 'must be a positive integer' });
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500) invalid.push({ entry: '$.page_size', description: 'must be an integer from 1 to 500' });
-    if (q.status && !STATUSES.includes(q.status as JobStatus)) invalid.push({ entry: '$.status', description: `must be one of ${STATUSES.join(', ')}` });
-    const from = q.from ? new Date(q.from) : undefined;
-    const to = q.to ? new Date(q.to) : undefined;
-    if (from && Number.isNaN(from.getTime())) invalid.push({ entry: '$.from', description: 'must be an ISO 8601 date' });
-    if (to && Number.isNaN(to.getTime())) invalid.push({ entry: '$.to', description: 'must be an ISO 8601 date' });
-    if (invalid.length) {
-      return sendEnvelopeError(req, res, 422, {
-        type: 'validation_failed',
-        message: 'Validation failed',
-        invalid: invalid.map((i) => ({ entry_type: 'query_parameter', entry: i.entry, rules: [{ rule: 'invalid', params: [], description: i.description }] })),
-      });
-    }
+    const q = { ...(req.query as Record<string, unknown>) };
+    const invalid = validateWith(validateListQuery, q);
+    if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
+    const { name, status, from, to, page, page_size: pageSize } = q as { name?: string; status?: JobStatus; from?: string; to?: string; page: number; page_size: number };
     const { jobs, total } = await ctx.jobs.list({
-      name: q.name,
-      status: q.status as JobStatus | undefined,
-      from,
-      to,
+      name,
+      status,
+      from: from ? new Date(from) : undefined,
+      to: to ? new Date(to) : undefined,
       clientId: req.auth!.scopes.has('admin') ? undefined : req.auth!.clientId ?? '',
       limit: pageSize,
       offset: (page - 1) * pageSize,
