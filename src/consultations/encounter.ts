@@ -1,31 +1,24 @@
 /**
  * The FHIR Encounter of a consultation: `basedOn` the referral ServiceRequest, `subject` the Patient, `participant`
- * the practitioner, `status` mapped from the consultation state, `statusHistory` from the state history, `period`
- * from starts_at/ends_at. The consultation document is the source of truth; the Encounter is rewritten from it after
- * every change (idempotent, so a failed write is simply repeated by the next sync).
- *
- * Ordering: each Encounter carries the consultation revision it was built from (extension below) and is written
- * with If-Match on the version read, so a slow writer can never replace a newer Encounter with an older state.
+ * the practitioner (primary performer), `status` mapped from the consultation state, `statusHistory` from the state
+ * history, `period` from starts_at/ends_at, `length` = TREATMENT_DURATION. The consultation document is the source
+ * of truth; the Encounter is written from it inside each change (revision-store.ts), so writes are ordered per
+ * consultation. Whatever else an existing Encounter holds (e.g. the one referral ingestion planned: class,
+ * serviceProvider, other participants) is kept.
  *
  * Result fields are never copied to the Encounter (they exist only encrypted, in the consultation document).
  */
-import type { Encounter, EncounterParticipant, EncounterStatusHistory, Extension } from '@medplum/fhirtypes';
+import type { Encounter, EncounterParticipant, EncounterStatusHistory } from '@medplum/fhirtypes';
 import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
 import { ENCOUNTER_STATUS } from './states.js';
 import type { ConsultationDoc } from './types.js';
 
-export const CONSULTATION_IDENTIFIER_SYSTEM = 'urn:hl7-engine:consultation';
-export const REVISION_EXTENSION_URL = 'urn:hl7-engine:fhir:extension:consultation-revision';
+export const CONSULTATION_IDENTIFIER_SYSTEM = 'https://hl7-engine.dev/fhir/NamingSystem/consultation-id';
 
 const VIRTUAL_CLASS = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'VR', display: 'virtual' };
 const PRIMARY_PERFORMER = {
   coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PPRF', display: 'primary performer' }],
 };
-
-export function encounterRevision(enc: Encounter | undefined): number {
-  const ext = enc?.extension?.find((e) => e.url === REVISION_EXTENSION_URL);
-  return typeof ext?.valueInteger === 'number' ? ext.valueInteger : -1;
-}
 
 function iso(d: Date | null | undefined): string | undefined {
   return d ? new Date(d).toISOString() : undefined;
@@ -48,20 +41,22 @@ function participants(doc: ConsultationDoc, existing?: Encounter): EncounterPart
   return others.length > 0 ? others : undefined;
 }
 
-/** The Encounter for `doc`, keeping whatever else an existing Encounter (e.g. the one ingestion planned) holds. */
+/** The Encounter for `doc`, keeping whatever else an existing Encounter holds. */
 export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Encounter {
   const history = doc.status_history;
   const statusHistory: EncounterStatusHistory[] = [];
   for (let i = 0; i < history.length - 1; i++) {
     const status = ENCOUNTER_STATUS[history[i].state];
-    const next = history[i + 1];
-    if (ENCOUNTER_STATUS[next.state] === status && statusHistory.length > 0) continue; // re-assignment: same status
-    statusHistory.push({ status, period: { start: iso(history[i].at), end: iso(next.at) } });
+    const end = iso(history[i + 1].at);
+    const last = statusHistory[statusHistory.length - 1];
+    if (last && last.status === status) {
+      last.period = { ...last.period, end }; // a re-assignment keeps the status: one period
+      continue;
+    }
+    statusHistory.push({ status, period: { start: iso(history[i].at), end } });
   }
-  const extension: Extension[] = [
-    ...(existing?.extension ?? []).filter((e) => e.url !== REVISION_EXTENSION_URL),
-    { url: REVISION_EXTENSION_URL, valueInteger: doc.rev },
-  ];
+  // the current status is Encounter.status, not history
+  while (statusHistory.length > 0 && statusHistory[statusHistory.length - 1].status === ENCOUNTER_STATUS[doc.state]) statusHistory.pop();
   const identifier = [...(existing?.identifier ?? []).filter((i) => i.system !== CONSULTATION_IDENTIFIER_SYSTEM)];
   identifier.push({ system: CONSULTATION_IDENTIFIER_SYSTEM, value: doc._id });
   const period = doc.starts_at ? { start: iso(doc.starts_at), ...(doc.ends_at ? { end: iso(doc.ends_at) } : {}) } : existing?.period;
@@ -69,7 +64,6 @@ export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Enco
     ...(existing ?? {}),
     resourceType: 'Encounter',
     id: doc.encounter_id,
-    extension,
     identifier,
     status: ENCOUNTER_STATUS[doc.state],
     statusHistory: statusHistory.length > 0 ? statusHistory : undefined,
@@ -84,31 +78,37 @@ export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Enco
         : undefined,
   };
   delete (enc as { meta?: unknown }).meta;
-  if (!enc.statusHistory) delete enc.statusHistory;
-  if (!enc.participant) delete enc.participant;
-  if (!enc.period) delete enc.period;
-  if (!enc.length) delete enc.length;
+  for (const k of ['statusHistory', 'participant', 'period', 'length'] as const) if (enc[k] === undefined) delete enc[k];
   return enc;
 }
 
+/** Key-order independent JSON, for "did anything change". */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])) : v,
+  );
+}
+
 /**
- * Writes the Encounter of `doc` unless the stored one already reflects this revision or a newer one.
- * Returns true when the stored Encounter reflects at least `doc.rev` afterwards.
+ * Writes the Encounter of `doc` (nothing when the stored one already says the same). If-Match on the version read:
+ * when someone else (e.g. ingestion of a cancel message) wrote in between, re-read and merge again.
  */
-export async function writeEncounter(fhir: FhirStore, doc: ConsultationDoc): Promise<boolean> {
-  for (let attempt = 0; attempt < 5; attempt++) {
+export async function writeEncounter(fhir: FhirStore, doc: ConsultationDoc): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
     const existing = await readOrUndefined<Encounter>(fhir, 'Encounter', doc.encounter_id);
-    if (encounterRevision(existing) >= doc.rev) return true;
     const next = buildEncounter(doc, existing);
+    if (existing) {
+      const { meta: _meta, ...stored } = existing;
+      if (canonical(stored) === canonical(next)) return;
+    }
     try {
       if (existing) await fhir.update(next, { ifMatchVersion: existing.meta?.versionId });
       else await fhir.create(next, { id: doc.encounter_id });
-      return true;
+      return;
     } catch (err) {
       const status = fhirStatus(err);
-      if (status === 412 || status === 409) continue; // someone wrote in between: re-read and decide again
+      if ((status === 412 || status === 409) && attempt < 5) continue;
       throw err;
     }
   }
-  return false;
 }

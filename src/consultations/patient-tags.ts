@@ -6,10 +6,11 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
 
+/** Same tag as referral ingestion writes for Pridok (insurer) patients (src/referrals/systems.ts PATIENT_TAGS). */
 export const NO_MARKETING_TAG = {
-  system: 'urn:hl7-engine:communication-preference',
+  system: 'https://hl7-engine.dev/fhir/CodeSystem/patient-tags',
   code: 'no-marketing',
-  display: 'No marketing communication (referred by an insurer)',
+  display: 'Do not send marketing communication',
 };
 
 export function hasNoMarketingTag(patient: Pick<Patient, 'meta'> | undefined): boolean {

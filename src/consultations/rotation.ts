@@ -1,14 +1,16 @@
 /**
  * Key rotation for what the consultations concern encrypts: consultation results (per-field ciphertexts) and the
  * stored insurer report workbooks. Everything not yet under the ACTIVE key is decrypted with its old key and
- * re-encrypted with the active one; each record is replaced by a conditional update on the key id it was read with,
- * so a concurrent finish or a second rotation run never loses data. Safe to run while the engine runs, and again.
+ * re-encrypted with the active one. Consultations change through the single-writer revision protocol
+ * (revision-store.ts), so a concurrent transition or a second rotation run never loses data. Safe to run while the
+ * engine runs, and again.
  */
 import type { Db, Filter } from 'mongodb';
 import type { FieldCipher } from '../crypto/field-cipher.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import { keyIdOfBytes } from '../crypto/field-cipher.js';
 import { reencryptResult } from './result-crypto.js';
+import { RevisionStore } from './revision-store.js';
 import { reportContext, reportsCollection, type ReportDoc } from './report.js';
 import { CONSULTATIONS_COLLECTION } from './service.js';
 import type { ConsultationDoc } from './types.js';
@@ -29,6 +31,7 @@ export interface RotationOptions {
 
 export async function rotateConsultationResults(db: Db, cipher: FieldCipher, opts: RotationOptions = {}): Promise<RotationStats> {
   const coll = db.collection<ConsultationDoc>(CONSULTATIONS_COLLECTION);
+  const store = new RevisionStore(db, coll);
   const active = cipher.activeKeyId;
   const base: Filter<ConsultationDoc> = { result: { $ne: null }, 'result.kid': { $ne: active } };
   const stats: RotationStats = { name: 'consultation results', found: await coll.countDocuments(base), reencrypted: 0, failed: [] };
@@ -44,9 +47,14 @@ export async function rotateConsultationResults(db: Db, cipher: FieldCipher, opt
     for (const doc of batch) {
       lastId = doc._id;
       try {
-        const next = reencryptResult(cipher, doc._id, doc.result!);
-        const res = await coll.updateOne({ _id: doc._id, 'result.kid': doc.result!.kid }, { $set: { result: next } });
-        if (res.modifiedCount === 1) stats.reencrypted++;
+        let changed = false;
+        // a single-writer change like any other (safe beside a running engine, also on FerretDB)
+        await store.mutate(doc._id, (current) => {
+          if (!current.result || current.result.kid === cipher.activeKeyId) return null;
+          changed = true;
+          return { action: 'rotate', by: 'keys rotate', set: { result: reencryptResult(cipher, current._id, current.result) }, affectsEncounter: false };
+        });
+        if (changed) stats.reencrypted++;
       } catch (err) {
         stats.failed.push({ id: doc._id, error: (err as Error).message });
       }

@@ -1,18 +1,19 @@
 /**
  * The consultation service: creating a consultation from a referral, the lifecycle transitions, the queue, metrics.
  *
- * Every transition is ONE conditional update (findOneAndUpdate on `{_id, state ∈ allowed, …}`): the database applies
- * it atomically, so of two concurrent requests exactly one wins and the other is answered 409 with the state it met.
- * No multi-document transactions are used (FerretDB has none): the consultation document is the source of truth and
- * the FHIR Encounter is re-derived from it after each change (`encounter_dirty` marks documents whose Encounter still
- * has to be written; GET, every transition and start-up repair them).
+ * Every change is a single-writer change (revision-store.ts): a unique insert claims the revision the change was
+ * decided on, so of concurrent requests exactly one wins and the others decide again on the new state (409 naming
+ * it). This holds on MongoDB and on FerretDB 1.24, whose conditional updates are not atomic. No multi-document
+ * transactions: the consultation document is the source of truth and the FHIR Encounter is written from it inside
+ * each change, before the document (a failed Encounter write leaves the consultation unchanged: 503).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import type { Encounter, Patient, Practitioner, ServiceRequest } from '@medplum/fhirtypes';
 import type { FieldCipher } from '../crypto/field-cipher.js';
 import type { CollectionSpec } from '../db/mongo.js';
 import { HttpError } from '../http/errors.js';
+import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
 import { log } from '../logging/logger.js';
 import { writeEncounter } from './encounter.js';
 import { fhirStatus, readOrUndefined, type CodeDictionary, type FhirStore } from './fhir-ports.js';
@@ -25,12 +26,12 @@ import {
   waitingTimeHistogram,
   type MetricAggregate,
 } from './metrics.js';
-import { isValidNorwegianNationalId } from './national-id.js';
 import type { Notifier } from './notifier.js';
 import { ensureNoMarketingTag } from './patient-tags.js';
 import { decryptResult, encryptResult } from './result-crypto.js';
 import { illegalTransitionMessage, TRANSITIONS, type ConsultationAction, type ConsultationState, type Outcome } from './states.js';
-import type { ConsultationDoc, ConsultationResult, StatusHistoryEntry } from './types.js';
+import { RevisionStore, STALE_CLAIM_MS, type Change } from './revision-store.js';
+import type { ConsultationDoc, ConsultationResult } from './types.js';
 
 export const CONSULTATIONS_COLLECTION = 'consultations';
 
@@ -44,7 +45,7 @@ export const consultationsCollectionSpec: CollectionSpec = {
     { key: { encounter_id: 1 }, name: 'encounter' },
     { key: { ends_at: 1 }, name: 'ended' },
     { key: { 'result.kid': 1 }, name: 'result_key' },
-    { key: { encounter_dirty: 1 }, name: 'encounter_dirty' },
+    { key: { encounter_synced: 1 }, name: 'encounter_synced' },
   ],
 };
 
@@ -126,11 +127,13 @@ function organizationOf(sr: ServiceRequest): string | undefined {
 
 export class ConsultationService {
   readonly collection: Collection<ConsultationDoc>;
+  readonly store: RevisionStore;
   private readonly now: () => Date;
 
   constructor(private readonly deps: ServiceDeps) {
     this.collection = deps.db.collection<ConsultationDoc>(CONSULTATIONS_COLLECTION);
     this.now = deps.now ?? (() => new Date());
+    this.store = new RevisionStore(deps.db, this.collection, (next) => writeEncounter(deps.fhir, next), this.now);
   }
 
   get cipher(): FieldCipher {
@@ -155,7 +158,7 @@ export class ConsultationService {
 
     const existing = await this.collection.findOne({ active_key: sr.id! });
     if (existing) {
-      await this.afterCreate(existing);
+      await this.afterCreate(existing, actor.userId);
       return { doc: (await this.collection.findOne({ _id: existing._id })) ?? existing, created: false };
     }
 
@@ -186,8 +189,7 @@ export class ConsultationService {
       result: null,
       status_history: [{ state: 'ready_for_pickup', action: 'create', at: now, by: actor.userId }],
       rev: 1,
-      encounter_rev: 0,
-      encounter_dirty: true,
+      encounter_synced: false,
       updated_at: now,
     };
     try {
@@ -197,12 +199,12 @@ export class ConsultationService {
       // A concurrent create for the same referral won.
       const winner = await this.collection.findOne({ active_key: sr.id! });
       if (!winner) throw err;
-      await this.afterCreate(winner);
+      await this.afterCreate(winner, actor.userId);
       return { doc: winner, created: false };
     }
     consultationTransitions.inc({ action: 'create', outcome: 'applied' });
     log().info({ consultationId: id, serviceRequestId: sr.id }, 'consultation created');
-    await this.afterCreate(doc);
+    await this.afterCreate(doc, actor.userId);
     return { doc: (await this.collection.findOne({ _id: id })) ?? doc, created: true };
   }
 
@@ -223,9 +225,9 @@ export class ConsultationService {
     return undefined;
   }
 
-  private async afterCreate(doc: ConsultationDoc): Promise<void> {
+  private async afterCreate(doc: ConsultationDoc, by: string): Promise<void> {
     await ensureNoMarketingTag(this.deps.fhir, doc.patient_id);
-    await this.syncEncounter(doc);
+    if (!doc.encounter_synced) await this.syncEncounter(doc._id, by);
   }
 
   // ---- transitions --------------------------------------------------------------------------------------------
@@ -233,68 +235,83 @@ export class ConsultationService {
   /** The practitioner (token user) takes a consultation from the queue. */
   async pick(id: string, actor: Actor): Promise<ConsultationDoc> {
     const practitionerId = this.practitionerIdOf(actor);
+    await this.ensureReferralOpen(id);
     await this.ensurePractitioner(practitionerId);
-    const now = this.now();
-    return this.transition(id, 'pick', {}, {
+    return this.transition(id, 'pick', actor, (_doc, now) => ({
       set: { practitioner_id: practitionerId, assigned_by: actor.userId, assigned_at: now },
-      history: { state: 'pending_sp', action: 'pick', at: now, by: actor.userId, practitioner_id: practitionerId },
-    });
+      push: { state: 'pending_sp', action: 'pick', at: now, by: actor.userId, practitioner_id: practitionerId },
+    }));
   }
 
   /** A supervisor assigns (or re-assigns, while not started) a practitioner. */
   async assign(id: string, practitionerId: string, actor: Actor): Promise<ConsultationDoc> {
     if (!FHIR_ID_RE.test(practitionerId)) throw invalid('$.practitioner_id', 'must be a practitioner id (1-64 letters, digits, - or .)');
+    await this.ensureReferralOpen(id);
     await this.ensurePractitioner(practitionerId);
-    const now = this.now();
-    return this.transition(id, 'assign', {}, {
+    return this.transition(id, 'assign', actor, (_doc, now) => ({
       set: { practitioner_id: practitionerId, assigned_by: actor.userId, assigned_at: now },
-      history: { state: 'pending_sp', action: 'assign', at: now, by: actor.userId, practitioner_id: practitionerId },
-    });
+      push: { state: 'pending_sp', action: 'assign', at: now, by: actor.userId, practitioner_id: practitionerId },
+    }));
   }
 
   /** The assigned practitioner starts: session links are created and sent to the patient. */
   async start(id: string, actor: Actor): Promise<ConsultationDoc> {
-    const current = await this.mustGet(id);
     const practitionerId = this.practitionerIdOf(actor);
-    const now = this.now();
-    const sessions = {
-      chat: this.sessionLink('chat'),
-      video: this.sessionLink('video'),
-    };
-    const waiting = secondsBetween(current.created_at, now);
-    const doc = await this.transition(id, 'start', { practitioner_id: practitionerId }, {
-      set: { starts_at: now, sessions, waiting_time_seconds: waiting },
-      history: { state: 'in_progress', action: 'start', at: now, by: actor.userId, practitioner_id: practitionerId },
+    await this.ensureReferralOpen(id);
+    const doc = await this.transition(id, 'start', actor, (current, now) => {
+      this.mustBeAssigned(current, practitionerId, 'start');
+      return {
+        set: {
+          starts_at: now,
+          sessions: { chat: this.sessionLink('chat'), video: this.sessionLink('video') },
+          waiting_time_seconds: secondsBetween(current.created_at, now),
+        },
+        push: { state: 'in_progress', action: 'start', at: now, by: actor.userId, practitioner_id: practitionerId },
+      };
     });
-    waitingTimeHistogram.observe({ organization: orgLabel(doc.organization_id) }, waiting);
-    return this.notify(doc);
+    waitingTimeHistogram.observe({ organization: orgLabel(doc.organization_id) }, doc.waiting_time_seconds ?? 0);
+    return this.notify(doc, actor);
   }
 
   /** The assigned practitioner finishes and records the (encrypted) result. */
   async finish(id: string, input: FinishInput, actor: Actor): Promise<ConsultationDoc> {
-    const current = await this.mustGet(id);
     const practitionerId = this.practitionerIdOf(actor);
     const result = await this.validateResult(input, practitionerId);
-    const now = this.now();
-    const encrypted = encryptResult(this.deps.cipher, id, result, now);
-    const duration = current.starts_at ? secondsBetween(current.starts_at, now) : null;
-    const doc = await this.transition(id, 'finish', { practitioner_id: practitionerId }, {
-      set: { ends_at: now, result: encrypted, treatment_duration_seconds: duration },
-      history: { state: 'completed', action: 'finish', at: now, by: actor.userId, practitioner_id: practitionerId },
+    const doc = await this.transition(id, 'finish', actor, (current, now) => {
+      this.mustBeAssigned(current, practitionerId, 'finish');
+      return {
+        set: {
+          ends_at: now,
+          result: encryptResult(this.deps.cipher, id, result, now),
+          treatment_duration_seconds: current.starts_at ? secondsBetween(current.starts_at, now) : null,
+        },
+        push: { state: 'completed', action: 'finish', at: now, by: actor.userId, practitioner_id: practitionerId },
+      };
     });
-    if (duration !== null) treatmentDurationHistogram.observe({ organization: orgLabel(doc.organization_id) }, duration);
+    if (doc.treatment_duration_seconds !== null) {
+      treatmentDurationHistogram.observe({ organization: orgLabel(doc.organization_id) }, doc.treatment_duration_seconds);
+    }
     return doc;
   }
 
   /** Cancels a consultation that is not completed. Practitioners may cancel their own; supervisors any. */
   async cancel(id: string, reason: string, actor: Actor): Promise<ConsultationDoc> {
-    const now = this.now();
-    const extra: Filter<ConsultationDoc> = actor.supervisor ? {} : { practitioner_id: this.practitionerIdOf(actor) };
-    const current = await this.mustGet(id);
-    return this.transition(id, 'cancel', extra, {
-      set: { cancelled_at: now, cancel_reason: reason, active_key: `${current.service_request_id}:cancelled:${id}` },
-      history: { state: 'cancelled', action: 'cancel', at: now, by: actor.userId, reason },
+    return this.transition(id, 'cancel', actor, (current, now) => {
+      if (!actor.supervisor) {
+        if (current.state === 'ready_for_pickup') {
+          throw new HttpError(403, 'forbidden', `Only a supervisor (scope consultations:supervise) can cancel consultation ${id} while it is unassigned`);
+        }
+        this.mustBeAssigned(current, this.practitionerIdOf(actor), 'cancel');
+      }
+      return this.cancelChange(current, reason, actor.userId, now);
     });
+  }
+
+  private cancelChange(current: ConsultationDoc, reason: string, by: string, now: Date): Pick<Change, 'set' | 'push'> {
+    return {
+      set: { cancelled_at: now, cancel_reason: reason, active_key: `${current.service_request_id}:cancelled:${current._id}` },
+      push: { state: 'cancelled', action: 'cancel', at: now, by, reason },
+    };
   }
 
   /** Sends the session links again (the patient lost them); only while in progress. */
@@ -303,13 +320,40 @@ export class ConsultationService {
     if (doc.state !== 'in_progress' || !doc.sessions) {
       throw new HttpError(409, 'request_conflict', `Cannot send session links of consultation ${id}: its state is ${doc.state}; links exist only while in_progress`);
     }
-    if (!actor.supervisor && doc.practitioner_id !== this.practitionerIdOf(actor)) {
-      throw new HttpError(403, 'forbidden', `Consultation ${id} is assigned to another practitioner`);
-    }
-    return this.notify(doc);
+    if (!actor.supervisor) this.mustBeAssigned(doc, this.practitionerIdOf(actor), 'notify');
+    return this.notify(doc, actor);
   }
 
-  private async notify(doc: ConsultationDoc): Promise<ConsultationDoc> {
+  /**
+   * The sender may revoke a referral (henvisning cancel message) while its consultation waits. Before anyone picks,
+   * is assigned or starts, a revoked referral cancels the consultation and the request gets 409.
+   */
+  private async ensureReferralOpen(id: string): Promise<void> {
+    const doc = await this.mustGet(id);
+    if (doc.state !== 'ready_for_pickup' && doc.state !== 'pending_sp') return;
+    const sr = await readOrUndefined<ServiceRequest>(this.deps.fhir, 'ServiceRequest', doc.service_request_id);
+    if (sr && sr.status !== 'revoked' && sr.status !== 'entered-in-error') return;
+    const what = sr ? sr.status! : 'deleted';
+    const reason = sr ? `referral ${what} by the sender` : 'referral deleted';
+    await this.transition(id, 'cancel', { userId: 'system', supervisor: true }, (current, now) => this.cancelChange(current, reason, 'system', now)).catch(
+      () => undefined,
+    );
+    throw new HttpError(409, 'request_conflict', `Consultation ${id} is cancelled: its referral ServiceRequest/${doc.service_request_id} is ${what}`, {
+      state: 'cancelled',
+    });
+  }
+
+  private mustBeAssigned(doc: ConsultationDoc, practitionerId: string, action: string): void {
+    if (doc.practitioner_id !== practitionerId) {
+      throw new HttpError(
+        403,
+        'forbidden',
+        `Consultation ${doc._id} is assigned to another practitioner; only that practitioner${action === 'cancel' || action === 'notify' ? ' or a supervisor' : ''} may ${action} it`,
+      );
+    }
+  }
+
+  private async notify(doc: ConsultationDoc, actor: Actor): Promise<ConsultationDoc> {
     if (!doc.sessions || !doc.starts_at) return doc;
     try {
       const sent = await this.deps.notifier.sendSessionLinks({
@@ -319,9 +363,12 @@ export class ConsultationService {
         video_url: doc.sessions.video.url,
         starts_at: doc.starts_at,
       });
-      const notification = { outbox_id: sent.id, at: this.now() };
-      await this.collection.updateOne({ _id: doc._id }, { $set: { notification } });
-      return { ...doc, notification };
+      return await this.store.mutate(doc._id, () => ({
+        action: 'notify',
+        by: actor.userId,
+        set: { notification: { outbox_id: sent.id, at: this.now() } },
+        affectsEncounter: false,
+      }));
     } catch (err) {
       // The consultation has started; the links can be re-sent (POST …/notify). Do not fail the start.
       log().error({ consultationId: doc._id, err: { message: (err as Error).message } }, 'sending session links failed');
@@ -359,8 +406,14 @@ export class ConsultationService {
       throw invalid('$.icpc2', `${icpc2} is not an active code of the ICPC2 dictionary`);
     }
     const nid = input.patient_national_id ?? null;
-    if (nid !== null && !isValidNorwegianNationalId(nid)) {
-      throw invalid('$.patient_national_id', 'must be a valid 11-digit national id (check digits do not match)');
+    if (nid !== null) {
+      const check = validatePersonNumber(nid);
+      if (!check.valid) {
+        throw invalid(
+          '$.patient_national_id',
+          `must be a valid national id (fødselsnummer or D-number): ${check.reason === 'format' ? '11 digits' : check.reason === 'date' ? 'the date part is not a valid day' : 'the check digits do not match'}`,
+        );
+      }
     }
     const blank = (v: string | null | undefined) => (v === undefined || v === null || v.trim() === '' ? null : v.trim());
     return {
@@ -375,66 +428,73 @@ export class ConsultationService {
   }
 
   /**
-   * Applies `action` atomically: the update matches only when the state allows the action (and `extra`, e.g. the
-   * assigned practitioner). When nothing matched, the current document says why: 404, 409 (state) or 403 (owner).
+   * Applies lifecycle `action` as one single-writer change (revision-store.ts): allowed only from the states of
+   * TRANSITIONS (else 409 naming the current state); `build` adds the action's fields (and may refuse with 403).
+   * The Encounter is written inside the change; when that fails nothing is applied (503).
    */
   private async transition(
     id: string,
     action: keyof typeof TRANSITIONS,
-    extra: Filter<ConsultationDoc>,
-    change: { set: Partial<ConsultationDoc>; history: StatusHistoryEntry },
+    actor: Actor,
+    build: (current: ConsultationDoc, now: Date) => Pick<Change, 'set' | 'push'>,
   ): Promise<ConsultationDoc> {
     const t = TRANSITIONS[action];
-    const now = change.history.at;
-    const filter = { _id: id, state: { $in: t.from }, ...extra } as Filter<ConsultationDoc>;
-    const update: UpdateFilter<ConsultationDoc> = {
-      $set: { ...change.set, state: t.to, updated_at: now, encounter_dirty: true },
-      $push: { status_history: change.history },
-      $inc: { rev: 1 },
-    };
-    const updated = await this.collection.findOneAndUpdate(filter, update, { returnDocument: 'after' });
-    if (!updated) {
-      consultationTransitions.inc({ action, outcome: 'conflict' });
-      const current = await this.collection.findOne({ _id: id });
-      if (!current) throw new HttpError(404, 'not_found', `Consultation ${id} not found`);
-      if (!t.from.includes(current.state)) {
-        throw new HttpError(409, 'request_conflict', illegalTransitionMessage(action, id, current.state), { state: current.state });
+    let doc: ConsultationDoc;
+    try {
+      doc = await this.store.mutate(id, (current) => {
+        if (!t.from.includes(current.state)) {
+          throw new HttpError(409, 'request_conflict', illegalTransitionMessage(action, id, current.state), { state: current.state });
+        }
+        const now = this.now();
+        const change = build(current, now);
+        return {
+          action,
+          by: actor.userId,
+          set: { ...change.set, state: t.to, encounter_synced: true },
+          push: change.push,
+          affectsEncounter: true,
+        };
+      });
+    } catch (err) {
+      if (err instanceof HttpError) {
+        consultationTransitions.inc({ action, outcome: err.status === 409 ? 'conflict' : 'refused' });
+        throw err;
       }
-      throw new HttpError(403, 'forbidden', `Consultation ${id} is assigned to another practitioner; only that practitioner${action === 'cancel' ? ' or a supervisor' : ''} may ${action} it`);
+      consultationTransitions.inc({ action, outcome: 'error' });
+      log().error({ consultationId: id, action, err: { message: (err as Error).message } }, 'consultation transition failed');
+      throw new HttpError(503, 'service_unavailable', `The ${action} of consultation ${id} could not be saved (FHIR Encounter or database unavailable); nothing was changed, retry`);
     }
     consultationTransitions.inc({ action, outcome: 'applied' });
-    log().info({ consultationId: id, action, state: updated.state }, 'consultation transition');
-    await this.syncEncounter(updated);
-    return updated;
+    log().info({ consultationId: id, action, state: doc.state }, 'consultation transition');
+    return doc;
   }
 
   // ---- Encounter sync -----------------------------------------------------------------------------------------
 
-  /** Writes the Encounter when it lags behind; failures are logged and retried later (GET, next change, start-up). */
-  async syncEncounter(doc: ConsultationDoc): Promise<void> {
-    if (!doc.encounter_dirty) return;
+  /** Writes the Encounter of a consultation created but not yet synced (a change of its own, like any other). */
+  async syncEncounter(id: string, by: string): Promise<void> {
     try {
-      if (await writeEncounter(this.deps.fhir, doc)) {
-        await this.collection.updateOne({ _id: doc._id, rev: doc.rev }, { $set: { encounter_dirty: false, encounter_rev: doc.rev } });
-      }
+      await this.store.mutate(id, (current) =>
+        current.encounter_synced ? null : { action: 'encounter', by, set: { encounter_synced: true }, affectsEncounter: true },
+      );
     } catch (err) {
-      log().error({ consultationId: doc._id, err: { message: (err as Error).message } }, 'writing the consultation Encounter failed; will retry');
+      log().error({ consultationId: id, err: { message: (err as Error).message } }, 'writing the consultation Encounter failed; will retry');
     }
   }
 
-  /** Start-up repair: writes every Encounter that lags behind its consultation. */
-  async repairEncounters(limit = 1000): Promise<number> {
-    const dirty = await this.collection.find({ encounter_dirty: true }).limit(limit).toArray();
-    for (const doc of dirty) await this.syncEncounter(doc);
-    return dirty.length;
+  /** Start-up repair: completes changes a stopped engine left half-done and writes missing Encounters. */
+  async repair(limit = 1000): Promise<number> {
+    const completed = await this.store.completeStale(limit);
+    const cutoff = new Date(this.now().getTime() - STALE_CLAIM_MS);
+    const unsynced = await this.collection.find({ encounter_synced: false, created_at: { $lt: cutoff } }, { projection: { _id: 1 } }).limit(limit).toArray();
+    for (const d of unsynced) await this.syncEncounter(d._id, 'system');
+    return completed + unsynced.length;
   }
 
   // ---- reads --------------------------------------------------------------------------------------------------
 
   async get(id: string): Promise<ConsultationDoc | undefined> {
-    const doc = await this.collection.findOne({ _id: id });
-    if (doc?.encounter_dirty) await this.syncEncounter(doc);
-    return doc ?? undefined;
+    return (await this.collection.findOne({ _id: id })) ?? undefined;
   }
 
   private async mustGet(id: string): Promise<ConsultationDoc> {

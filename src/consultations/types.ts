@@ -77,10 +77,9 @@ export interface ConsultationDoc {
   treatment_duration_seconds: number | null;
   result: EncryptedResult | null;
   status_history: StatusHistoryEntry[];
-  /** Incremented by every change; the Encounter is rewritten until `encounter_rev` catches up. */
+  /** Incremented by every change (see revision-store.ts: one writer per revision). */
   rev: number;
-  encounter_rev: number;
-  /** True while the Encounter has not been rewritten for the latest `rev`. */
-  encounter_dirty: boolean;
+  /** False only between creation and the first Encounter write (changes write the Encounter before the document). */
+  encounter_synced: boolean;
   updated_at: Date;
 }

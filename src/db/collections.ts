@@ -2,9 +2,10 @@
  * Every collection the engine uses, with its indexes, created at start-up by `ensureCollections` (idempotent).
  * Each concern declares its own specs; this list only gathers them.
  */
+import { consultationCollectionSpecs } from '../consultations/index.js';
 import { dictionaryCollections } from '../dictionaries/store.js';
 import { jobCollections } from '../jobs/job-runner.js';
 import { registryCollections } from '../registries/definitions.js';
 import type { CollectionSpec } from './mongo.js';
 
-export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...dictionaryCollections];
+export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...dictionaryCollections, ...consultationCollectionSpecs];

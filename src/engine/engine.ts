@@ -13,6 +13,7 @@ import { connectDatabase, ensureCollections } from '../db/mongo.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
+import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
 import { jobDefinitions } from '../jobs/definitions.js';
 import { JobRunner } from '../jobs/job-runner.js';
 import type { JobDefinition } from '../jobs/types.js';
@@ -59,6 +60,8 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.signatureTrust = signatureTrust;
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
   await ctx.dictionaries.seed(config.dictionaries.dir);
+  ctx.fieldCipher = createFieldCipher(config);
+  ctx.consultations = createConsultationService(ctx);
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,
     lockLifetimeMs: config.jobs.lockLifetimeMs,
@@ -67,6 +70,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
 
   ctx.jobs.register([...jobDefinitions, ...(options.extraJobDefinitions ?? [])], ctx);
   await ctx.jobs.start();
+  await startConsultations(ctx);
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.requestTimeout = 120_000;

@@ -10,6 +10,7 @@ import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
 import { jobsRouter } from '../jobs/routes.js';
+import { consultationsRouter } from '../consultations/routes.js';
 import { registriesRouter } from '../registries/routes.js';
 import { requestContext } from './request-context.js';
 
@@ -35,6 +36,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(dictionariesRouter(ctx));
   app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jobsRouter(ctx));
+  app.use(consultationsRouter(ctx));
   app.use(registriesRouter(ctx));
   app.use(notFoundHandler);
   app.use(jsonErrorHandler);

@@ -1,4 +1,6 @@
 import type { Authenticator } from '../auth/middleware.js';
+import type { ConsultationService } from '../consultations/service.js';
+import type { FieldCipher } from '../crypto/field-cipher.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
 import type { DictionaryService } from '../dictionaries/service.js';
@@ -22,6 +24,10 @@ export interface AppContext {
   signatureTrust: TrustStore;
   /** Code lists (ICPC2, eHealth, Norwegian …): getCode / isValidCode through a cache kept fresh by DB version stamps. */
   dictionaries: DictionaryService;
+  /** Field encryption at rest (AES-256-GCM; keys from ENCRYPTION_KEYS or the generated local key file). */
+  fieldCipher: FieldCipher;
+  /** Consultations: queue, lifecycle, encrypted results (src/consultations). */
+  consultations: ConsultationService;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }

@@ -1,0 +1,59 @@
+/**
+ * Wiring of the consultations concern: the field cipher, the service (ctx.consultations), start-up work (Encounter
+ * repair, the daily insurer report schedule) and what other modules register (collections, job, routes, OpenAPI).
+ */
+import { FieldCipher } from '../crypto/field-cipher.js';
+import { loadKeyring } from '../crypto/keyring.js';
+import type { CollectionSpec } from '../db/mongo.js';
+import type { AppContext } from '../http/context.js';
+import { rootLogger } from '../logging/logger.js';
+import type { FhirStore } from './fhir-ports.js';
+import { outboxCollectionSpec, OutboxNotifier, type Notifier } from './notifier.js';
+import { changesCollectionSpec } from './revision-store.js';
+import { INSURER_REPORT_JOB, reportsCollectionSpec } from './report.js';
+import { ConsultationService, consultationsCollectionSpec } from './service.js';
+
+export const consultationCollectionSpecs: CollectionSpec[] = [consultationsCollectionSpec, changesCollectionSpec, reportsCollectionSpec, outboxCollectionSpec];
+
+/** The field cipher of the engine (keys from ENCRYPTION_KEYS, else the generated local key file). */
+export function createFieldCipher(config: AppContext['config']): FieldCipher {
+  const keyring = loadKeyring(config);
+  if (keyring.mode === 'local') {
+    rootLogger().warn(
+      'field encryption uses a generated local key (<DATA_DIR>/encryption/local-keys.json): set ENCRYPTION_KEYS and ENCRYPTION_ACTIVE_KEY_ID in production',
+    );
+  }
+  return new FieldCipher(keyring);
+}
+
+/**
+ * The FHIR repository (ctx.fhir), resolved at call time: start-up order of the services does not matter.
+ */
+function lazyFhir(ctx: AppContext): FhirStore {
+  const repo = () => (ctx as AppContext & { fhir: FhirStore }).fhir;
+  return {
+    create: (r, o) => repo().create(r, o),
+    read: (t, id) => repo().read(t, id),
+    update: (r, o) => repo().update(r, o),
+    search: (t, p) => repo().search(t, p),
+  };
+}
+
+export function createConsultationService(ctx: AppContext, notifier?: Notifier): ConsultationService {
+  return new ConsultationService({
+    db: ctx.database.db,
+    fhir: lazyFhir(ctx),
+    dictionaries: ctx.dictionaries,
+    cipher: ctx.fieldCipher,
+    notifier: notifier ?? new OutboxNotifier(ctx.database.db),
+    sessionBaseUrl: ctx.config.consultations.sessionBaseUrl,
+  });
+}
+
+/** After the job runner started: complete half-done changes (background) and schedule the daily report. */
+export async function startConsultations(ctx: AppContext): Promise<void> {
+  void ctx.consultations.repair().catch((err: Error) => rootLogger().error({ err: { message: err.message } }, 'consultation repair failed'));
+  if (ctx.config.consultations.reportSchedule) {
+    await ctx.jobs.every(ctx.config.consultations.reportSchedule, INSURER_REPORT_JOB, { daily: true });
+  }
+}
