@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { extractTaxId, type Certificate } from '../../src/signature/certificate.js';
 import { createTrustStore, loadTrustStore, verifySignedData, type TrustStore } from '../../src/signature/index.js';
 import { startEngine } from '../../src/engine/engine.js';
 import { engine } from '../support/harness.js';
@@ -107,6 +108,24 @@ describe('signature: policy', function () {
     expect(rogue.crls[0].revoked.size).to.equal(1);
     expect(code(await verifySignedData(c.read('revoked.der'), { trust: rogue }))).to.equal('valid');
     expect(code(await verifySignedData(c.read('revoked.der'), { trust }))).to.equal('certificate_revoked');
+  });
+});
+
+describe('signature: tax id of the signer', () => {
+  const cert = (serialNumbers: string[], drfo?: string) =>
+    ({
+      subject: { rdns: [[{ oid: '2.5.4.3', value: 'Name' }], ...serialNumbers.map((v) => [{ oid: '2.5.4.5', value: v }])] },
+      extensions: { directoryAttributes: drfo ? [{ oid: '1.2.804.2.1.1.1.11.1.4.1.1', values: [drfo] }] : [] },
+    }) as unknown as Certificate;
+
+  it('reads ETSI semantics identifiers, bare values, and prefers the Ukrainian DRFO attribute', () => {
+    expect(extractTaxId(cert(['TINUA-1234567890']))).to.deep.equal({ taxId: '1234567890', source: 'serialNumber' });
+    expect(extractTaxId(cert(['PNOUA-9876543210']))).to.deep.equal({ taxId: '9876543210', source: 'serialNumber' });
+    expect(extractTaxId(cert(['IDCUA-000123456']))).to.deep.equal({ taxId: '000123456', source: 'serialNumber' });
+    expect(extractTaxId(cert([' 1234567890 ']))).to.deep.equal({ taxId: '1234567890', source: 'serialNumber' });
+    expect(extractTaxId(cert(['TINUA-1234567890'], '3344556677'))).to.deep.equal({ taxId: '3344556677', source: 'drfo' });
+    expect(extractTaxId(cert([]))).to.equal(undefined);
+    expect(extractTaxId(cert(['#0403313233']))).to.equal(undefined); // a non-string value
   });
 });
 
