@@ -1,0 +1,56 @@
+/**
+ * The OpenAPI 3.1 document of every non-FHIR route (the FHIR API describes itself in its CapabilityStatement),
+ * assembled from each concern's fragment. Request schemas in the fragments are the ones the routes validate with.
+ */
+import { operationsOpenApi } from '../http/openapi.js';
+import { jobsOpenApi } from '../jobs/openapi.js';
+import type { OpenApiFragment } from './fragment.js';
+
+export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi];
+
+export function openApiDocument(version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const schemas: Record<string, unknown> = {
+    Error: {
+      type: 'object',
+      properties: {
+        error: {
+          type: 'object',
+          properties: { type: { type: 'string' }, message: { type: 'string' }, invalid: { type: 'array' } },
+          required: ['type', 'message'],
+        },
+      },
+      required: ['error'],
+    },
+    Meta: {
+      type: 'object',
+      properties: { code: { type: 'integer' }, url: { type: 'string' }, type: { enum: ['object', 'list'] }, request_id: { type: 'string' } },
+      required: ['code', 'url', 'type', 'request_id'],
+    },
+  };
+  const tags: { name: string; description: string }[] = [];
+  for (const f of fragments) {
+    for (const [p, item] of Object.entries(f.paths)) paths[p] = { ...(paths[p] ?? {}), ...item };
+    Object.assign(schemas, f.schemas ?? {});
+    tags.push(...(f.tags ?? []));
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'HL7 / FHIR integration engine',
+      version,
+      description: 'Non-FHIR routes of the engine. The FHIR R4 API is under /fhir (see /fhir/metadata).',
+      license: { name: 'MIT', identifier: 'MIT' },
+    },
+    jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
+    tags,
+    paths,
+    components: {
+      schemas,
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Claims: sub (user), client_id (legal entity), scope (space-separated)' },
+        basic: { type: 'http', scheme: 'basic', description: "Operators' pages only" },
+      },
+    },
+  };
+}
