@@ -31,6 +31,23 @@ export interface Config {
   /** Maximum request body in bytes (JSON and XML). */
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** Referral ingestion and the message store (src/messages, src/henvisning, src/pridok; README "Referral ingestion"). */
+  ingest: {
+    /** Largest inbound message (MESSAGE_MAX_BYTES, default 10mb); larger bodies get 413. */
+    messageMaxBytes: number;
+    /** Raw messages up to this size (MESSAGE_INLINE_MAX_BYTES, default 1mb) are stored inline, larger in media storage. */
+    messageInlineMaxBytes: number;
+    /** Messages are deleted this many days after receipt (MESSAGE_RETENTION_DAYS, default 365): TTL index + sweeper. */
+    retentionDays: number;
+    /** Folder of the mappings (MAPPINGS_DIR, default <project>/mappings). */
+    mappingsDir: string;
+    /** HER-ids served here (HENVISNING_RECEIVER_HER_IDS); when non-empty, referrals to other receivers get AppRec E21. */
+    receiverHerIds: string[];
+    /** Key of the deterministic FHIR ids (RESOURCE_ID_KEY); undefined = generated once and kept in the database. */
+    resourceIdKey: string | undefined;
+    /** Shared secret of Pridok webhook signatures (PRIDOK_WEBHOOK_SECRET); undefined = the webhook answers 503. */
+    pridokWebhookSecret: string | undefined;
+  };
   /** Basic-auth credentials for the operators' pages (Agendash); unset = admin bearer tokens only. */
   admin: { username: string | undefined; password: string | undefined };
   jobs: {
@@ -150,6 +167,35 @@ function existingFile(name: string, v: string): string {
   return p;
 }
 
+/** Referral ingestion settings (README "Referral ingestion"). */
+function ingestConfig(env: Env): Config['ingest'] {
+  const maxBytes = parseSize('MESSAGE_MAX_BYTES', str(env, 'MESSAGE_MAX_BYTES') ?? '10mb');
+  if (maxBytes < 1024 || maxBytes > 100 * 1024 * 1024) throw new ConfigError('MESSAGE_MAX_BYTES', 'must be between 1kb and 100mb');
+  const inlineMax = parseSize('MESSAGE_INLINE_MAX_BYTES', str(env, 'MESSAGE_INLINE_MAX_BYTES') ?? '1mb');
+  if (inlineMax > 8 * 1024 * 1024) throw new ConfigError('MESSAGE_INLINE_MAX_BYTES', 'must be at most 8mb (documents are limited to 16 MB)');
+  const herIds = (str(env, 'HENVISNING_RECEIVER_HER_IDS') ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  for (const id of herIds) {
+    if (!/^\d{1,12}$/.test(id)) throw new ConfigError('HENVISNING_RECEIVER_HER_IDS', `must be a comma-separated list of HER-ids (digits), got "${id}"`);
+  }
+  const resourceIdKey = str(env, 'RESOURCE_ID_KEY');
+  if (resourceIdKey !== undefined && resourceIdKey.length < 32) throw new ConfigError('RESOURCE_ID_KEY', 'must be at least 32 characters');
+  const pridokSecret = str(env, 'PRIDOK_WEBHOOK_SECRET');
+  if (pridokSecret !== undefined && pridokSecret.length < 16) throw new ConfigError('PRIDOK_WEBHOOK_SECRET', 'must be at least 16 characters');
+  const mappingsDir = str(env, 'MAPPINGS_DIR');
+  return {
+    messageMaxBytes: maxBytes,
+    messageInlineMaxBytes: inlineMax,
+    retentionDays: int(env, 'MESSAGE_RETENTION_DAYS', 365, 1, 36_500),
+    mappingsDir: mappingsDir ? path.resolve(mappingsDir) : path.resolve(decodeURIComponent(new URL('.', import.meta.url).pathname), '..', '..', 'mappings'),
+    receiverHerIds: herIds.map((id) => id.replace(/^0+(?=\d)/, '')),
+    resourceIdKey,
+    pridokWebhookSecret: pridokSecret,
+  };
+}
+
 function signatureConfig(env: Env): Config['signature'] {
   const anchors = str(env, 'SIGNATURE_TRUST_ANCHORS');
   const crls = (str(env, 'SIGNATURE_CRL_FILES') ?? '')
@@ -242,6 +288,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: bodyLimit === undefined ? 10 * 1024 * 1024 : parseSize('BODY_LIMIT', bodyLimit),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    ingest: ingestConfig(env),
     admin: adminCredentials(env),
     jobs: {
       pollIntervalMs: int(env, 'JOBS_POLL_INTERVAL_MS', 2_000, 50, 3_600_000),

@@ -5,7 +5,9 @@
 import { consultationCollectionSpecs } from '../consultations/index.js';
 import { dictionaryCollections } from '../dictionaries/store.js';
 import { jobCollections } from '../jobs/job-runner.js';
+import { messageCollections } from '../messages/store.js';
+import { ingestSettingsCollection } from '../referrals/resource-ids.js';
 import { registryCollections } from '../registries/definitions.js';
 import type { CollectionSpec } from './mongo.js';
 
-export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...dictionaryCollections, ...consultationCollectionSpecs];
+export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs];

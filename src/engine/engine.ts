@@ -15,6 +15,7 @@ import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
 import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
 import { jobDefinitions } from '../jobs/definitions.js';
+import { createIngestServices, fhirOf } from '../messages/services.js';
 import { JobRunner } from '../jobs/job-runner.js';
 import type { JobDefinition } from '../jobs/types.js';
 import type { AppContext } from '../http/context.js';
@@ -62,6 +63,9 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.fieldCipher = createFieldCipher(config);
   ctx.consultations = createConsultationService(ctx);
+  ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: () => fhirOf(ctx) });
+  ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));
+      ctx.ingest.messages.stopSweeper();
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,
     lockLifetimeMs: config.jobs.lockLifetimeMs,
@@ -95,6 +99,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
       await closed;
       clearTimeout(timer);
       await ctx.jobs.stop(config.shutdownTimeoutMs);
+      ctx.ingest.messages.stopSweeper();
       await database.close();
       await embedded.stop();
       logger.info('shutdown complete');

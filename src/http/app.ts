@@ -12,6 +12,9 @@ import { agendashRouter } from '../admin/agendash.js';
 import { jobsRouter } from '../jobs/routes.js';
 import { consultationsRouter } from '../consultations/routes.js';
 import { registriesRouter } from '../registries/routes.js';
+import { henvisningRouter } from '../henvisning/routes.js';
+import { messagesRouter } from '../messages/routes.js';
+import { pridokRouter } from '../pridok/routes.js';
 import { requestContext } from './request-context.js';
 
 export function createApp(ctx: AppContext): Express {
@@ -34,8 +37,12 @@ export function createApp(ctx: AppContext): Express {
   app.use(agendashRouter(ctx));
   // Before the global JSON parser: dictionary uploads (JSON or CSV) read their own bodies up to DICTIONARY_UPLOAD_LIMIT.
   app.use(dictionariesRouter(ctx));
+  // Before the global JSON parser: henvisning XML and Pridok webhooks read their own raw bodies (MESSAGE_MAX_BYTES).
+  app.use(henvisningRouter(ctx));
+  app.use(pridokRouter(ctx));
   app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jobsRouter(ctx));
+  app.use(messagesRouter(ctx));
   app.use(consultationsRouter(ctx));
   app.use(registriesRouter(ctx));
   app.use(notFoundHandler);

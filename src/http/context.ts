@@ -8,6 +8,7 @@ import type { MediaStorage } from '../storage/media-storage.js';
 import type { RegistryStore } from '../registries/store.js';
 import type { JobRunner } from '../jobs/job-runner.js';
 import type { TrustStore } from '../signature/trust-store.js';
+import type { IngestServices } from '../messages/services.js';
 
 /** What route modules are built from: configuration, the database and the token authenticator. */
 export interface AppContext {
@@ -28,6 +29,8 @@ export interface AppContext {
   fieldCipher: FieldCipher;
   /** Consultations: queue, lifecycle, encrypted results (src/consultations). */
   consultations: ConsultationService;
+  /** Referral ingestion: message store, mappings, henvisning/Pridok processors, replay (src/messages). */
+  ingest: IngestServices;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }

@@ -3,6 +3,7 @@
  * backoff in its own definition). Add a definition here to make it runnable.
  */
 import { insurerReportJob } from '../consultations/report-job.js';
+import { replayJob } from '../messages/replay.js';
 import type { JobDefinition } from './types.js';
 
-export const jobDefinitions: JobDefinition<any>[] = [insurerReportJob];
+export const jobDefinitions: JobDefinition<any>[] = [insurerReportJob, replayJob];

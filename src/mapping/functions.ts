@@ -87,6 +87,17 @@ export function personIdKind(value: unknown): string | undefined {
   return r.valid ? r.kind : undefined;
 }
 
+/** Kind, birth date and sex (pre-2032 numbers only) of a valid person number, else undefined. */
+export function personInfo(value: unknown): { kind: string; birthDate?: string; sex?: string } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const r = validatePersonNumber(value.trim());
+  if (!r.valid) return undefined;
+  const out: { kind: string; birthDate?: string; sex?: string } = { kind: r.kind };
+  if (r.birthDate) out.birthDate = r.birthDate;
+  if (r.sex) out.sex = r.sex;
+  return out;
+}
+
 /** Registers the functions on a compiled JSONata expression. */
 export function mappingBindings(ids: ResourceIds): Record<string, unknown> {
   return {
@@ -96,5 +107,6 @@ export function mappingBindings(ids: ResourceIds): Record<string, unknown> {
     text,
     intId: (v: unknown) => (typeof v === 'string' ? normaliseIntegerId(v) : undefined),
     personIdKind,
+    personInfo,
   };
 }

@@ -138,6 +138,8 @@ export const ITEMS: CorpusItem[] = [
   { name: 'signer issued by an impostor root with the trusted root\'s name', file: 'impostor.der', expected: 'untrusted_signer', crl: true },
   { name: 'signer certificate not included (-nocerts)', file: 'nocerts.der', expected: 'no_signer', crl: true },
   { name: 'signer key usage keyEncipherment only (S/MIME purpose)', file: 'encipher-only.der', expected: 'untrusted_signer', crl: true, purpose: 'default' },
+  { name: 'BER with indefinite lengths (openssl -stream)', file: 'ber-streamed.der', expected: 'valid', crl: true },
+  { name: 'tampered: content byte flipped in a BER SignedData', file: 'ber-streamed.content-flip.der', expected: 'digest_mismatch', crl: true },
   { name: 'two signers (RSA and ECDSA)', file: 'two-signers.der', expected: 'valid', crl: true },
   { name: 'two signers, the second one expired', file: 'two-signers-one-expired.der', expected: 'certificate_expired', crl: true },
   { name: 'SHA-1 digest with SHA-1 allowed', file: 'sha1.der', expected: 'valid', crl: true, allowSha1: true },
@@ -285,12 +287,14 @@ export async function buildCorpus(): Promise<Corpus> {
     sign('nocerts.der', 'rsa.pem', 'rsa.key', '-nodetach', '-nocerts', '-md', 'sha256'),
     sign('encipher-only.der', 'encipher-only.pem', 'rsa.key', '-nodetach', '-md', 'sha256', ...withInter),
     sign('sha1.der', 'rsa.pem', 'rsa.key', '-nodetach', '-md', 'sha1', ...withInter),
+    sign('ber-streamed.der', 'rsa.pem', 'rsa.key', '-nodetach', '-stream', '-md', 'sha256', ...withInter),
     sign('two-signers.der', 'rsa.pem', 'rsa.key', '-signer', 'ec.pem', '-inkey', 'ec.key', '-nodetach', '-md', 'sha256', ...withInter),
     sign('two-signers-one-expired.der', 'ec.pem', 'ec.key', '-signer', 'expired.pem', '-inkey', 'rsa.key', '-nodetach', '-md', 'sha256', ...withInter),
   ]);
   await Promise.all([
     tamper(dir, 'rsa-attached.der', 'rsa-attached.content-flip.der', 'content'),
     tamper(dir, 'rsa-noattr.der', 'rsa-noattr.content-flip.der', 'content'),
+    tamper(dir, 'ber-streamed.der', 'ber-streamed.content-flip.der', 'content'),
     tamper(dir, 'rsa-attached.der', 'rsa-attached.sig-flip.der', 'signature'),
     tamper(dir, 'rsa-pss.der', 'rsa-pss.sig-flip.der', 'signature'),
     tamper(dir, 'ec-attached.der', 'ec-attached.sig-flip.der', 'signature'),

@@ -1,0 +1,179 @@
+/**
+ * `mappings list|check [--update]`,
+ * `ingest <file…> [--source henvisning|pridok] [--apprec-dir <dir>]` and
+ * `replay [--from <date>] [--to <date>] [--mapping-version <v>] [--mapping-name <n>] [--status <s>] [--source <s>] [--limit <n>]`.
+ *
+ * Both run the engine's own ingestion services against the database (no HTTP): `ingest` stores and processes files
+ * exactly like POST /api/messages (.xml) or the Pridok webhook (.json, without signature: the operator is trusted);
+ * `replay` re-runs the current mappings on stored messages received in [from, to) — e.g. everything mapped by an older
+ * mapping version (--mapping-version 1.0.0).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import type { Command } from 'commander';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/mongo.js';
+import { createIngestServices, type IngestServices } from '../messages/services.js';
+import type { MessageSource, MessageStatus } from '../messages/store.js';
+import { fhirStoreFor } from '../messages/fhir-store.js';
+import { createMediaStorage } from '../storage/index.js';
+import { withDatabase } from './database.js';
+import { loadConfig } from '../config/config.js';
+import { listExamples, mapFile, normaliseForGolden } from '../mapping/examples.js';
+import { MappingRegistry } from '../mapping/registry.js';
+import { ResourceIds } from '../referrals/resource-ids.js';
+import { randomBytes } from 'node:crypto';
+
+async function services(database: Database, config: Config): Promise<IngestServices> {
+  const fhir = fhirStoreFor(database, config);
+  return createIngestServices({ config, database, media: createMediaStorage(config), fhir: () => fhir });
+}
+
+function bar(total: number, label: string): SingleBar | undefined {
+  if (!process.stderr.isTTY || total < 2) return undefined;
+  const b = new SingleBar({ format: `${label} [{bar}] {value}/{total} {percentage}% eta {eta}s`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  b.start(total, 0);
+  return b;
+}
+
+function parseDate(name: string, v: string | undefined): Date | undefined {
+  if (v === undefined) return undefined;
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new Error(`${name} must be a date or date-time (ISO 8601), got "${v}"`);
+  return d;
+}
+
+function listFiles(targets: string[]): string[] {
+  const out: string[] = [];
+  for (const t of targets) {
+    const st = fs.statSync(t);
+    if (st.isDirectory()) {
+      for (const f of fs.readdirSync(t).sort()) if (/\.(xml|json)$/i.test(f)) out.push(path.join(t, f));
+    } else out.push(t);
+  }
+  return out;
+}
+
+/** `mappings list` and `mappings check [--update]` (golden examples, see src/mapping/examples.ts). */
+function registerMappingsCommand(program: Command): void {
+  const cmd = program.command('mappings').description('Mappings (mappings/<name>/manifest.json + mapping.jsonata + examples)');
+  const registry = () => {
+    const dir = loadConfig().ingest.mappingsDir;
+    return { dir, registry: new MappingRegistry(dir, new ResourceIds(randomBytes(32))) };
+  };
+  cmd
+    .command('list')
+    .description('Installed mappings with version and expression hash')
+    .action(() => {
+      const { registry: r } = registry();
+      for (const m of r.list()) process.stdout.write(`${m.name.padEnd(24)} ${m.version.padEnd(10)} ${m.sha256.slice(0, 12)}\n`);
+    });
+  cmd
+    .command('check')
+    .description('Run every mapping on its examples and compare with the golden .fhir.json files')
+    .option('--update', 'write the golden files from the current output instead of comparing')
+    .action(async (opts: { update?: boolean }) => {
+      const { dir, registry: r } = registry();
+      let failures = 0;
+      for (const ref of r.list()) {
+        const mapping = r.byMappingName(ref.name)!;
+        for (const ex of listExamples(path.join(dir, ref.name))) {
+          const { resources } = await mapFile(mapping, ex.input);
+          const actual = `${JSON.stringify(normaliseForGolden(resources), null, 2)}\n`;
+          if (opts.update) {
+            fs.writeFileSync(ex.golden, actual);
+            process.stdout.write(`${ref.name}/${ex.name}: written\n`);
+          } else if (!fs.existsSync(ex.golden) || fs.readFileSync(ex.golden, 'utf8') !== actual) {
+            failures++;
+            process.stdout.write(`${ref.name}/${ex.name}: DIFFERS from ${path.basename(ex.golden)}\n`);
+          } else process.stdout.write(`${ref.name}/${ex.name}: ok\n`);
+        }
+      }
+      if (failures > 0) throw new Error(`${failures} example(s) differ from their golden files`);
+    });
+}
+
+export function registerMessagesCommands(program: Command): void {
+  registerMappingsCommand(program);
+  program
+    .command('ingest <files...>')
+    .description('Store and process inbound messages from files (.xml henvisning/MsgHead, .json Pridok referral) like the HTTP endpoints')
+    .option('--source <source>', 'henvisning or pridok (default: by file extension)')
+    .option('--apprec-dir <dir>', 'write each AppRec answer to <dir>/<file>.apprec.xml')
+    .action(async (targets: string[], opts: { source?: string; apprecDir?: string }) => {
+      if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
+      const files = listFiles(targets);
+      if (opts.apprecDir) fs.mkdirSync(opts.apprecDir, { recursive: true });
+      await withDatabase(async (database, config) => {
+        const ingest = await services(database, config);
+        const counts: Record<string, number> = {};
+        const progress = bar(files.length, 'ingest');
+        for (const file of files) {
+          const source: MessageSource = (opts.source as MessageSource | undefined) ?? (/\.json$/i.test(file) ? 'pridok' : 'henvisning');
+          const bytes = fs.readFileSync(file);
+          let line: string;
+          if (source === 'henvisning') {
+            const r = await ingest.henvisning.receive(bytes, 'application/xml');
+            if (r.kind === 'apprec') {
+              const outcome = r.duplicate ? 'duplicate' : r.status === '1' ? 'processed' : 'rejected';
+              counts[outcome] = (counts[outcome] ?? 0) + 1;
+              line = `${file}: ${outcome} (AppRec status ${r.status}, message ${r.messageId})`;
+              if (opts.apprecDir) fs.writeFileSync(path.join(opts.apprecDir, `${path.basename(file)}.apprec.xml`), r.xml);
+            } else {
+              counts[r.type] = (counts[r.type] ?? 0) + 1;
+              line = `${file}: ${r.type}: ${r.message}${r.messageId ? ` (message ${r.messageId})` : ''}`;
+            }
+          } else {
+            const r = await ingest.pridok.receive(bytes, 'application/json');
+            const outcome = 'data' in r ? (r.httpStatus === 200 ? 'duplicate' : 'processed') : r.error.type;
+            counts[outcome] = (counts[outcome] ?? 0) + 1;
+            line = `${file}: ${outcome} (HTTP ${r.httpStatus})`;
+          }
+          if (progress) progress.increment();
+          else process.stdout.write(`${line}\n`);
+        }
+        progress?.stop();
+        process.stdout.write(`${files.length} files: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
+      });
+    });
+
+  program
+    .command('replay')
+    .description('Re-run the current mappings on stored messages received in [--from, --to) and record the new outcomes')
+    .option('--from <date>', 'received at or after (ISO 8601)')
+    .option('--to <date>', 'received before (ISO 8601)')
+    .option('--mapping-version <version>', 'only messages last mapped with this mapping version')
+    .option('--mapping-name <name>', 'only messages last mapped with this mapping (e.g. henvisning-v2.0)')
+    .option('--status <status>', 'only messages with this status (received, processed, failed, rejected)')
+    .option('--source <source>', 'henvisning or pridok')
+    .option('--limit <n>', 'at most this many messages (default 10000)', (v) => Number(v))
+    .action(async (opts: { from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number }) => {
+      const statuses = ['received', 'processed', 'failed', 'rejected'];
+      if (opts.status && !statuses.includes(opts.status)) throw new Error(`--status must be one of ${statuses.join(', ')}`);
+      if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
+      if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new Error('--limit must be a positive integer');
+      const query = {
+        from: parseDate('--from', opts.from),
+        to: parseDate('--to', opts.to),
+        mappingVersion: opts.mappingVersion,
+        mappingName: opts.mappingName,
+        status: opts.status as MessageStatus | undefined,
+        source: opts.source as MessageSource | undefined,
+      };
+      await withDatabase(async (database, config) => {
+        const ingest = await services(database, config);
+        let progress: SingleBar | undefined;
+        const summary = await ingest.replay.replayMany(query, {
+          limit: opts.limit,
+          onProgress: (done, total) => {
+            progress ??= bar(total, 'replay');
+            progress?.update(done);
+          },
+        });
+        progress?.stop();
+        process.stdout.write(`${summary.matched} messages replayed: ${summary.processed} processed, ${summary.rejected} rejected, ${summary.failed} failed\n`);
+        for (const n of summary.not_processed.slice(0, 50)) process.stdout.write(`  ${n.id}: ${n.status}${n.code ? ` (${n.code})` : ''}\n`);
+      });
+    });
+}

@@ -1,0 +1,297 @@
+/**
+ * Henvisning ingestion: MsgHead v1.2 + Henvisning v2.0 → message store → FHIR, answered with an AppRec v1.1.
+ *
+ *   receive(bytes)   transport checks (not XML → 400), envelope facts, store (dedup on MsgId: a repeated MsgId gets the
+ *                    stored AppRec and nothing is processed again), then process.
+ *   process(doc)     decode → refuse DTDs → parse → dispatch on the content's namespace URI → XSD (libxml2) → checks →
+ *                    mapping (JSONata, mappings/henvisning-v2.0) → FHIR (applyMapped) → AppRec; the outcome is recorded
+ *                    on the message. Used for ingest, sender retries and operator replays alike.
+ *
+ * Outcomes: `processed` (AppRec status 1), `rejected` (AppRec status 2 with 8221 codes: T01 not well-formed or not
+ * decodable, T99 DTD/entity declarations, T10 unsupported format/namespace, T02 XSD, E10/E21/E30/E31 checks),
+ * `failed` (our side: mapping or FHIR store error; HTTP 500, no AppRec, so the sender's transport retries and an
+ * operator can replay).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Histogram } from 'prom-client';
+import { log } from '../logging/logger.js';
+import type { MappingRegistry, MappingRef } from '../mapping/registry.js';
+import { ingestMessages, metricsRegistry } from '../metrics/registry.js';
+import { DuplicateMessageError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
+import { applyMapped, prune, type FhirStore, type MappingOutput } from '../referrals/apply.js';
+import { decodeXml, looksLikeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement } from '../xml/secure-xml.js';
+import { checkWellFormed, SchemaSet } from '../xml/xsd.js';
+import { buildAppRec, partyFromOrganisation, type AppRecError } from './apprec.js';
+import { checkMessage, envelopeFromText, envelopeOf, HENVISNING_V2_NS, mainContent, MSGHEAD_NS, summariseParty, type Envelope } from './envelope.js';
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SCHEMA_DIR = path.join(PROJECT_ROOT, 'schemas', 'ehelse');
+
+export const henvisningStageSeconds = new Histogram({
+  name: 'henvisning_ingest_stage_seconds',
+  help: 'Time per henvisning ingest stage (decode+parse, xsd, checks, map, fhir store, message store)',
+  labelNames: ['stage'] as const,
+  buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  registers: [metricsRegistry],
+});
+
+function softwareVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export interface HenvisningOptions {
+  maxBytes: number;
+  /** HER-ids this installation receives for (E21 when set and the receiver is not among them). */
+  receiverHerIds?: Set<string>;
+}
+
+export type ReceiveResult =
+  | { kind: 'apprec'; xml: string; status: '1' | '2'; messageId: string; duplicate: boolean }
+  | { kind: 'error'; httpStatus: number; type: string; message: string; messageId?: string };
+
+/** What the format dispatch knows: namespace URI of the content → schema set. */
+interface FormatHandler {
+  schema: SchemaSet;
+}
+
+export class HenvisningService {
+  private readonly formats = new Map<string, FormatHandler>();
+  private readonly version = softwareVersion();
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly fhir: () => FhirStore,
+    private readonly mappings: MappingRegistry,
+    private readonly options: HenvisningOptions,
+  ) {
+    this.formats.set(HENVISNING_V2_NS, { schema: SchemaSet.load(path.join(SCHEMA_DIR, 'msghead-henvisning-v2.0.xsd')) });
+  }
+
+  /** Entry point of POST /api/messages (XML body). */
+  async receive(bytes: Buffer, contentType: string): Promise<ReceiveResult> {
+    const t0 = performance.now();
+    // Transport-level refusals: no AppRec can be made of these.
+    if (bytes.length > this.options.maxBytes) {
+      return { kind: 'error', httpStatus: 413, type: 'request_entity_too_large', message: `Request body exceeds the limit of ${this.options.maxBytes} bytes` };
+    }
+    const head = bytes.subarray(0, 512).toString('latin1').replace(/^\uFEFF|^\u00EF\u00BB\u00BF|^\u00FF\u00FE|^\u00FE\u00FF/, '');
+    if (bytes.length === 0 || !looksLikeXml(head.replace(/\u0000/g, ''))) {
+      return { kind: 'error', httpStatus: 400, type: 'not_xml', message: 'Request body is not an XML document' };
+    }
+    // Envelope facts for the message store (best effort; processing re-reads everything strictly).
+    let env: Envelope = { type: {} };
+    let format: string | undefined;
+    try {
+      const decoded = decodeXml(bytes, this.options.maxBytes);
+      if (/<!DOCTYPE|<!ENTITY/i.test(decoded.text)) env = envelopeFromText(decoded.text);
+      else {
+        const tree = parseXmlTree(decoded.text);
+        if (tree.name === 'MsgHead' && typeof tree.node === 'object') {
+          env = envelopeOf(tree.node);
+          format = mainContent(tree.node).ns;
+        } else env = envelopeFromText(decoded.text);
+      }
+    } catch {
+      env = envelopeFromText(bytes.toString('latin1'));
+    }
+    const externalId = env.msgId && env.msgId.length <= 200 ? env.msgId : undefined;
+    let doc: MessageDoc;
+    try {
+      doc = await this.store.insert({
+        source: 'henvisning',
+        contentType,
+        bytes,
+        externalId,
+        messageType: env.type.V,
+        format,
+        sender: summariseParty(env.senderOrg),
+        receiver: summariseParty(env.receiverOrg),
+      });
+    } catch (err) {
+      if (!(err instanceof DuplicateMessageError)) throw err;
+      return this.answerDuplicate(err.existing);
+    }
+    henvisningStageSeconds.observe({ stage: 'message_store' }, (performance.now() - t0) / 1000);
+    const done = await this.process(doc, bytes, 'ingest');
+    return this.answer(done, false);
+  }
+
+  /** A repeated MsgId: the stored AppRec, or (when the first attempt failed or never finished) process it again. */
+  private async answerDuplicate(existing: MessageDoc): Promise<ReceiveResult> {
+    let current = existing;
+    // A concurrent first delivery may still be processing: wait for it (bounded).
+    for (let i = 0; i < 50 && current.status === 'received' && Date.now() - current.receivedAt.getTime() < 30_000; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      current = (await this.store.get(existing._id)) ?? current;
+    }
+    ingestMessages.inc({ source: 'henvisning', outcome: 'duplicate' });
+    if (current.receipt && (current.status === 'processed' || current.status === 'rejected')) return this.answer(current, true);
+    const raw = await this.store.raw(current);
+    return this.answer(await this.process(current, raw, 'retry'), true);
+  }
+
+  private answer(doc: MessageDoc, duplicate: boolean): ReceiveResult {
+    if (doc.receipt?.kind === 'apprec' && (doc.status === 'processed' || doc.status === 'rejected')) {
+      return { kind: 'apprec', xml: doc.receipt.body, status: doc.receipt.status as '1' | '2', messageId: doc._id, duplicate };
+    }
+    return {
+      kind: 'error',
+      httpStatus: 500,
+      type: 'processing_failed',
+      message: 'The message was stored but could not be processed; it will be processed again when resent or replayed',
+      messageId: doc._id,
+    };
+  }
+
+  /** Processes a stored message (ingest, retry or replay) and records the outcome. */
+  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc> {
+    const started = performance.now();
+    const outcome = await this.run(doc, raw);
+    const t = performance.now();
+    const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: t - started });
+    henvisningStageSeconds.observe({ stage: 'message_store' }, (performance.now() - t) / 1000);
+    ingestMessages.inc({ source: 'henvisning', outcome: outcome.status });
+    const codes = outcome.error ? [outcome.error.code] : [];
+    log().info({ messageId: doc._id, status: outcome.status, codes, trigger, ms: Math.round(t - started) }, 'henvisning processed');
+    return saved ?? doc;
+  }
+
+  private async run(doc: MessageDoc, raw: Buffer): Promise<Omit<Outcome, 'trigger'>> {
+    let t = performance.now();
+    const lap = (stage: string) => {
+      const now = performance.now();
+      henvisningStageSeconds.observe({ stage }, (now - t) / 1000);
+      t = now;
+    };
+    let env: Envelope = { type: {}, msgId: doc.externalId };
+    const reject = (errors: AppRecError[], message: string, details?: unknown): Omit<Outcome, 'trigger'> => ({
+      status: 'rejected',
+      error: { code: errors[0].code, message, details },
+      receipt: this.appRec(env, errors),
+    });
+
+    // 1. Decode and parse.
+    let textValue: string;
+    try {
+      textValue = decodeXml(raw, this.options.maxBytes).text;
+    } catch (err) {
+      env = envelopeFromText(raw.toString('latin1'));
+      return reject([{ code: 'T01', detail: (err as Error).message }], (err as Error).message);
+    }
+    try {
+      rejectDtd(textValue);
+    } catch (err) {
+      env = envelopeFromText(textValue);
+      return reject([{ code: 'T99', detail: (err as Error).message }], (err as Error).message);
+    }
+    let tree: ReturnType<typeof parseXmlTree>;
+    try {
+      tree = parseXmlTree(textValue);
+    } catch (err) {
+      env = envelopeFromText(textValue);
+      const wf = checkWellFormed(Buffer.from(textValue, 'utf8'));
+      const detail = wf.ok ? (err as XmlInputError).message : wf.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ');
+      return reject([{ code: 'T01', detail }], 'XML is not well-formed', wf.ok ? undefined : wf.problems);
+    }
+    const utf8 = Buffer.from(textValue, 'utf8');
+    lap('parse');
+
+    // 2. Dispatch on namespace URIs (never on prefixes).
+    const root = typeof tree.node === 'object' ? tree.node : undefined;
+    if (root) env = envelopeOf(root);
+    else env = envelopeFromText(textValue);
+    const content = root && tree.name === 'MsgHead' && tree.ns === MSGHEAD_NS ? mainContent(root) : {};
+    const handler = content.ns ? this.formats.get(content.ns) : undefined;
+    if (!root || tree.name !== 'MsgHead' || tree.ns !== MSGHEAD_NS || !handler || content.name !== 'Henvisning') {
+      const wf = checkWellFormed(utf8);
+      if (!wf.ok) {
+        return reject([{ code: 'T01', detail: wf.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ') }], 'XML is not well-formed', wf.problems);
+      }
+      const what =
+        tree.name !== 'MsgHead' || tree.ns !== MSGHEAD_NS
+          ? `root element {${tree.ns ?? ''}}${tree.name} (expected MsgHead v1.2, ${MSGHEAD_NS})`
+          : `content {${content.ns ?? ''}}${content.name ?? '(none)'} (supported: Henvisning v2.0, ${HENVISNING_V2_NS})`;
+      return reject([{ code: 'T10', detail: `Unsupported message format: ${what}` }], `Unsupported message format: ${what}`);
+    }
+
+    // 3. Schema validation (also the strict well-formedness check).
+    const v = handler.schema.validate(utf8);
+    lap('xsd');
+    if (!v.ok) {
+      const detail = v.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ');
+      return v.stage === 'wellformed'
+        ? reject([{ code: 'T01', detail }], 'XML is not well-formed', v.problems)
+        : reject([{ code: 'T02', detail }], 'XML does not validate against the schemas', v.problems);
+    }
+    await this.store.describe(doc._id, { format: content.ns, messageType: env.type.V });
+
+    // 4. Business checks.
+    const checks = checkMessage(root, env, { receiverHerIds: this.options.receiverHerIds });
+    lap('checks');
+    if (checks.errors.length > 0) {
+      const r = reject(checks.errors, checks.errors.map((e) => `${e.code}: ${e.detail ?? ''}`).join('; '));
+      return { ...r, warnings: checks.warnings };
+    }
+
+    // 5. Mapping (data: mappings/henvisning-v2.0) and FHIR.
+    const mapping = this.mappings.forFormat('henvisning', content.ns!);
+    if (!mapping) {
+      return { status: 'failed', error: { code: 'mapping_missing', message: `No mapping for henvisning format ${content.ns}` }, warnings: checks.warnings };
+    }
+    let output: MappingOutput;
+    try {
+      output = prune(await mapping.evaluate(root, {})) as MappingOutput;
+      if (!output || !Array.isArray(output.resources)) throw new Error('Mapping output has no "resources" array');
+    } catch (err) {
+      return this.failed('mapping_failed', err, mapping.ref, checks.warnings);
+    }
+    lap('map');
+    const warnings = [...checks.warnings, ...(output.warnings ?? [])];
+    try {
+      const fhir = await applyMapped(this.fhir(), output, {
+        messageId: env.msgId ?? doc._id,
+        sent: env.genDate,
+        received: doc.receivedAt,
+        storeId: doc._id,
+      });
+      lap('fhir_store');
+      return { status: 'processed', fhir, mapping: mapping.ref, warnings, receipt: this.appRec(env, []) };
+    } catch (err) {
+      return this.failed('fhir_store_failed', err, mapping.ref, warnings);
+    }
+  }
+
+  private failed(code: string, err: unknown, mapping: MappingRef, warnings: string[]): Omit<Outcome, 'trigger'> {
+    const e = err as { message?: string; status?: number; code?: string; diagnostics?: string; issues?: unknown };
+    const details: Record<string, unknown> = {};
+    if (e.status !== undefined) details.status = e.status;
+    if (e.code !== undefined) details.code = e.code;
+    if (e.diagnostics !== undefined) details.diagnostics = e.diagnostics;
+    log().error({ code, status: e.status, fhirCode: e.code }, 'henvisning processing failed');
+    return {
+      status: 'failed',
+      error: { code, message: e.message ?? String(err), details: Object.keys(details).length > 0 ? details : undefined },
+      mapping,
+      warnings,
+    };
+  }
+
+  private appRec(env: Envelope, errors: AppRecError[]): Receipt {
+    const r = buildAppRec({
+      errors,
+      sender: partyFromOrganisation(env.receiverOrg as XmlElement | undefined),
+      receiver: partyFromOrganisation(env.senderOrg as XmlElement | undefined),
+      original: { msgType: env.type, issueDate: env.genDate ?? '', id: env.msgId ?? '' },
+      softwareName: 'hl7-engine',
+      softwareVersion: this.version,
+      now: new Date(),
+    });
+    return { kind: 'apprec', status: r.status, contentType: 'application/xml; charset=utf-8', body: r.xml, id: r.id, at: new Date() };
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Replay: re-runs the CURRENT mapping (and checks, and schema validation) on stored raw messages and records the new
+ * outcome as another run of the same message. Used by POST /api/messages/{id}/replay, the `messages.replay` job
+ * (POST /api/messages/replay with a filter) and the CLI (`replay --from --to [--mapping-version]`).
+ * Replays are idempotent (deterministic FHIR ids, conditional updates); an older message never overwrites what a
+ * newer one wrote (source-message extension).
+ */
+import type { JobDefinition } from '../jobs/types.js';
+import type { MessageDoc, MessageQuery, MessageSource, MessageStatus, MessageStore, Outcome } from './store.js';
+
+export interface MessageProcessor {
+  process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc>;
+}
+
+export interface ReplaySummary {
+  matched: number;
+  processed: number;
+  rejected: number;
+  failed: number;
+  /** Messages whose replay ended failed or rejected (ids only). */
+  not_processed: { id: string; status: MessageStatus; code?: string }[];
+}
+
+export const REPLAY_MAX = 10_000;
+
+export class ReplayService {
+  constructor(
+    private readonly store: MessageStore,
+    private readonly processors: Record<MessageSource, MessageProcessor>,
+  ) {}
+
+  async replayOne(id: string): Promise<MessageDoc | undefined> {
+    const doc = await this.store.get(id);
+    if (!doc) return undefined;
+    const raw = await this.store.raw(doc);
+    return this.processors[doc.source].process(doc, raw, 'replay');
+  }
+
+  /** Replays every message matching `query`, oldest first (at most `limit`), a few at a time. */
+  async replayMany(
+    query: MessageQuery,
+    opts: { limit?: number; concurrency?: number; onProgress?: (done: number, total: number) => void | Promise<void> } = {},
+  ): Promise<ReplaySummary> {
+    const ids = await this.store.ids(query, Math.min(opts.limit ?? REPLAY_MAX, REPLAY_MAX));
+    const summary: ReplaySummary = { matched: ids.length, processed: 0, rejected: 0, failed: 0, not_processed: [] };
+    let next = 0;
+    let done = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        let status: MessageStatus = 'failed';
+        let code: string | undefined;
+        try {
+          const r = await this.replayOne(id);
+          if (!r) continue; // deleted (retention) in between
+          status = r.status;
+          code = r.error?.code;
+        } catch (err) {
+          code = (err as Error).name;
+        }
+        if (status === 'processed') summary.processed++;
+        else if (status === 'rejected') summary.rejected++;
+        else summary.failed++;
+        if (status !== 'processed' && summary.not_processed.length < 1000) summary.not_processed.push({ id, status, code });
+        done++;
+        await opts.onProgress?.(done, ids.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, 16)) }, worker));
+    return summary;
+  }
+}
+
+export const REPLAY_JOB = 'messages.replay';
+
+export interface ReplayJobData {
+  query: { source?: MessageSource; status?: MessageStatus; from?: string; to?: string; externalId?: string; mappingName?: string; mappingVersion?: string; ids?: string[] };
+  limit: number;
+}
+
+export function toQuery(q: ReplayJobData['query']): MessageQuery {
+  return {
+    source: q.source,
+    status: q.status,
+    from: q.from ? new Date(q.from) : undefined,
+    to: q.to ? new Date(q.to) : undefined,
+    externalId: q.externalId,
+    mappingName: q.mappingName,
+    mappingVersion: q.mappingVersion,
+    ids: q.ids,
+  };
+}
+
+/** The Agenda job behind POST /api/messages/replay. */
+export const replayJob: JobDefinition<ReplayJobData> = {
+  name: REPLAY_JOB,
+  description: 'Replays stored inbound messages (current mappings) matching a filter',
+  options: { concurrency: 1, maxAttempts: 1, lockLifetimeMs: 30 * 60_000 },
+  create: (ctx) => async (data, job) => {
+    let last = 0;
+    const summary = await ctx.ingest.replay.replayMany(toQuery(data.query), {
+      limit: data.limit,
+      onProgress: async (done, total) => {
+        const pct = Math.floor((done / Math.max(total, 1)) * 100);
+        if (pct >= last + 5 || done === total) {
+          last = pct;
+          await job.progress(pct, `${done}/${total}`);
+        }
+      },
+    });
+    return { status_code: 200, response_data: summary };
+  },
+};

@@ -1,0 +1,193 @@
+/**
+ * Message store API (operators).
+ *
+ *   GET  /api/messages                 messages:read    list; filters source, status, from, to (received), external_id
+ *                                                       (MsgId / JournalGuid), mapping_name, mapping_version; paging
+ *                                                       page / page_size. No raw content, no error details …
+ *   GET  /api/messages/{id}            messages:read    … unless the token also has messages:read_raw and
+ *                                                       include_raw=true (raw as base64, receipt body, error details)
+ *   GET  /api/messages/{id}/raw        messages:read_raw   the raw bytes with their content type
+ *   POST /api/messages/{id}/replay     messages:replay  re-runs the current mapping on the stored raw message
+ *                                                       (synchronous); 200 with the message and its new outcome
+ *   POST /api/messages/replay          messages:replay  body: the same filters (+ ids, limit ≤ 10 000); runs as the
+ *                                                       job `messages.replay`: 202 with the job link (GET /api/jobs/{id})
+ *
+ * Replay has its own scope: it rewrites FHIR data from stored messages, which neither senders (messages:write) nor
+ * readers should be able to trigger.
+ */
+import { Router, type Request, type Response } from 'express';
+import type { AppContext } from '../http/context.js';
+import { sendData, sendEnvelopeError } from '../http/envelope.js';
+import { jobHref } from '../jobs/job-view.js';
+import { createAjv, validateWith } from '../ehealth/validation.js';
+import { REPLAY_JOB, REPLAY_MAX, type ReplayJobData } from './replay.js';
+import type { MessageDoc, MessageQuery, MessageSource, MessageStatus } from './store.js';
+
+const filterProperties = {
+  source: { type: 'string', enum: ['henvisning', 'pridok'] },
+  status: { type: 'string', enum: ['received', 'processed', 'failed', 'rejected'] },
+  from: { type: 'string', format: 'date-time', description: 'Received at or after' },
+  to: { type: 'string', format: 'date-time', description: 'Received before' },
+  external_id: { type: 'string', maxLength: 200, description: 'MsgId (henvisning) or JournalGuid (Pridok)' },
+  mapping_name: { type: 'string', maxLength: 100 },
+  mapping_version: { type: 'string', maxLength: 50 },
+} as const;
+
+export const messageListQuerySchema = {
+  type: 'object',
+  properties: {
+    ...filterProperties,
+    include_raw: { type: 'boolean', default: false },
+    page: { type: 'integer', minimum: 1, default: 1 },
+    page_size: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+  },
+  additionalProperties: false,
+} as const;
+
+export const replayRequestSchema = {
+  type: 'object',
+  properties: {
+    ...filterProperties,
+    ids: { type: 'array', items: { type: 'string', maxLength: 64 }, minItems: 1, maxItems: REPLAY_MAX },
+    limit: { type: 'integer', minimum: 1, maximum: REPLAY_MAX, default: 1000 },
+  },
+  additionalProperties: false,
+} as const;
+
+const validateList = createAjv({ coerceTypes: true, useDefaults: true }).compile(messageListQuerySchema);
+const validateReplay = createAjv({ useDefaults: true }).compile(replayRequestSchema);
+const validateOne = createAjv({ coerceTypes: true, useDefaults: true }).compile({
+  type: 'object',
+  properties: { include_raw: { type: 'boolean', default: false } },
+  additionalProperties: false,
+});
+
+interface Filters {
+  source?: MessageSource;
+  status?: MessageStatus;
+  from?: string;
+  to?: string;
+  external_id?: string;
+  mapping_name?: string;
+  mapping_version?: string;
+}
+
+function queryOf(f: Filters): MessageQuery {
+  return {
+    source: f.source,
+    status: f.status,
+    from: f.from ? new Date(f.from) : undefined,
+    to: f.to ? new Date(f.to) : undefined,
+    externalId: f.external_id,
+    mappingName: f.mapping_name,
+    mappingVersion: f.mapping_version,
+  };
+}
+
+/** The API view of a stored message. Raw content, receipt body and error details only with `full`. */
+export function messageView(doc: MessageDoc, full: boolean): Record<string, unknown> {
+  const view: Record<string, unknown> = {
+    id: doc._id,
+    source: doc.source,
+    status: doc.status,
+    content_type: doc.contentType,
+    received_at: doc.receivedAt.toISOString(),
+    updated_at: doc.updatedAt.toISOString(),
+    expires_at: doc.expiresAt.toISOString(),
+    size: doc.size,
+    sha256: doc.sha256,
+    external_id: doc.externalId,
+    message_type: doc.messageType,
+    format: doc.format,
+    sender: doc.sender,
+    receiver: doc.receiver,
+    error: doc.error ? { code: doc.error.code, message: doc.error.message, ...(full && doc.error.details !== undefined ? { details: doc.error.details } : {}) } : undefined,
+    warnings: doc.warnings,
+    fhir: doc.fhir,
+    mapping: doc.mapping,
+    receipt: doc.receipt
+      ? { kind: doc.receipt.kind, status: doc.receipt.status, id: doc.receipt.id, at: doc.receipt.at.toISOString(), content_type: doc.receipt.contentType, ...(full ? { body: doc.receipt.body } : {}) }
+      : undefined,
+    attempts: doc.attempts,
+    runs: doc.runs.map((r) => ({ ...r, at: r.at.toISOString() })),
+    raw_storage: doc.rawMedia ? 'media' : 'inline',
+  };
+  if (full && doc.raw) view.raw = { encoding: 'base64', content: Buffer.from(doc.raw.buffer).toString('base64') };
+  return JSON.parse(JSON.stringify(view)) as Record<string, unknown>;
+}
+
+export function messagesRouter(ctx: AppContext): Router {
+  const router = Router();
+  const store = () => ctx.ingest.messages;
+
+  router.get('/api/messages', ctx.auth.requireScopes('messages:read'), async (req: Request, res: Response) => {
+    const q = { ...(req.query as Record<string, unknown>) };
+    const invalid = validateWith(validateList, q);
+    if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
+    const f = q as unknown as Filters & { include_raw: boolean; page: number; page_size: number };
+    const full = f.include_raw && req.auth!.scopes.has('messages:read_raw');
+    if (f.include_raw && !full) {
+      return sendEnvelopeError(req, res, 403, { type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: messages:read_raw' });
+    }
+    const { messages, total } = await store().list(queryOf(f), { limit: f.page_size, offset: (f.page - 1) * f.page_size }, full);
+    sendData(
+      req,
+      res,
+      200,
+      messages.map((m) => messageView(m, full)),
+      { paging: { page_number: f.page, page_size: f.page_size, total_entries: total, total_pages: Math.ceil(total / f.page_size) } },
+    );
+  });
+
+  router.get('/api/messages/:id', ctx.auth.requireScopes('messages:read'), async (req: Request, res: Response) => {
+    const q = { ...(req.query as Record<string, unknown>) };
+    const invalid = validateWith(validateOne, q);
+    if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
+    const includeRaw = (q as { include_raw: boolean }).include_raw;
+    if (includeRaw && !req.auth!.scopes.has('messages:read_raw')) {
+      return sendEnvelopeError(req, res, 403, { type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: messages:read_raw' });
+    }
+    const doc = await store().get(String(req.params.id));
+    if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
+    const view = messageView(doc, includeRaw);
+    if (includeRaw && !doc.raw) view.raw = { encoding: 'base64', content: (await store().raw(doc)).toString('base64') };
+    sendData(req, res, 200, view);
+  });
+
+  router.get('/api/messages/:id/raw', ctx.auth.requireScopes('messages:read_raw'), async (req: Request, res: Response) => {
+    const doc = await store().get(String(req.params.id));
+    if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
+    res.status(200).type(doc.contentType).send(await store().raw(doc));
+  });
+
+  router.post('/api/messages/replay', ctx.auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
+    const body = req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? { ...(req.body as Record<string, unknown>) } : {};
+    const invalid = validateWith(validateReplay, body);
+    if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
+    const f = body as unknown as Filters & { ids?: string[]; limit: number };
+    const data: ReplayJobData = {
+      query: {
+        source: f.source,
+        status: f.status,
+        from: f.from,
+        to: f.to,
+        externalId: f.external_id,
+        mappingName: f.mapping_name,
+        mappingVersion: f.mapping_version,
+        ids: f.ids,
+      },
+      limit: f.limit,
+    };
+    const matched = Math.min(await store().collection.countDocuments(store().filter({ ...queryOf(f), ids: f.ids })), f.limit);
+    const job = await ctx.jobs.enqueue(REPLAY_JOB, data, { owner: { userId: req.auth!.userId, clientId: req.auth!.clientId } });
+    sendData(req, res, 202, { status: 'pending', matched, links: [{ entity: 'job', href: jobHref(job.id) }] });
+  });
+
+  router.post('/api/messages/:id/replay', ctx.auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
+    const doc = await ctx.ingest.replay.replayOne(String(req.params.id));
+    if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
+    sendData(req, res, 200, messageView(doc, false));
+  });
+
+  return router;
+}

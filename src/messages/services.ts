@@ -1,0 +1,56 @@
+/**
+ * The referral-ingestion services in the AppContext (`ctx.ingest`): message store, mappings, deterministic ids,
+ * henvisning and Pridok processors, replay.
+ */
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/mongo.js';
+import { HenvisningService } from '../henvisning/service.js';
+import { MappingRegistry } from '../mapping/registry.js';
+import { PridokService } from '../pridok/service.js';
+import type { FhirStore } from '../referrals/apply.js';
+import { loadResourceIds, type ResourceIds } from '../referrals/resource-ids.js';
+import type { MediaStorage } from '../storage/media-storage.js';
+import { ReplayService } from './replay.js';
+import { MessageStore } from './store.js';
+
+/** The FHIR repository of the context (ctx.fhir, src/fhir); a clear error while it is not wired. */
+export function fhirOf(ctx: object): FhirStore {
+  const fhir = (ctx as { fhir?: FhirStore }).fhir;
+  if (!fhir) throw new Error('The FHIR repository (ctx.fhir) is not available');
+  return fhir;
+}
+
+export interface IngestServices {
+  messages: MessageStore;
+  mappings: MappingRegistry;
+  ids: ResourceIds;
+  henvisning: HenvisningService;
+  pridok: PridokService;
+  replay: ReplayService;
+}
+
+/**
+ * Builds the services. `fhir` is read lazily (the FHIR repository is created by its own concern) so start-up order
+ * does not matter.
+ */
+export async function createIngestServices(deps: {
+  config: Config;
+  database: Database;
+  media: MediaStorage;
+  fhir: () => FhirStore;
+}): Promise<IngestServices> {
+  const { config, database, media, fhir } = deps;
+  const messages = new MessageStore(database.db, media, {
+    retentionDays: config.ingest.retentionDays,
+    inlineMaxBytes: config.ingest.messageInlineMaxBytes,
+  });
+  const ids = await loadResourceIds(database.db, config.ingest.resourceIdKey);
+  const mappings = new MappingRegistry(config.ingest.mappingsDir, ids);
+  const henvisning = new HenvisningService(messages, fhir, mappings, {
+    maxBytes: config.ingest.messageMaxBytes,
+    receiverHerIds: config.ingest.receiverHerIds.length > 0 ? new Set(config.ingest.receiverHerIds) : undefined,
+  });
+  const pridok = new PridokService(messages, fhir, mappings);
+  const replay = new ReplayService(messages, { henvisning, pridok });
+  return { messages, mappings, ids, henvisning, pridok, replay };
+}

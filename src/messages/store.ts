@@ -1,0 +1,330 @@
+/**
+ * The message store: every inbound message (henvisning XML, Pridok JSON) is written here BEFORE it is processed, with
+ * its raw bytes, and keeps the outcome of every processing run (ingest and replays).
+ *
+ * Document (collection `messages`):
+ *   _id (UUID), source ('henvisning' | 'pridok'), contentType, receivedAt, size, sha256,
+ *   raw (BSON binary, up to MESSAGE_INLINE_MAX_BYTES) or rawMedia {key, sha256, size} (media storage, larger ones),
+ *   dedupKey (unique: `<source>:<MsgId | JournalGuid>`, or `<source>:none:<_id>` when the message had none),
+ *   externalId (MsgId / JournalGuid), messageType, format, sender / receiver (organisation names and ids only),
+ *   status received → processed | failed | rejected, error {code, message, details}, warnings,
+ *   fhir [{reference, action, versionId}], mapping {name, version, sha256}, receipt (the AppRec or HTTP answer),
+ *   runs [{at, trigger, status, error?, mapping?}], attempts, updatedAt, expiresAt (TTL).
+ *
+ * Retention: `expiresAt` = receivedAt + MESSAGE_RETENTION_DAYS with a TTL index. FerretDB 1.24 (SQLite) does not
+ * delete expired documents by TTL index, so the store also sweeps expired messages itself (hourly, and at start).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Binary, type Collection, type Db, type Filter } from 'mongodb';
+import type { CollectionSpec } from '../db/mongo.js';
+import type { MappingRef } from '../mapping/registry.js';
+import type { AppliedResource } from '../referrals/apply.js';
+import type { MediaStorage } from '../storage/media-storage.js';
+
+export const MESSAGES_COLLECTION = 'messages';
+
+export const messageCollections: CollectionSpec[] = [
+  {
+    name: MESSAGES_COLLECTION,
+    indexes: [
+      { key: { dedupKey: 1 }, name: 'dedup_key', unique: true },
+      { key: { receivedAt: -1 }, name: 'received' },
+      { key: { status: 1, receivedAt: -1 }, name: 'status_received' },
+      { key: { source: 1, receivedAt: -1 }, name: 'source_received' },
+      { key: { externalId: 1 }, name: 'external_id' },
+      { key: { 'mapping.version': 1, receivedAt: -1 }, name: 'mapping_version' },
+      { key: { expiresAt: 1 }, name: 'retention_ttl', expireAfterSeconds: 0 },
+    ],
+  },
+];
+
+export type MessageSource = 'henvisning' | 'pridok';
+export type MessageStatus = 'received' | 'processed' | 'failed' | 'rejected';
+
+export interface PartySummary {
+  name?: string;
+  /** Organisation identifiers only (HER-id, organisasjonsnummer …), never person numbers. */
+  ids?: { type: string; value: string }[];
+  department?: PartySummary;
+}
+
+export interface MessageError {
+  /** AppRec 8221 code (T01, E31 …), or an internal code (validation_failed, processing_failed …). */
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+export interface Receipt {
+  kind: 'apprec' | 'http';
+  /** AppRec status (1, 2) or HTTP status. */
+  status: string;
+  contentType: string;
+  body: string;
+  id?: string;
+  at: Date;
+}
+
+export interface MessageRun {
+  at: Date;
+  trigger: 'ingest' | 'replay' | 'retry';
+  status: MessageStatus;
+  error?: MessageError;
+  mapping?: MappingRef;
+  ms?: number;
+}
+
+export interface MessageDoc {
+  _id: string;
+  source: MessageSource;
+  contentType: string;
+  receivedAt: Date;
+  size: number;
+  sha256: string;
+  raw?: Binary;
+  rawMedia?: { key: string; sha256: string; size: number };
+  dedupKey: string;
+  externalId?: string;
+  messageType?: string;
+  format?: string;
+  sender?: PartySummary;
+  receiver?: PartySummary;
+  status: MessageStatus;
+  error?: MessageError;
+  warnings?: string[];
+  fhir?: AppliedResource[];
+  mapping?: MappingRef;
+  receipt?: Receipt;
+  runs: MessageRun[];
+  attempts: number;
+  updatedAt: Date;
+  expiresAt: Date;
+}
+
+export interface NewMessage {
+  source: MessageSource;
+  contentType: string;
+  bytes: Buffer;
+  externalId?: string;
+  messageType?: string;
+  format?: string;
+  sender?: PartySummary;
+  receiver?: PartySummary;
+  receivedAt?: Date;
+}
+
+export interface Outcome {
+  status: Exclude<MessageStatus, 'received'>;
+  error?: MessageError;
+  warnings?: string[];
+  fhir?: AppliedResource[];
+  mapping?: MappingRef;
+  receipt?: Receipt;
+  trigger: MessageRun['trigger'];
+  ms?: number;
+}
+
+export interface MessageQuery {
+  source?: MessageSource;
+  status?: MessageStatus;
+  from?: Date;
+  to?: Date;
+  externalId?: string;
+  mappingName?: string;
+  mappingVersion?: string;
+  ids?: string[];
+}
+
+const MAX_RUNS_KEPT = 20;
+
+export class DuplicateMessageError extends Error {
+  constructor(readonly existing: MessageDoc) {
+    super('Message already received');
+    this.name = 'DuplicateMessageError';
+  }
+}
+
+export class MessageStore {
+  readonly collection: Collection<MessageDoc>;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    db: Db,
+    private readonly media: MediaStorage,
+    private readonly options: { retentionDays: number; inlineMaxBytes: number },
+  ) {
+    this.collection = db.collection<MessageDoc>(MESSAGES_COLLECTION);
+  }
+
+  /**
+   * Stores a new message with status `received`. A message whose dedup key was seen before is not stored again:
+   * DuplicateMessageError carries the stored one.
+   */
+  async insert(m: NewMessage): Promise<MessageDoc> {
+    const _id = randomUUID();
+    const receivedAt = m.receivedAt ?? new Date();
+    const sha256 = createHash('sha256').update(m.bytes).digest('hex');
+    const doc: MessageDoc = {
+      _id,
+      source: m.source,
+      contentType: m.contentType,
+      receivedAt,
+      size: m.bytes.length,
+      sha256,
+      dedupKey: m.externalId ? `${m.source}:${m.externalId}` : `${m.source}:none:${_id}`,
+      externalId: m.externalId,
+      messageType: m.messageType,
+      format: m.format,
+      sender: m.sender,
+      receiver: m.receiver,
+      status: 'received',
+      runs: [],
+      attempts: 0,
+      updatedAt: receivedAt,
+      expiresAt: new Date(receivedAt.getTime() + this.options.retentionDays * 86_400_000),
+    };
+    if (m.bytes.length <= this.options.inlineMaxBytes) {
+      doc.raw = new Binary(m.bytes);
+    } else {
+      const stored = await this.media.put(`messages/${_id}`, m.bytes, m.contentType.split(';')[0] || 'application/octet-stream');
+      doc.rawMedia = stored;
+    }
+    for (const k of Object.keys(doc) as (keyof MessageDoc)[]) if (doc[k] === undefined) delete doc[k];
+    try {
+      await this.collection.insertOne(doc);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+      const existing = await this.collection.findOne({ dedupKey: doc.dedupKey });
+      if (!existing) throw err;
+      throw new DuplicateMessageError(existing);
+    }
+    return doc;
+  }
+
+  async get(id: string): Promise<MessageDoc | undefined> {
+    return (await this.collection.findOne({ _id: id })) ?? undefined;
+  }
+
+  async findByDedupKey(source: MessageSource, externalId: string): Promise<MessageDoc | undefined> {
+    return (await this.collection.findOne({ dedupKey: `${source}:${externalId}` })) ?? undefined;
+  }
+
+  /** The raw bytes of a stored message. */
+  async raw(doc: MessageDoc): Promise<Buffer> {
+    if (doc.raw) return Buffer.from(doc.raw.buffer);
+    if (doc.rawMedia) {
+      const obj = await this.media.get(doc.rawMedia.key);
+      if (!obj) throw new Error(`Raw content of message ${doc._id} is missing from media storage`);
+      return obj.bytes;
+    }
+    throw new Error(`Message ${doc._id} has no raw content`);
+  }
+
+  /** Replaces the raw content of a message that was not processed (a corrected resend under the same dedup key). */
+  async replaceRaw(id: string, bytes: Buffer, contentType: string): Promise<void> {
+    const set: Record<string, unknown> = {
+      contentType,
+      size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      updatedAt: new Date(),
+    };
+    const unset: Record<string, ''> = {};
+    if (bytes.length <= this.options.inlineMaxBytes) {
+      set.raw = new Binary(bytes);
+      unset.rawMedia = '';
+    } else {
+      set.rawMedia = await this.media.put(`messages/${id}`, bytes, contentType.split(';')[0] || 'application/octet-stream');
+      unset.raw = '';
+    }
+    await this.collection.updateOne({ _id: id, status: { $ne: 'processed' } }, { $set: set, $unset: unset });
+  }
+
+  /** Adds envelope facts learnt while processing (sender, type …) without touching the outcome. */
+  async describe(id: string, facts: Partial<Pick<MessageDoc, 'messageType' | 'format' | 'sender' | 'receiver'>>): Promise<void> {
+    const set: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(facts)) if (v !== undefined) set[k] = v;
+    if (Object.keys(set).length > 0) await this.collection.updateOne({ _id: id }, { $set: set });
+  }
+
+  /** Records the outcome of a processing run (the latest run decides the message's status). */
+  async record(id: string, o: Outcome): Promise<MessageDoc | undefined> {
+    const now = new Date();
+    const set: Record<string, unknown> = { status: o.status, updatedAt: now };
+    const unset: Record<string, ''> = {};
+    const put = (k: string, v: unknown) => {
+      if (v === undefined) unset[k] = '';
+      else set[k] = v;
+    };
+    put('error', o.error);
+    put('warnings', o.warnings && o.warnings.length > 0 ? o.warnings : undefined);
+    if (o.fhir !== undefined) put('fhir', o.fhir);
+    if (o.mapping !== undefined) put('mapping', o.mapping);
+    if (o.receipt !== undefined) put('receipt', o.receipt);
+    const run: MessageRun = { at: now, trigger: o.trigger, status: o.status };
+    if (o.error) run.error = { code: o.error.code, message: o.error.message };
+    if (o.mapping) run.mapping = o.mapping;
+    if (o.ms !== undefined) run.ms = Math.round(o.ms * 10) / 10;
+    const update: Record<string, unknown> = {
+      $set: set,
+      $inc: { attempts: 1 },
+      $push: { runs: { $each: [run], $slice: -MAX_RUNS_KEPT } },
+    };
+    if (Object.keys(unset).length > 0) update.$unset = unset;
+    await this.collection.updateOne({ _id: id }, update);
+    return this.get(id);
+  }
+
+  filter(q: MessageQuery): Filter<MessageDoc> {
+    const f: Filter<MessageDoc> = {};
+    if (q.source) f.source = q.source;
+    if (q.status) f.status = q.status;
+    if (q.externalId) f.externalId = q.externalId;
+    if (q.mappingName) f['mapping.name'] = q.mappingName;
+    if (q.mappingVersion) f['mapping.version'] = q.mappingVersion;
+    if (q.ids) f._id = { $in: q.ids };
+    if (q.from || q.to) {
+      f.receivedAt = {};
+      if (q.from) f.receivedAt.$gte = q.from;
+      if (q.to) f.receivedAt.$lt = q.to;
+    }
+    return f;
+  }
+
+  async list(q: MessageQuery, page: { limit: number; offset: number }, withRaw: boolean): Promise<{ messages: MessageDoc[]; total: number }> {
+    const f = this.filter(q);
+    const projection = withRaw ? {} : { raw: 0 };
+    const [messages, total] = await Promise.all([
+      this.collection.find(f, { projection }).sort({ receivedAt: -1, _id: 1 }).skip(page.offset).limit(page.limit).toArray(),
+      this.collection.countDocuments(f),
+    ]);
+    return { messages, total };
+  }
+
+  /** Ids matching a query, oldest first (replay order). */
+  async ids(q: MessageQuery, limit: number): Promise<string[]> {
+    const docs = await this.collection
+      .find(this.filter(q), { projection: { _id: 1 } })
+      .sort({ receivedAt: 1, _id: 1 })
+      .limit(limit)
+      .toArray();
+    return docs.map((d) => d._id);
+  }
+
+  /** Deletes expired messages (the TTL index does this on MongoDB; FerretDB needs it). Returns how many. */
+  async sweepExpired(now = new Date()): Promise<number> {
+    const r = await this.collection.deleteMany({ expiresAt: { $lt: now } });
+    return r.deletedCount;
+  }
+
+  startSweeper(intervalMs = 3_600_000, onError: (err: unknown) => void = () => {}): void {
+    const run = () => void this.sweepExpired().catch(onError);
+    run();
+    this.sweeper = setInterval(run, intervalMs);
+    this.sweeper.unref();
+  }
+
+  stopSweeper(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Pridok referral webhooks (../shared/spec Pridok payload): signature check, message store, validation, mapping
+ * (mappings/pridok-referral-v1) and FHIR.
+ *
+ *   - authenticated by HMAC-SHA256 of the raw body with PRIDOK_WEBHOOK_SECRET: header `X-Pridok-Signature:
+ *     sha256=<hex>`, compared in constant time; anything else → 401 (nothing stored). No secret configured → 503.
+ *   - stored in the message store (dedup key JournalGuid) before it is processed;
+ *   - ajv schema: 422 lists every bad field; PID check digits (FNR/D-nummer, 2032 rule) → 422;
+ *   - Patient fetched or created by PID and tagged insurer-referred + no-marketing; ServiceRequest (identifier
+ *     JournalGuid, FormatId in an extension); planned Encounter. 201 with the three references.
+ *   - the same JournalGuid again → 200 with the same references, nothing new. A JournalGuid whose earlier delivery
+ *     was rejected or failed is processed again with the new body.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { log } from '../logging/logger.js';
+import type { MappingRegistry } from '../mapping/registry.js';
+import { ingestMessages } from '../metrics/registry.js';
+import { DuplicateMessageError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
+import { applyMapped, prune, type FhirStore, type MappingOutput } from '../referrals/apply.js';
+import { createAjv, invalidAt, validateWith, type ValidationFailedBody } from '../ehealth/validation.js';
+import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
+
+export const PRIDOK_FORMAT = 'pridok-referral-json';
+
+export const pridokReferralSchema = {
+  type: 'object',
+  properties: {
+    JournalGuid: { type: 'string', format: 'uuid', description: 'Pridok journal entry id (dedup key)' },
+    PID: { type: 'string', pattern: '^[0-9]{11}$', description: 'Fødselsnummer or D-nummer (11 digits)' },
+    FormatId: { type: 'string', minLength: 1, maxLength: 200 },
+    MessageTimestamp: { type: 'string', format: 'date-time' },
+    Firstname: { type: 'string', minLength: 1, maxLength: 200 },
+    Lastname: { type: 'string', minLength: 1, maxLength: 200 },
+    Email: { type: 'string', format: 'email', maxLength: 254 },
+    PhoneNumber: { type: 'string', pattern: '^\\+?[0-9][0-9 ]{4,19}$' },
+  },
+  required: ['JournalGuid', 'PID', 'FormatId', 'MessageTimestamp', 'Firstname', 'Lastname', 'PhoneNumber'],
+} as const;
+
+// .NET writes seven fractional digits ("2022-11-08T22:51:10.1127156Z"); ajv's date-time accepts any number.
+const validatePayload = createAjv().compile(pridokReferralSchema);
+
+export interface PridokReferences {
+  patient: string;
+  service_request: string;
+  encounter: string;
+}
+
+export type PridokResult =
+  | { httpStatus: 200 | 201; data: PridokReferences & { message_id: string } }
+  | { httpStatus: number; error: Record<string, unknown> & { type: string; message: string } };
+
+export function signBody(secret: string, body: Buffer): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/** Constant-time check of `X-Pridok-Signature: sha256=<hex>`. */
+export function verifySignature(secret: string, body: Buffer, header: string | undefined): boolean {
+  const m = /^sha256=([0-9a-fA-F]{64})$/.exec((header ?? '').trim());
+  if (!m) return false;
+  const expected = createHmac('sha256', secret).update(body).digest();
+  const given = Buffer.from(m[1], 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function journalGuidOf(body: Buffer): string | undefined {
+  try {
+    const j = JSON.parse(body.toString('utf8')) as { JournalGuid?: unknown };
+    return typeof j?.JournalGuid === 'string' && j.JournalGuid.length > 0 && j.JournalGuid.length <= 100 ? j.JournalGuid.trim().toLowerCase() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class PridokService {
+  constructor(
+    private readonly store: MessageStore,
+    private readonly fhir: () => FhirStore,
+    private readonly mappings: MappingRegistry,
+  ) {}
+
+  /** Entry point of the webhook, after the signature was verified. */
+  async receive(body: Buffer, contentType: string): Promise<PridokResult> {
+    const externalId = journalGuidOf(body);
+    let doc: MessageDoc;
+    try {
+      doc = await this.store.insert({ source: 'pridok', contentType, bytes: body, externalId, format: PRIDOK_FORMAT, messageType: 'REFERRAL' });
+    } catch (err) {
+      if (!(err instanceof DuplicateMessageError)) throw err;
+      ingestMessages.inc({ source: 'pridok', outcome: 'duplicate' });
+      let existing = err.existing;
+      for (let i = 0; i < 50 && existing.status === 'received' && Date.now() - existing.receivedAt.getTime() < 30_000; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        existing = (await this.store.get(existing._id)) ?? existing;
+      }
+      if (existing.status === 'processed' && existing.receipt) {
+        const data = JSON.parse(existing.receipt.body) as PridokReferences & { message_id: string };
+        return { httpStatus: 200, data };
+      }
+      // Earlier delivery rejected or failed: take the new body and process it again.
+      await this.store.replaceRaw(existing._id, body, contentType);
+      const fresh = (await this.store.get(existing._id)) ?? existing;
+      return this.result(await this.process(fresh, body, 'retry'));
+    }
+    return this.result(await this.process(doc, body, 'ingest'));
+  }
+
+  private result(doc: MessageDoc): PridokResult {
+    if (doc.status === 'processed' && doc.receipt) {
+      return { httpStatus: 201, data: JSON.parse(doc.receipt.body) as PridokReferences & { message_id: string } };
+    }
+    if (doc.status === 'rejected' && doc.receipt) {
+      return { httpStatus: Number(doc.receipt.status), error: JSON.parse(doc.receipt.body) as { type: string; message: string } };
+    }
+    return {
+      httpStatus: 500,
+      error: { type: 'processing_failed', message: 'The referral was stored but could not be processed; resend it or ask an operator to replay it', message_id: doc._id },
+    };
+  }
+
+  /** Processes a stored Pridok message (ingest, retry, replay) and records the outcome. */
+  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc> {
+    const started = performance.now();
+    const outcome = await this.run(doc, raw);
+    const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: performance.now() - started });
+    ingestMessages.inc({ source: 'pridok', outcome: outcome.status });
+    log().info({ messageId: doc._id, status: outcome.status, code: outcome.error?.code, trigger }, 'pridok referral processed');
+    return saved ?? doc;
+  }
+
+  private async run(doc: MessageDoc, raw: Buffer): Promise<Omit<Outcome, 'trigger'>> {
+    const reject = (status: number, body: ValidationFailedBody | { type: string; message: string }): Omit<Outcome, 'trigger'> => ({
+      status: 'rejected',
+      error: { code: body.type, message: body.message, details: 'invalid' in body ? body.invalid : undefined },
+      receipt: httpReceipt(status, body),
+    });
+    let payload: unknown;
+    try {
+      payload = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return reject(400, { type: 'malformed_request', message: 'Request body is not valid JSON' });
+    }
+    const invalid = validateWith(validatePayload, payload);
+    if (invalid) return reject(422, invalid);
+    const p = payload as { PID: string };
+    const pid = validatePersonNumber(p.PID);
+    if (!pid.valid || pid.kind === 'HNR') {
+      return reject(422, invalidAt('$.PID', pid.valid ? 'PID is an H-nummer; a fødselsnummer or D-nummer is required' : 'PID is not a valid fødselsnummer or D-nummer (check digits)'));
+    }
+    const mapping = this.mappings.forFormat('pridok', PRIDOK_FORMAT);
+    if (!mapping) return { status: 'failed', error: { code: 'mapping_missing', message: 'No Pridok mapping is installed' } };
+    let output: MappingOutput;
+    try {
+      output = prune(await mapping.evaluate(payload, {})) as MappingOutput;
+      if (!output || !Array.isArray(output.resources)) throw new Error('Mapping output has no "resources" array');
+    } catch (err) {
+      return { status: 'failed', error: { code: 'mapping_failed', message: (err as Error).message }, mapping: mapping.ref };
+    }
+    try {
+      const applied = await applyMapped(this.fhir(), output, {
+        messageId: (payload as { JournalGuid: string }).JournalGuid,
+        sent: (payload as { MessageTimestamp: string }).MessageTimestamp,
+        received: doc.receivedAt,
+        storeId: doc._id,
+      });
+      const ref = (type: string) => applied.find((a) => a.reference.startsWith(`${type}/`))?.reference ?? '';
+      const data = { patient: ref('Patient'), service_request: ref('ServiceRequest'), encounter: ref('Encounter'), message_id: doc._id };
+      return { status: 'processed', fhir: applied, mapping: mapping.ref, receipt: httpReceipt(201, data) };
+    } catch (err) {
+      const e = err as { message?: string; status?: number; code?: string };
+      log().error({ status: e.status, fhirCode: e.code }, 'pridok referral processing failed');
+      return { status: 'failed', error: { code: 'fhir_store_failed', message: e.message ?? String(err), details: e.status ? { status: e.status, code: e.code } : undefined }, mapping: mapping.ref };
+    }
+  }
+}
+
+function httpReceipt(status: number, body: unknown): Receipt {
+  return { kind: 'http', status: String(status), contentType: 'application/json', body: JSON.stringify(body), at: new Date() };
+}
