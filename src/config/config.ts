@@ -72,6 +72,17 @@ export interface Config {
     issuer: string | undefined;
     audience: string | undefined;
   };
+  /** Care plan activities (src/careplans): eHealth configuration parameters and a test-only fault hook. */
+  carePlans: {
+    /** ME_ALLOWED_TRANSACTIONS_LE_TYPES: legal entity types that may create medical events. */
+    allowedLegalEntityTypes: string[];
+    /** BLOCK_UNVERIFIED_PARTY_USERS: refuse users whose party is NOT_VERIFIED for longer than the period below. */
+    blockUnverifiedPartyUsers: boolean;
+    /** UNVERIFIED_PARTY_PERIOD_DAYS_ALLOWED: days a NOT_VERIFIED party may still act. */
+    unverifiedPartyPeriodDaysAllowed: number;
+    /** CARE_PLAN_ACTIVITY_FAULT (tests only): stop the create job after a processing step. */
+    fault: { step: string; mode: 'exit' | 'throw' } | undefined;
+  };
   /** CMS signature verification (src/signature): trust anchors, CRLs, SHA-1 policy. */
   signature: {
     /** PEM bundle of trusted CA certificates; undefined = no anchors (every signature is untrusted_signer). */
@@ -268,6 +279,28 @@ function adminCredentials(env: Env): Config['admin'] {
   return { username, password };
 }
 
+/** Care plan settings (README "Care plan activities"). */
+function carePlansConfig(env: Env): Config['carePlans'] {
+  const types = (str(env, 'ME_ALLOWED_TRANSACTIONS_LE_TYPES') ?? 'MSP,MSP_PHARMACY,PRIMARY_CARE,OUTPATIENT,EMERGENCY')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  for (const t of types) {
+    if (!/^[A-Z_]{2,50}$/.test(t)) throw new ConfigError('ME_ALLOWED_TRANSACTIONS_LE_TYPES', `must be a comma-separated list of legal entity types, got "${t}"`);
+  }
+  const fault = str(env, 'CARE_PLAN_ACTIVITY_FAULT');
+  const m = fault === undefined ? undefined : /^(signed_content_saved|activity_stored|care_plan_activated|fhir_written):(exit|throw)$/.exec(fault);
+  if (fault !== undefined && !m) {
+    throw new ConfigError('CARE_PLAN_ACTIVITY_FAULT', 'must be "<signed_content_saved|activity_stored|care_plan_activated|fhir_written>:<exit|throw>"');
+  }
+  return {
+    allowedLegalEntityTypes: types,
+    blockUnverifiedPartyUsers: bool(env, 'BLOCK_UNVERIFIED_PARTY_USERS', false),
+    unverifiedPartyPeriodDaysAllowed: int(env, 'UNVERIFIED_PARTY_PERIOD_DAYS_ALLOWED', 30, 0, 3650),
+    fault: m ? { step: m[1], mode: m[2] as 'exit' | 'throw' } : undefined,
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(str(env, 'DATA_DIR') ?? '.data');
   const mongodbUri = url(env, 'MONGODB_URI', ['mongodb:', 'mongodb+srv:']);
@@ -307,6 +340,7 @@ export function loadConfig(env: Env = process.env): Config {
       audience: str(env, 'AUTH_AUDIENCE'),
     },
     signature: signatureConfig(env),
+    carePlans: carePlansConfig(env),
     dictionaries: {
       dir: path.resolve(str(env, 'DICTIONARIES_DIR') ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dictionaries')),
       cacheCheckMs: int(env, 'DICTIONARY_CACHE_CHECK_MS', 1_000, 0, 3_600_000),

@@ -8,6 +8,7 @@ import { jobCollections } from '../jobs/job-runner.js';
 import { messageCollections } from '../messages/store.js';
 import { ingestSettingsCollection } from '../referrals/resource-ids.js';
 import { registryCollections } from '../registries/definitions.js';
+import { carePlanCollections } from '../careplans/collections.js';
 import type { CollectionSpec } from './mongo.js';
 
-export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs];
+export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs];

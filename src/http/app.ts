@@ -12,6 +12,7 @@ import { agendashRouter } from '../admin/agendash.js';
 import { jobsRouter } from '../jobs/routes.js';
 import { consultationsRouter } from '../consultations/routes.js';
 import { registriesRouter } from '../registries/routes.js';
+import { carePlansRouter } from '../careplans/routes.js';
 import { henvisningRouter } from '../henvisning/routes.js';
 import { messagesRouter } from '../messages/routes.js';
 import { pridokRouter } from '../pridok/routes.js';
@@ -45,6 +46,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(messagesRouter(ctx));
   app.use(consultationsRouter(ctx));
   app.use(registriesRouter(ctx));
+  app.use(carePlansRouter(ctx));
   app.use(notFoundHandler);
   app.use(jsonErrorHandler);
   return app;

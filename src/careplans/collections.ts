@@ -1,0 +1,21 @@
+import type { CollectionSpec } from '../db/mongo.js';
+
+export const CARE_PLANS = 'care_plans';
+export const CARE_PLAN_ACTIVITIES = 'care_plan_activities';
+
+export const carePlanCollections: CollectionSpec[] = [
+  {
+    name: CARE_PLANS,
+    indexes: [
+      { key: { patient_id: 1, status: 1 }, name: 'patient_status' },
+      { key: { requisition: 1 }, name: 'requisition' },
+    ],
+  },
+  {
+    name: CARE_PLAN_ACTIVITIES,
+    indexes: [
+      { key: { care_plan_id: 1, inserted_at: 1 }, name: 'care_plan_inserted' },
+      { key: { patient_id: 1 }, name: 'patient' },
+    ],
+  },
+];

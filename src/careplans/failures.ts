@@ -1,0 +1,18 @@
+/** Job failures in the eHealth error shapes (NOTES §1, §7). */
+import { invalidAt, type ValidationFailedBody } from '../ehealth/validation.js';
+import { JobFailure } from '../jobs/types.js';
+
+/** 422 validation_failed with one entry (business rules: rule "invalid", the message as description). */
+export const unprocessable = (entry: string, description: string, rule = 'invalid', params: unknown = []) =>
+  new JobFailure(422, invalidAt(entry, description, rule, params));
+
+export const schemaFailure = (body: ValidationFailedBody) => new JobFailure(422, body);
+
+/** 422 with a plain message ({:"422", message} in the eHealth services: type request_malformed). */
+export const unprocessableMessage = (message: string) => new JobFailure(422, { type: 'request_malformed', message });
+
+export const conflict = (message: string) => new JobFailure(409, { type: 'request_conflict', message });
+
+export const notFound = (message: string) => new JobFailure(404, { type: 'not_found', message });
+
+export const internal = (message: string) => new JobFailure(500, { type: 'internal_error', message });
