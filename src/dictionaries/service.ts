@@ -14,7 +14,7 @@ import { log } from '../logging/logger.js';
 import { diffDictionaries, isEmptyDiff, summarize, type DictionaryDiff } from './diff.js';
 import { defaultLanguageOf, fhirIdOf, splitFile, validName, type DictionaryCode, type DictionaryFile, type DictionaryGroup, type DictionaryMeta } from './format.js';
 import { validateDictionary, type InvalidEntry } from './schema.js';
-import { ConflictError, DictionaryStore, stampOf, storableMeta, type ChangeAction, type HeaderDoc, type HeaderStamp, type HistoryEntry } from './store.js';
+import { ConflictError, DictionaryStore, storableMeta, versionId, type ChangeAction, type HeaderDoc, type HeaderStamp, type VersionDoc } from './store.js';
 
 export interface DictionaryServiceOptions {
   /** How often (ms) the cache compares its stamps with the database; 0 = on every lookup. */
@@ -257,17 +257,16 @@ export class DictionaryService {
     const pending = this.loading.get(name);
     if (pending) return pending;
     const p = (async () => {
-      const h = await this.store.header(name, false);
+      let h = await this.store.header(name);
       if (!h) return undefined;
-      let content = await this.store.readContent(h.content_id);
-      if (!content) {
-        // Switched and pruned between the two reads (very unlikely): read the header again.
-        const again = await this.store.header(name, false);
-        content = again ? await this.store.readContent(again.content_id) : undefined;
-        if (!again || !content) return undefined;
-        Object.assign(h, again);
+      let codes = await this.store.readCodes(h.content_id);
+      if (!codes) {
+        // Changed and pruned between the two reads (very unlikely): read the header again.
+        h = await this.store.header(name);
+        codes = h ? await this.store.readCodes(h.content_id) : undefined;
+        if (!h || !codes) return undefined;
       }
-      const d = buildLoaded(h, content.meta, content.codes);
+      const d = buildLoaded(h, codes);
       const known = this.stampsByName.get(name);
       if (!known || known.revision <= h.revision) {
         this.stampsByName.set(name, { _id: name, revision: h.revision, stamp: h.stamp, aliases: h.aliases, fhir_id: h.fhir_id });
@@ -283,23 +282,30 @@ export class DictionaryService {
   // ---------------------------------------------------------------- admin reads (from the database)
 
   async list(): Promise<Summary[]> {
-    return (await this.store.allHeaders()).map(summaryOf);
+    const [headers, versions] = await Promise.all([this.store.allHeaders(), this.store.listVersions()]);
+    const byName = new Map<string, Omit<VersionDoc, 'meta'>[]>();
+    for (const v of versions) byName.set(v.name, [...(byName.get(v.name) ?? []), v]);
+    return headers.map((h) => summaryOf(h, byName.get(h._id) ?? []));
   }
 
   async summary(name: string): Promise<Summary | undefined> {
     const h = await this.store.header(name);
-    return h ? summaryOf(h) : undefined;
+    return h ? summaryOf(h, await this.store.listVersions(name)) : undefined;
   }
 
   /** The dictionary of a kept revision (default: current) in the file format. */
   async export(name: string, revision?: number): Promise<DictionaryFile | undefined> {
     const h = await this.store.header(name);
     if (!h) return undefined;
-    const entry = revision === undefined ? { content_id: h.content_id } : h.history.find((e) => e.revision === revision);
-    if (!entry) throw new DictionaryError(404, 'not_found', `Revision ${revision} of ${name} is not kept (kept: ${h.history.map((e) => e.revision).join(', ')})`);
-    const content = await this.store.readContent(entry.content_id);
-    if (!content) throw new DictionaryError(404, 'not_found', `Content of revision ${revision} of ${name} is gone`);
-    return { ...content.meta, codes: content.codes };
+    let source: { meta: DictionaryMeta; content_id: string } = h;
+    if (revision !== undefined && revision !== h.revision) {
+      const v = await this.store.version(name, revision);
+      if (!v) throw new DictionaryError(404, 'not_found', `Revision ${revision} of ${name} is not kept`);
+      source = v;
+    }
+    const codes = await this.store.readCodes(source.content_id);
+    if (!codes) throw new DictionaryError(404, 'not_found', `Content of revision ${revision ?? h.revision} of ${name} is gone`);
+    return { ...source.meta, codes };
   }
 
   // ---------------------------------------------------------------- changes
@@ -334,7 +340,7 @@ export class DictionaryService {
     if (current && isEmptyDiff(diff)) return { ...base, changed: false, revision: current.header.revision };
     if (opts.dryRun) return { ...base, changed: true, revision: null };
     const revision = await this.commit(name, current?.header ?? null, newMeta, newCodes, {
-      action: opts.action ?? (current ? 'replace' : 'seed'),
+      action: opts.action ?? (current ? 'replace' : 'create'),
       by: opts.by,
       diff,
     });
@@ -368,19 +374,21 @@ export class DictionaryService {
     if (!current) throw new DictionaryError(404, 'not_found', `Dictionary ${name} not found`);
     const h = current.header;
     checkExpected(name, h.revision, opts.expectedRevision);
-    const currentEntry = h.history.find((e) => e.revision === h.revision);
-    const targetRevision = opts.toRevision ?? currentEntry?.based_on ?? undefined;
+    const currentVersion = await this.store.version(name, h.revision);
+    const targetRevision = opts.toRevision ?? currentVersion?.based_on ?? undefined;
     if (targetRevision === undefined || targetRevision === null) {
       throw new DictionaryError(409, 'request_conflict', `Revision ${h.revision} of ${name} has no previous version to roll back to`);
     }
-    const target = h.history.find((e) => e.revision === targetRevision);
+    const target = await this.store.version(name, targetRevision);
     if (!target) {
+      const kept = (await this.store.listVersions(name)).map((v) => v.revision).join(', ');
       throw new DictionaryError(opts.toRevision === undefined ? 409 : 404, opts.toRevision === undefined ? 'request_conflict' : 'not_found',
-        `Revision ${targetRevision} of ${name} is not kept any more (kept: ${h.history.map((e) => e.revision).join(', ')})`);
+        `Revision ${targetRevision} of ${name} is not kept any more (kept: ${kept})`);
     }
     if (target.revision === h.revision) throw new DictionaryError(409, 'request_conflict', `Revision ${target.revision} is the current revision of ${name}`);
-    const content = await this.store.readContent(target.content_id);
-    if (!content) throw new DictionaryError(409, 'request_conflict', `Content of revision ${target.revision} of ${name} is gone`);
+    const codes = await this.store.readCodes(target.content_id);
+    if (!codes) throw new DictionaryError(409, 'request_conflict', `Content of revision ${target.revision} of ${name} is gone`);
+    const content = { meta: target.meta, codes };
     const diff = diffDictionaries({ meta: current.meta, codes: current.codes }, content);
     const base = { name, dry_run: !!opts.dryRun, created: false, from_revision: h.revision, diff, rolled_back_to: target.revision };
     if (opts.dryRun) return { ...base, changed: !isEmptyDiff(diff), revision: null };
@@ -402,6 +410,9 @@ export class DictionaryService {
    */
   async seed(dir: string): Promise<{ seeded: string[]; present: number }> {
     const files = listDictionaryFiles(dir);
+    // Headers a crashed writer left behind are brought up to their newest version first.
+    const repaired = await this.store.rollForward();
+    if (repaired.length) log().warn({ dictionaries: repaired }, 'dictionary headers rolled forward to their newest version');
     const stamps = await this.store.stamps();
     const names = new Set(stamps.map((s) => s._id));
     // Files are named by FHIR id: a file whose dictionary is stored already is not even read.
@@ -436,9 +447,9 @@ export class DictionaryService {
   private async current(name: string): Promise<{ header: HeaderDoc; meta: DictionaryMeta; codes: DictionaryCode[] } | undefined> {
     const header = await this.store.header(name);
     if (!header) return undefined;
-    const content = await this.store.readContent(header.content_id);
-    if (!content) throw new Error(`Dictionary ${name}: current content ${header.content_id} missing`);
-    return { header, meta: content.meta, codes: content.codes };
+    const codes = await this.store.readCodes(header.content_id);
+    if (!codes) throw new Error(`Dictionary ${name}: current content ${header.content_id} missing`);
+    return { header, meta: header.meta, codes };
   }
 
   private async checkAliases(name: string, file: DictionaryFile): Promise<void> {
@@ -460,45 +471,38 @@ export class DictionaryService {
     codes: DictionaryCode[],
     how: { action: ChangeAction; by: string; diff: DictionaryDiff; code?: string; reuseContent?: string; basedOn?: number | null; rolledBackTo?: number },
   ): Promise<number> {
-    const contentId = how.reuseContent ?? (await this.store.writeContent(name, meta, codes));
-    const revision = (base?.latest_revision ?? 0) + 1;
-    const c = counts(codes, meta.languages);
-    const now = new Date();
-    const entry: HistoryEntry = {
+    const contentId = how.reuseContent ?? (await this.store.writeContent(name, codes));
+    const revision = (base?.revision ?? 0) + 1;
+    const version: VersionDoc = {
+      _id: versionId(name, revision),
+      name,
       revision,
       content_id: contentId,
       based_on: how.basedOn !== undefined ? how.basedOn : (base?.revision ?? null),
       action: how.action,
-      at: now,
+      at: new Date(),
       by: how.by,
       version: meta.version,
-      code_count: codes.length,
+      meta,
+      ...counts(codes, meta.languages),
       diff: summarize(how.diff),
       ...(how.rolledBackTo !== undefined ? { rolled_back_to: how.rolledBackTo } : {}),
       ...(how.code !== undefined ? { code: how.code } : {}),
     };
-    const set = {
-      revision,
-      latest_revision: revision,
-      content_id: contentId,
-      stamp: stampOf(revision, contentId),
-      meta,
-      ...c,
-      aliases: meta.aliases ?? [],
-      fhir_id: fhirIdOf(meta),
-      updated_at: now,
-      updated_by: how.by,
-    };
+    let header: HeaderDoc;
     try {
-      if (base) await this.store.switchTo(name, base.stamp, set, entry);
-      else await this.store.create({ _id: name, ...set, history: [entry] });
+      header = await this.store.commit(version, fhirIdOf(meta));
     } catch (err) {
       if (!how.reuseContent) await this.store.deleteContents([contentId]).catch(() => {});
       if (err instanceof ConflictError) throw new DictionaryError(409, 'request_conflict', err.message);
       throw err;
     }
-    this.noteLocalChange({ _id: name, ...set });
-    if (base) await this.store.prune(name, this.options.versionsKept).catch((err: Error) => log().warn({ dictionary: name, err: { message: err.message } }, 'pruning old dictionary versions failed'));
+    this.noteLocalChange(header);
+    if (base) {
+      await this.store
+        .prune(name, this.options.versionsKept, revision)
+        .catch((err: Error) => log().warn({ dictionary: name, err: { message: err.message } }, 'pruning old dictionary versions failed'));
+    }
     return revision;
   }
 }
@@ -537,8 +541,9 @@ function viewOf(c: DictionaryCode): CodeView {
   return v;
 }
 
-function buildLoaded(h: HeaderDoc, meta: DictionaryMeta, codes: DictionaryCode[]): LoadedDictionary {
+function buildLoaded(h: HeaderDoc, codes: DictionaryCode[]): LoadedDictionary {
   const normalized = normalizeCodes(codes);
+  const meta = h.meta;
   return deepFreeze({
     name: h._id,
     revision: h.revision,
@@ -555,7 +560,7 @@ function buildLoaded(h: HeaderDoc, meta: DictionaryMeta, codes: DictionaryCode[]
   });
 }
 
-function summaryOf(h: HeaderDoc): Summary {
+function summaryOf(h: HeaderDoc, versions: Omit<VersionDoc, 'meta'>[]): Summary {
   return {
     name: h._id,
     title: h.meta.title,
@@ -571,7 +576,7 @@ function summaryOf(h: HeaderDoc): Summary {
     fhir_id: h.fhir_id,
     updated_at: h.updated_at,
     updated_by: h.updated_by,
-    versions: [...h.history]
+    versions: [...versions]
       .sort((a, b) => b.revision - a.revision)
       .map((e) => ({
         revision: e.revision,

@@ -1,32 +1,37 @@
 /**
- * Dictionaries in MongoDB, without transactions (FerretDB):
+ * Dictionaries in MongoDB, safe on FerretDB (no transactions, and conditional updates are not atomic there):
+ * the only operation relied on for mutual exclusion is an insert with a deterministic `_id`.
  *
- * - `dictionary_versions`: immutable contents. A content is written as parts of at most ~2 MB of JSON each
- *   (`_id` = `<content_id>:<part>`), the codes gzip-compressed in one binary field (codes are only ever read whole
- *   into the in-process cache, never queried in the database; one blob instead of thousands of subdocuments keeps
- *   FerretDB fast); part 0 also holds the metadata. Contents are never modified, only deleted when no kept revision
- *   refers to them any more.
- * - `dictionaries`: one header per dictionary (`_id` = name): the current revision, the content it points to, a
- *   `stamp` that changes with every change (caches compare it), counts, and the kept history of revisions.
+ * - `dictionary_contents`: immutable code lists. A content is written as parts of at most ~2 MB of JSON
+ *   (`_id` = `<content_id>:<part>`), the codes gzip-compressed in one binary field: codes are only ever read whole
+ *   into the in-process cache, never queried in the database, and one blob instead of thousands of subdocuments
+ *   keeps FerretDB fast.
+ * - `dictionary_versions`: one document per kept revision, `_id` = `<name>@<revision>`: metadata, counts, the content
+ *   it points to, who/when/what (seed, create, replace, rollback, deactivate, activate) and the diff summary.
+ *   Inserting it IS the commit: of two writers that both want revision N, exactly one insert succeeds.
+ * - `dictionaries`: the current header per dictionary (`_id` = name), a copy of its newest version plus a `stamp`
+ *   that changes with every commit; caches compare stamps. Written after the commit; a header left behind by a
+ *   crashed writer is rolled forward by the next writer or at start-up.
  *
- * A change writes the new content first and then switches the header with one conditional update on the stamp it
- * started from (optimistic concurrency: of two concurrent writers one wins, the other gets a conflict and its content
- * is removed). Revision numbers only grow; a rollback is a new revision pointing to an older content.
+ * Revision numbers only grow (a rollback is a new revision pointing to an older content), so the current revision is
+ * always the highest one.
  */
 import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, type Collection, type Db } from 'mongodb';
 import type { CollectionSpec } from '../db/mongo.js';
 import type { DiffSummary } from './diff.js';
-import type { DictionaryCode, DictionaryMeta } from './format.js';
+import { fhirIdOf, type DictionaryCode, type DictionaryMeta } from './format.js';
 
 export const DICTIONARIES = 'dictionaries';
 export const DICTIONARY_VERSIONS = 'dictionary_versions';
+export const DICTIONARY_CONTENTS = 'dictionary_contents';
 
 export const dictionaryCollections: CollectionSpec[] = [
   { name: DICTIONARIES, indexes: [] },
+  { name: DICTIONARY_VERSIONS, indexes: [{ key: { name: 1, revision: -1 }, name: 'name_revision' }] },
   {
-    name: DICTIONARY_VERSIONS,
+    name: DICTIONARY_CONTENTS,
     indexes: [
       { key: { content_id: 1, part: 1 }, name: 'content_part' },
       { key: { name: 1, created_at: 1 }, name: 'name_created' },
@@ -34,9 +39,17 @@ export const dictionaryCollections: CollectionSpec[] = [
   },
 ];
 
-export type ChangeAction = 'seed' | 'replace' | 'rollback' | 'deactivate' | 'activate';
+export type ChangeAction = 'seed' | 'create' | 'replace' | 'rollback' | 'deactivate' | 'activate';
 
-export interface HistoryEntry {
+export interface Counts {
+  code_count: number;
+  active_count: number;
+  language_counts: Record<string, number>;
+}
+
+export interface VersionDoc extends Counts {
+  _id: string;
+  name: string;
   revision: number;
   content_id: string;
   /** The revision that was current when this one was made (what a rollback returns to). */
@@ -44,44 +57,39 @@ export interface HistoryEntry {
   action: ChangeAction;
   at: Date;
   by: string;
+  /** meta.version, for listings without the metadata. */
   version: string;
-  code_count: number;
+  meta: DictionaryMeta;
   diff?: DiffSummary;
   rolled_back_to?: number;
   code?: string;
 }
 
-export interface HeaderDoc {
+export interface HeaderDoc extends Counts {
   _id: string;
   revision: number;
-  latest_revision: number;
   content_id: string;
   stamp: string;
   meta: DictionaryMeta;
-  code_count: number;
-  active_count: number;
-  language_counts: Record<string, number>;
   aliases: string[];
   fhir_id: string;
   updated_at: Date;
   updated_by: string;
-  history: HistoryEntry[];
 }
 
-interface PartDoc {
+interface ContentPart {
   _id: string;
   content_id: string;
   name: string;
   part: number;
   parts: number;
   created_at: Date;
-  meta?: DictionaryMeta;
   code_count: number;
   /** gzip of the JSON array of this part's codes. */
   codes_gz: Binary;
 }
 
-/** Projection of what caches compare: small, read every DICTIONARY_CACHE_CHECK_MS. */
+/** What caches compare: small, read every DICTIONARY_CACHE_CHECK_MS. */
 export interface HeaderStamp {
   _id: string;
   revision: number;
@@ -99,8 +107,12 @@ export class ConflictError extends Error {
 
 const PART_BYTES = 2 * 1024 * 1024;
 const PART_CODES = 10_000;
-/** Contents no header refers to (a writer crashed between writing and switching) are removed after this long. */
+/** Contents no version refers to (a writer crashed or lost a race) are removed after this long. */
 const ORPHAN_AGE_MS = 60 * 60 * 1000;
+
+export function versionId(name: string, revision: number): string {
+  return `${name}@${revision}`;
+}
 
 export function stampOf(revision: number, contentId: string): string {
   return `${revision}.${contentId.slice(0, 8)}`;
@@ -112,29 +124,64 @@ export function storableMeta(meta: DictionaryMeta): DictionaryMeta {
   return rest;
 }
 
+export function headerOf(v: VersionDoc, fhirId: string): HeaderDoc {
+  return {
+    _id: v.name,
+    revision: v.revision,
+    content_id: v.content_id,
+    stamp: stampOf(v.revision, v.content_id),
+    meta: v.meta,
+    code_count: v.code_count,
+    active_count: v.active_count,
+    language_counts: v.language_counts,
+    aliases: v.meta.aliases ?? [],
+    fhir_id: fhirId,
+    updated_at: v.at,
+    updated_by: v.by,
+  };
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: number }).code === 11000;
+}
+
 export class DictionaryStore {
   readonly headers: Collection<HeaderDoc>;
-  readonly parts: Collection<PartDoc>;
+  readonly versions: Collection<VersionDoc>;
+  readonly contents: Collection<ContentPart>;
 
   constructor(db: Db) {
     this.headers = db.collection<HeaderDoc>(DICTIONARIES);
-    this.parts = db.collection<PartDoc>(DICTIONARY_VERSIONS);
+    this.versions = db.collection<VersionDoc>(DICTIONARY_VERSIONS);
+    this.contents = db.collection<ContentPart>(DICTIONARY_CONTENTS);
   }
 
   async stamps(): Promise<HeaderStamp[]> {
     return this.headers.find({}, { projection: { _id: 1, revision: 1, stamp: 1, aliases: 1, fhir_id: 1 } }).toArray() as Promise<HeaderStamp[]>;
   }
 
-  async header(name: string, withHistory = true): Promise<HeaderDoc | null> {
-    return this.headers.findOne({ _id: name }, withHistory ? {} : { projection: { history: 0 } });
+  header(name: string): Promise<HeaderDoc | null> {
+    return this.headers.findOne({ _id: name });
   }
 
-  async allHeaders(): Promise<HeaderDoc[]> {
+  allHeaders(): Promise<HeaderDoc[]> {
     return this.headers.find({}).sort({ _id: 1 }).toArray();
   }
 
-  /** Writes a content in parts; returns its id. */
-  async writeContent(name: string, meta: DictionaryMeta, codes: readonly DictionaryCode[]): Promise<string> {
+  /** Kept versions of one dictionary (or of all, `name` undefined), newest first, without metadata. */
+  listVersions(name?: string): Promise<Omit<VersionDoc, 'meta'>[]> {
+    return this.versions
+      .find(name === undefined ? {} : { name }, { projection: { meta: 0 } })
+      .sort({ name: 1, revision: -1 })
+      .toArray();
+  }
+
+  version(name: string, revision: number): Promise<VersionDoc | null> {
+    return this.versions.findOne({ _id: versionId(name, revision) });
+  }
+
+  /** Writes a code list in parts; returns its id. */
+  async writeContent(name: string, codes: readonly DictionaryCode[]): Promise<string> {
     const contentId = randomUUID();
     const chunks: DictionaryCode[][] = [];
     let chunk: DictionaryCode[] = [];
@@ -151,67 +198,99 @@ export class DictionaryStore {
     }
     chunks.push(chunk);
     const now = new Date();
-    const docs: PartDoc[] = chunks.map((part, i) => ({
-      _id: `${contentId}:${i}`,
-      content_id: contentId,
-      name,
-      part: i,
-      parts: chunks.length,
-      created_at: now,
-      ...(i === 0 ? { meta: storableMeta(meta) } : {}),
-      code_count: part.length,
-      codes_gz: new Binary(gzipSync(JSON.stringify(part), { level: 6 })),
-    }));
-    for (const doc of docs) await this.parts.insertOne(doc);
+    for (const [i, part] of chunks.entries()) {
+      await this.contents.insertOne({
+        _id: `${contentId}:${i}`,
+        content_id: contentId,
+        name,
+        part: i,
+        parts: chunks.length,
+        created_at: now,
+        code_count: part.length,
+        codes_gz: new Binary(gzipSync(JSON.stringify(part), { level: 6 })),
+      });
+    }
     return contentId;
   }
 
-  async readContent(contentId: string): Promise<{ meta: DictionaryMeta; codes: DictionaryCode[] } | undefined> {
-    const docs = await this.parts.find({ content_id: contentId }).sort({ part: 1 }).toArray();
+  async readCodes(contentId: string): Promise<DictionaryCode[] | undefined> {
+    const docs = await this.contents.find({ content_id: contentId }).sort({ part: 1 }).toArray();
     if (docs.length === 0) return undefined;
-    if (docs.length !== docs[0].parts || docs.some((d, i) => d.part !== i) || !docs[0].meta) {
+    if (docs.length !== docs[0].parts || docs.some((d, i) => d.part !== i)) {
       throw new Error(`Dictionary content ${contentId} is incomplete (${docs.length} of ${docs[0].parts} parts)`);
     }
-    const codes = docs.flatMap((d) => JSON.parse(gunzipSync(d.codes_gz.buffer).toString('utf8')) as DictionaryCode[]);
-    return { meta: docs[0].meta, codes };
+    return docs.flatMap((d) => JSON.parse(gunzipSync(d.codes_gz.buffer).toString('utf8')) as DictionaryCode[]);
   }
 
   async deleteContents(contentIds: string[]): Promise<void> {
-    if (contentIds.length) await this.parts.deleteMany({ content_id: { $in: contentIds } });
-  }
-
-  /** Creates the header of a new dictionary; ConflictError when it exists already. */
-  async create(header: HeaderDoc): Promise<void> {
-    try {
-      await this.headers.insertOne(header);
-    } catch (err) {
-      if ((err as { code?: number }).code === 11000) throw new ConflictError(`Dictionary ${header._id} was created concurrently`);
-      throw err;
-    }
-  }
-
-  /** Switches an existing header if it still has `expectedStamp`; ConflictError otherwise. */
-  async switchTo(name: string, expectedStamp: string, set: Omit<HeaderDoc, '_id' | 'history'>, entry: HistoryEntry): Promise<void> {
-    const r = await this.headers.updateOne({ _id: name, stamp: expectedStamp }, { $set: set, $push: { history: entry } });
-    if (r.matchedCount === 0) throw new ConflictError(`Dictionary ${name} was changed concurrently; reload and try again`);
+    if (contentIds.length) await this.contents.deleteMany({ content_id: { $in: contentIds } });
   }
 
   /**
-   * Keeps the `keep` most recent revisions (and the current one); deletes contents no kept revision refers to, and
-   * orphaned contents older than an hour.
+   * Commits a version: inserting `<name>@<revision>` succeeds for exactly one writer. The loser gets a ConflictError
+   * (after the header has been brought up to date, in case the winner crashed before writing it).
    */
-  async prune(name: string, keep: number): Promise<void> {
-    const h = await this.header(name);
-    if (!h) return;
-    const sorted = [...h.history].sort((a, b) => b.revision - a.revision);
-    const kept = sorted.filter((e, i) => i < keep || e.revision === h.revision);
-    if (kept.length < sorted.length) {
-      const r = await this.headers.updateOne({ _id: name, stamp: h.stamp }, { $set: { history: kept.sort((a, b) => a.revision - b.revision) } });
-      if (r.matchedCount === 0) return; // changed meanwhile: the next change prunes
+  async commit(version: VersionDoc, fhirId: string): Promise<HeaderDoc> {
+    try {
+      await this.versions.insertOne(version);
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      await this.rollForward(version.name);
+      throw new ConflictError(
+        version.revision === 1 ? `Dictionary ${version.name} was created concurrently` : `Dictionary ${version.name} was changed concurrently; reload and try again`,
+      );
     }
-    const referenced = [...new Set(kept.map((e) => e.content_id))];
-    const dropped = [...new Set(sorted.filter((e) => !kept.includes(e)).map((e) => e.content_id))].filter((id) => !referenced.includes(id));
-    await this.deleteContents(dropped);
-    await this.parts.deleteMany({ name, content_id: { $nin: referenced }, created_at: { $lt: new Date(Date.now() - ORPHAN_AGE_MS) } });
+    const header = headerOf(version, fhirId);
+    await this.writeHeader(header);
+    return header;
+  }
+
+  /** Sets the header unless it already shows this or a newer revision. */
+  async writeHeader(header: HeaderDoc): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const r = await this.headers.replaceOne({ _id: header._id, revision: { $lt: header.revision } }, header);
+      if (r.matchedCount > 0) return;
+      if (await this.headers.findOne({ _id: header._id }, { projection: { _id: 1 } })) return;
+      try {
+        await this.headers.insertOne(header);
+        return;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+    }
+  }
+
+  /** Brings the header of `name` (or of every dictionary) up to its newest version. Returns the names repaired. */
+  async rollForward(name?: string): Promise<string[]> {
+    const latest = new Map<string, number>();
+    for (const v of await this.versions.find(name === undefined ? {} : { name }, { projection: { name: 1, revision: 1 } }).toArray()) {
+      if ((latest.get(v.name) ?? 0) < v.revision) latest.set(v.name, v.revision);
+    }
+    const current = new Map((await this.headers.find(name === undefined ? {} : { _id: name }, { projection: { revision: 1, fhir_id: 1 } }).toArray()).map((h) => [h._id, h]));
+    const repaired: string[] = [];
+    for (const [n, revision] of latest) {
+      const h = current.get(n);
+      if (h && h.revision >= revision) continue;
+      const v = await this.version(n, revision);
+      if (!v) continue;
+      await this.writeHeader(headerOf(v, fhirIdOf(v.meta)));
+      repaired.push(n);
+    }
+    return repaired;
+  }
+
+  /**
+   * Keeps the `keep` newest versions (and the current one); deletes contents no kept version refers to, and orphaned
+   * contents older than an hour.
+   */
+  async prune(name: string, keep: number, currentRevision: number): Promise<void> {
+    const all = await this.versions.find({ name }, { projection: { revision: 1, content_id: 1 } }).sort({ revision: -1 }).toArray();
+    const dropped = all.filter((v, i) => i >= keep && v.revision !== currentRevision);
+    if (dropped.length) await this.versions.deleteMany({ _id: { $in: dropped.map((v) => v._id) } });
+    // Referenced contents read again after the delete, so a concurrent rollback's target is not removed under it.
+    const referenced = await this.versions.distinct('content_id', { name });
+    const gone = [...new Set(dropped.map((v) => v.content_id))].filter((id) => !referenced.includes(id));
+    await this.deleteContents(gone);
+    await this.contents.deleteMany({ name, content_id: { $nin: referenced }, created_at: { $lt: new Date(Date.now() - ORPHAN_AGE_MS) } });
   }
 }

@@ -31,6 +31,8 @@ export function decodeText(bytes: Uint8Array, charset?: string): string {
     } catch {
       throw new TextDecodeError('unsupported_charset', `Unsupported charset "${charset}"; use UTF-8, ISO-8859-1 or windows-1252`);
     }
+    // WHATWG maps iso-8859-1/latin1 to windows-1252; Node decodes 0x80–0x9F as C1 controls instead: do it here.
+    if (decoder.encoding === 'windows-1252') return decodeWindows1252(bytes);
     try {
       return decoder.decode(bytes);
     } catch {
@@ -50,6 +52,24 @@ export function decodeText(bytes: Uint8Array, charset?: string): string {
         'e.g. "Content-Type: text/csv; charset=ISO-8859-1" or "charset=windows-1252"',
     );
   }
+}
+
+// Bytes 0x80–0x9F of windows-1252 (WHATWG index); unassigned bytes map to the C1 control of the same value.
+const CP1252_HIGH = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+export function decodeWindows1252(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 8192) {
+    const chunk = bytes.subarray(i, i + 8192);
+    const chars = new Array<string>(chunk.length);
+    for (let k = 0; k < chunk.length; k++) {
+      const b = chunk[k];
+      chars[k] = b >= 0x80 && b < 0xa0 ? CP1252_HIGH[b - 0x80] : String.fromCharCode(b);
+    }
+    out += chars.join('');
+  }
+  return out;
 }
 
 function firstInvalidUtf8Hint(bytes: Uint8Array, encoding: string): string {
