@@ -10,5 +10,6 @@ import { ingestSettingsCollection } from '../referrals/resource-ids.js';
 import { registryCollections } from '../registries/definitions.js';
 import { carePlanCollections } from '../careplans/collections.js';
 import type { CollectionSpec } from './mongo.js';
+import { fhirCollectionSpecs } from '../fhir/collections.js';
 
-export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs];
+export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...fhirCollectionSpecs()];

@@ -10,6 +10,8 @@ import { loadKeySource } from '../auth/keys.js';
 import type { Config } from '../config/config.js';
 import { collectionSpecs } from '../db/collections.js';
 import { connectDatabase, ensureCollections } from '../db/mongo.js';
+import { ensureFerretDbIdIndexes } from '../db/ferretdb-sqlite.js';
+import { FhirRepository } from '../fhir/repository.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
@@ -52,11 +54,13 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   if (embedded.kind !== 'external') logger.info({ kind: embedded.kind, uri: embedded.uri }, 'embedded database started');
   const database = await connectDatabase(embedded.uri, config.mongodbDatabase);
   await ensureCollections(database.db, collectionSpecs);
+  await ensureFerretDbIdIndexes(database.db, embedded.uri, config.mongodbDatabase);
   const keys = await loadKeySource(config);
   const auth = new Authenticator(keys, { issuer: config.auth.issuer, audience: config.auth.audience });
   // The context is completed below, one service per statement (each concern adds its own line).
   const ctx = { config, database, auth, shuttingDown: false } as AppContext;
   ctx.media = createMediaStorage(config);
+  ctx.fhir = new FhirRepository(database.db);
   ctx.registries = new RegistryStore(database.db);
   ctx.signatureTrust = signatureTrust;
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);

@@ -3,6 +3,7 @@ import type { ConsultationService } from '../consultations/service.js';
 import type { FieldCipher } from '../crypto/field-cipher.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
+import type { FhirRepository } from '../fhir/repository.js';
 import type { DictionaryService } from '../dictionaries/service.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import type { RegistryStore } from '../registries/store.js';
@@ -15,6 +16,8 @@ export interface AppContext {
   config: Config;
   database: Database;
   auth: Authenticator;
+  /** The FHIR repository: every FHIR resource is stored through it (src/fhir/repository.ts). */
+  fhir: FhirRepository;
   /** Background jobs (one Agenda instance) and the `jobs` collection clients poll. */
   jobs: JobRunner;
   /** Signed originals and generated documents (default: local filesystem under <DATA_DIR>/media). */

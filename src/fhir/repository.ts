@@ -1,0 +1,650 @@
+/**
+ * The FHIR repository: the one place FHIR resources are stored (ctx.fhir). Versioned, validated, searchable.
+ *
+ * Storage (see README "FHIR API"):
+ *   fhir_<Type>        current version per resource: {_id: id, v, lu, deleted?, r: resource, s/x/d: search keys}
+ *   fhir_history       every version: {_id: "<Type>/<id>/<v>", t, id, v, lu, deleted?, r}
+ *   fhir_search_index  posting lists: {_id: "<Type>|<param>|<value>#<slot>", r: [ids]} (postings.ts)
+ *
+ * Every operation is an exact `_id` lookup or a unique `_id` insert. Concurrency without transactions or atomic
+ * updates: a write of version n+1 first inserts history "<Type>/<id>/<n+1>"; the unique `_id` makes exactly one
+ * writer win each version number (the loser retries, or gets 412 when it asked for If-Match, or 409 on create).
+ * The current document is then replaced and the writer checks that no newer version appeared meanwhile, replacing
+ * again with the newest if one did, so the current document always converges to the latest history entry and no
+ * update is lost. Posting keys are added before the history insert, so a visible version is always findable.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Collection, Db } from 'mongodb';
+import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { conflict, FhirError, gone, notFound, notSupported, preconditionFailed, tooCostly } from './errors.js';
+import { isDuplicateKey, PostingIndex, type PostingDoc } from './postings.js';
+import { postingKeys, searchKeys, type SearchKeys } from './search-keys.js';
+import {
+  conditionMatches,
+  matchesAll,
+  parseSearch,
+  planScan,
+  valueMatches,
+  type IncludeSpec,
+  type ParsedSearch,
+  type ParseOptions,
+} from './search-params.js';
+import { currentCollectionName, HISTORY_COLLECTION, paramDef, SEARCH_INDEX_COLLECTION, typeDef } from './types.js';
+import { assertValid } from './validation.js';
+
+export interface CurrentDoc extends Partial<SearchKeys> {
+  _id: string;
+  v: number;
+  lu: number;
+  deleted?: true;
+  r?: Resource;
+}
+
+export interface HistoryDoc {
+  _id: string;
+  t: string;
+  id: string;
+  v: number;
+  lu: number;
+  deleted?: true;
+  r?: Resource;
+}
+
+export interface HistoryEntry<T extends Resource = Resource> {
+  versionId: string;
+  lastUpdated: string;
+  deleted: boolean;
+  resource?: T;
+}
+
+export interface SearchPage<T extends Resource = Resource> {
+  matches: T[];
+  included: Resource[];
+  total?: number;
+  /** Opaque cursor of the next page; undefined at the end. */
+  next?: string;
+  /** Offset of this page's first match (for `previous` links). */
+  offset: number;
+}
+
+/** Limits that keep every search bounded. */
+export const SCAN_BUDGET = 5_000; // candidates examined per page
+export const SORT_LIMIT = 2_000; // matches sorted in memory
+export const COUNT_LIMIT = 10_000; // candidates examined for _summary=count
+export const INCLUDE_LIMIT = 500; // included resources per page
+export const REVINCLUDE_PER_MATCH = 100;
+
+const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+const LOAD_CONCURRENCY = 64;
+
+interface Cursor {
+  /** index into the plan's keys */
+  k: number;
+  /** slot */
+  s: number;
+  /** position inside the slot's id list */
+  o: number;
+  /** offset (number of matches before this page) */
+  n: number;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(`${c.k}.${c.s}.${c.o}.${c.n}`).toString('base64url');
+}
+
+function decodeCursor(s: string): Cursor {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(Buffer.from(s, 'base64url').toString('utf8'));
+  if (!m) throw new FhirError(400, 'invalid', 'Invalid paging cursor');
+  return { k: Number(m[1]), s: Number(m[2]), o: Number(m[3]), n: Number(m[4]) };
+}
+
+export interface RepositoryOptions {
+  /** Public base URL of the FHIR API (absolute references to it are normalised to Type/id). */
+  baseUrl?: string;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export class FhirRepository {
+  readonly history$: Collection<HistoryDoc>;
+  readonly postings: PostingIndex;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: RepositoryOptions = {},
+  ) {
+    this.history$ = db.collection<HistoryDoc>(HISTORY_COLLECTION);
+    this.postings = new PostingIndex(db.collection<PostingDoc>(SEARCH_INDEX_COLLECTION));
+    this.now = options.now ?? Date.now;
+  }
+
+  get baseUrl(): string | undefined {
+    return this.options.baseUrl;
+  }
+
+  private current(type: string): Collection<CurrentDoc> {
+    if (!typeDef(type)) throw notSupported(`Resource type ${type} is not supported`);
+    return this.db.collection<CurrentDoc>(currentCollectionName(type));
+  }
+
+  private hid(type: string, id: string, v: number): string {
+    return `${type}/${id}/${v}`;
+  }
+
+  private checkId(type: string, id: string): void {
+    if (!typeDef(type)) throw new FhirError(404, 'not-supported', `Resource type ${type} is not supported`);
+    if (!ID_RE.test(id)) throw new FhirError(400, 'invalid', `Invalid resource id "${id.slice(0, 80)}"`);
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The stored current document (tombstones included), after repairing a lagging current version. */
+  async readStored(type: string, id: string): Promise<CurrentDoc | undefined> {
+    this.checkId(type, id);
+    const cur = await this.current(type).findOne({ _id: id });
+    if (cur) return cur;
+    // A writer may have stopped between its history insert and the current write: repair.
+    const first = await this.history$.findOne({ _id: this.hid(type, id, 1) });
+    if (!first) return undefined;
+    return this.converge(type, id, this.toCurrent(first));
+  }
+
+  async read<T extends Resource>(type: string, id: string): Promise<T> {
+    const doc = await this.readStored(type, id);
+    if (!doc) throw notFound(type, id);
+    if (doc.deleted) throw gone(type, id);
+    return doc.r as T;
+  }
+
+  async vread<T extends Resource>(type: string, id: string, versionId: string): Promise<T> {
+    this.checkId(type, id);
+    if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(type, `${id}/_history/${versionId}`);
+    const v = Number(versionId);
+    const h = await this.history$.findOne({ _id: this.hid(type, id, v) });
+    if (h) {
+      if (h.deleted) throw new FhirError(410, 'deleted', `Version ${versionId} of ${type}/${id} is a deletion`);
+      return h.r as T;
+    }
+    const cur = await this.current(type).findOne({ _id: id });
+    if (cur && cur.v === v && !cur.deleted) return cur.r as T; // bulk-loaded first versions have no history entry
+    if (!cur) throw notFound(type, id);
+    throw new FhirError(404, 'not-found', `Version ${versionId} of ${type}/${id} is not known`);
+  }
+
+  /** Versions newest first, deletions included, paged. */
+  async historyEntries<T extends Resource>(
+    type: string,
+    id: string,
+    page: { offset?: number; count?: number } = {},
+  ): Promise<{ entries: HistoryEntry<T>[]; total: number }> {
+    const cur = await this.readStored(type, id);
+    if (!cur) throw notFound(type, id);
+    const latest = await this.latestVersion(type, id, cur.v);
+    const offset = page.offset ?? 0;
+    const count = Math.min(page.count ?? 50, 1000);
+    const versions: number[] = [];
+    for (let v = latest - offset; v >= 1 && versions.length < count; v--) versions.push(v);
+    const docs = await Promise.all(versions.map((v) => this.history$.findOne({ _id: this.hid(type, id, v) })));
+    const entries: HistoryEntry<T>[] = [];
+    versions.forEach((v, i) => {
+      const h = docs[i] ?? (cur.v === v ? { v, lu: cur.lu, deleted: cur.deleted, r: cur.r } : undefined);
+      if (!h) return;
+      entries.push({
+        versionId: String(v),
+        lastUpdated: new Date(h.lu).toISOString(),
+        deleted: h.deleted === true,
+        resource: h.deleted ? undefined : (h.r as T),
+      });
+    });
+    return { entries, total: latest };
+  }
+
+  /** All versions newest first (deleted versions left out). */
+  async history<T extends Resource>(type: string, id: string): Promise<T[]> {
+    const out: T[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const { entries, total } = await this.historyEntries<T>(type, id, { offset, count: 1000 });
+      for (const e of entries) if (e.resource) out.push(e.resource);
+      if (offset + 1000 >= total) return out;
+    }
+  }
+
+  private async latestVersion(type: string, id: string, from: number): Promise<number> {
+    let v = from;
+    while (await this.history$.findOne({ _id: this.hid(type, id, v + 1) }, { projection: { _id: 1 } })) v++;
+    return v;
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  async create<T extends Resource>(resource: T, opts: { id?: string } = {}): Promise<T> {
+    const type = resource?.resourceType;
+    if (!type || !typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${String(type)} is not supported`);
+    const id = opts.id ?? randomUUID();
+    this.checkId(type, id);
+    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true });
+    return doc.r as T;
+  }
+
+  async update<T extends Resource>(resource: T, opts: { ifMatchVersion?: string } = {}): Promise<T> {
+    const type = resource?.resourceType;
+    if (!type || !typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${String(type)} is not supported`);
+    if (!resource.id) throw new FhirError(400, 'required', 'Resource id is required for update');
+    this.checkId(type, resource.id);
+    const doc = await this.commit(type, resource.id, () => ({ ...resource }), { ifMatch: opts.ifMatchVersion });
+    return doc.r as T;
+  }
+
+  /** Deletes (a tombstone version); a no-op for unknown or already deleted resources. */
+  async delete(type: string, id: string, opts: { ifMatchVersion?: string } = {}): Promise<void> {
+    this.checkId(type, id);
+    await this.commit(type, id, () => undefined, { ifMatch: opts.ifMatchVersion, isDelete: true });
+  }
+
+  private toCurrent(h: { v: number; lu: number; deleted?: true; r?: Resource }): CurrentDoc {
+    const doc: CurrentDoc = { _id: h.r?.id ?? '', v: h.v, lu: h.lu };
+    if (h.deleted) doc.deleted = true;
+    if (h.r) {
+      doc.r = h.r;
+      const k = searchKeys(h.r);
+      doc.s = k.s;
+      doc.x = k.x;
+      doc.d = k.d;
+    }
+    return doc;
+  }
+
+  private async commit(
+    type: string,
+    id: string,
+    build: () => Resource | undefined,
+    opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean },
+  ): Promise<CurrentDoc> {
+    const col = this.current(type);
+    let prepared: Resource | undefined;
+    if (!opts.isDelete) {
+      prepared = build();
+      if (prepared) {
+        const meta = { ...(prepared.meta ?? {}) };
+        delete meta.versionId;
+        delete meta.lastUpdated;
+        prepared = { ...prepared, id, meta: { ...meta, versionId: '1', lastUpdated: new Date(0).toISOString() } };
+        assertValid(prepared);
+      }
+    }
+    for (let attempt = 0; attempt < 25; attempt++) {
+      const cur = await col.findOne({ _id: id });
+      let latest = cur?.v ?? 0;
+      let latestDoc: { v: number; lu: number; deleted?: true; r?: Resource } | undefined = cur ?? undefined;
+      for (;;) {
+        const h = await this.history$.findOne({ _id: this.hid(type, id, latest + 1) });
+        if (!h) break;
+        latest = h.v;
+        latestDoc = h;
+      }
+      if (opts.mustNotExist && latest > 0) throw conflict(`Resource ${type}/${id} already exists`);
+      if (opts.ifMatch !== undefined && String(latest) !== opts.ifMatch) {
+        throw preconditionFailed(`Version ${opts.ifMatch} of ${type}/${id} is not the current version (${latest || 'none'})`);
+      }
+      if (opts.isDelete && (!latestDoc || latestDoc.deleted)) return (cur ?? undefined) as CurrentDoc;
+      const v = latest + 1;
+      const lu = Math.max(this.now(), (latestDoc?.lu ?? 0) + 1);
+      let resource: Resource | undefined;
+      let keys: SearchKeys | undefined;
+      if (prepared) {
+        resource = { ...prepared, meta: { ...prepared.meta, versionId: String(v), lastUpdated: new Date(lu).toISOString() } };
+        keys = searchKeys(resource);
+        const oldKeys = latestDoc?.r && !latestDoc.deleted ? new Set(postingKeys(type, searchKeys(latestDoc.r))) : new Set<string>();
+        const add = new Map<string, string[]>();
+        for (const k of postingKeys(type, keys)) if (!oldKeys.has(k)) add.set(k, [id]);
+        await this.postings.add(add);
+      }
+      const h: HistoryDoc = { _id: this.hid(type, id, v), t: type, id, v, lu };
+      if (resource) h.r = resource;
+      else h.deleted = true;
+      try {
+        await this.history$.insertOne(h);
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        if (opts.mustNotExist) throw conflict(`Resource ${type}/${id} already exists`);
+        if (opts.ifMatch !== undefined) throw preconditionFailed(`${type}/${id} was changed concurrently (version ${opts.ifMatch} is no longer current)`);
+        continue; // another writer took version v: start again on top of it
+      }
+      const doc: CurrentDoc = { _id: id, v, lu };
+      if (resource) Object.assign(doc, { r: resource, ...keys });
+      else doc.deleted = true;
+      await this.converge(type, id, doc);
+      return doc;
+    }
+    throw new FhirError(409, 'conflict', `Too many concurrent writes to ${type}/${id}; try again`);
+  }
+
+  /** Writes the current document and makes sure no newer version was committed meanwhile (replacing again if so). */
+  private async converge(type: string, id: string, doc: CurrentDoc): Promise<CurrentDoc> {
+    const col = this.current(type);
+    let target = { ...doc, _id: id };
+    for (let i = 0; i < 100; i++) {
+      try {
+        await col.replaceOne({ _id: id }, target, { upsert: true });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        continue; // concurrent upsert inserted first: replace again
+      }
+      const newer = await this.history$.findOne({ _id: this.hid(type, id, target.v + 1) });
+      if (!newer) return target;
+      let latest: HistoryDoc = newer;
+      for (;;) {
+        const h = await this.history$.findOne({ _id: this.hid(type, id, latest.v + 1) });
+        if (!h) break;
+        latest = h;
+      }
+      target = { ...this.toCurrent(latest), _id: id };
+    }
+    return target;
+  }
+
+  /**
+   * Bulk load of new resources (no previous versions): validation optional, ids assigned when missing, one current
+   * document per resource, history only when `history` is true, postings batched (one slot per key per batch).
+   * Existing ids make the batch fail with a duplicate-key error. For seeding and benchmarks.
+   */
+  async bulkLoad(resources: Resource[], opts: { validate?: boolean; history?: boolean } = {}): Promise<number> {
+    const byType = new Map<string, CurrentDoc[]>();
+    const history: HistoryDoc[] = [];
+    const postings = new Map<string, string[]>();
+    const lu = this.now();
+    for (const r0 of resources) {
+      const type = r0.resourceType;
+      if (!typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${type} is not supported`);
+      const id = r0.id ?? randomUUID();
+      const r = { ...r0, id, meta: { ...(r0.meta ?? {}), versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource;
+      if (opts.validate !== false) assertValid(r);
+      const keys = searchKeys(r);
+      const doc: CurrentDoc = { _id: id, v: 1, lu, r, ...keys };
+      let list = byType.get(type);
+      if (!list) byType.set(type, (list = []));
+      list.push(doc);
+      if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, r });
+      for (const k of postingKeys(type, keys)) {
+        let ids = postings.get(k);
+        if (!ids) postings.set(k, (ids = []));
+        ids.push(id);
+      }
+    }
+    await this.postings.bulkAdd(postings);
+    if (history.length > 0) await this.history$.insertMany(history, { ordered: false });
+    for (const [type, docs] of byType) await this.current(type).insertMany(docs, { ordered: false });
+    return resources.length;
+  }
+
+  // ---------------------------------------------------------------- search
+
+  parse(type: string, params: Record<string, string | string[] | undefined>, opts: ParseOptions = {}): ParsedSearch {
+    return parseSearch(type, params, { baseUrl: this.options.baseUrl, ...opts });
+  }
+
+  /** Loads current documents by id, in parallel with bounded concurrency, preserving order. */
+  private async loadMany(type: string, ids: string[]): Promise<(CurrentDoc | null)[]> {
+    const col = this.current(type);
+    const out: (CurrentDoc | null)[] = new Array(ids.length).fill(null);
+    for (let i = 0; i < ids.length; i += LOAD_CONCURRENCY) {
+      const chunk = ids.slice(i, i + LOAD_CONCURRENCY);
+      const docs = await Promise.all(chunk.map((id) => col.findOne({ _id: id })));
+      docs.forEach((d, j) => (out[i + j] = d));
+    }
+    return out;
+  }
+
+  /**
+   * One page of a search. Paging is by cursor (position in the driving posting list) for unsorted searches and by
+   * offset for sorted ones (sorting happens in memory over at most SORT_LIMIT matches).
+   */
+  async searchPage<T extends Resource>(ps: ParsedSearch): Promise<SearchPage<T>> {
+    if (ps.conditions.some((c) => c.values.length === 0)) return { matches: [], included: [], total: 0, offset: 0 };
+    if (ps.summaryCount) return { matches: [], included: [], total: await this.count(ps), offset: 0 };
+    let page: SearchPage<T>;
+    if (ps.ids) page = await this.searchByIds<T>(ps);
+    else if (ps.sort.length > 0) page = await this.searchSorted<T>(ps);
+    else page = await this.searchScan<T>(ps);
+    page.included = await this.includes(ps, page.matches);
+    return page;
+  }
+
+  private async searchByIds<T extends Resource>(ps: ParsedSearch): Promise<SearchPage<T>> {
+    const ids = [...new Set(ps.ids)].slice(0, MAX_IDS);
+    const docs = await this.loadMany(ps.type, ids);
+    let matches = docs.filter((d): d is CurrentDoc => !!d && !d.deleted && matchesAll(ps, d));
+    if (ps.sort.length > 0) matches = sortDocs(matches, ps);
+    const total = matches.length;
+    const slice = matches.slice(ps.offset, ps.offset + ps.count);
+    return {
+      matches: slice.map((d) => d.r as T),
+      included: [],
+      total,
+      offset: ps.offset,
+      next: ps.offset + ps.count < total ? `o${ps.offset + ps.count}` : undefined,
+    };
+  }
+
+  /** Scans the driving posting list(s) from a position, filtering candidates, until `want` matches or the budget. */
+  private async scan(
+    ps: ParsedSearch,
+    from: Cursor,
+    want: number,
+    budget: number,
+  ): Promise<{ matches: CurrentDoc[]; next?: Cursor; end: boolean; examined: number }> {
+    const plan = planScan(ps);
+    const matches: CurrentDoc[] = [];
+    const seen = new Set<string>();
+    let examined = 0;
+    let pos: Cursor = { ...from };
+    while (pos.k < plan.keys.length) {
+      const key = plan.keys[pos.k];
+      const { slots, end } = await this.postings.read(key, pos.s, 8);
+      for (const slot of slots) {
+        const startO = slot.slot === pos.s ? pos.o : 0;
+        const ids = slot.ids.slice(startO);
+        const docs = await this.loadMany(ps.type, ids);
+        for (let i = 0; i < ids.length; i++) {
+          const position: Cursor = { k: pos.k, s: slot.slot, o: startO + i, n: 0 };
+          if (matches.length >= want || examined >= budget) return { matches, next: position, end: false, examined };
+          examined++;
+          const d = docs[i];
+          if (!d || d.deleted || seen.has(d._id) || !matchesAll(ps, d)) continue;
+          // OR alternatives: a resource matching an earlier alternative was already returned from its list
+          if (plan.driver && pos.k > 0 && plan.driver.values.slice(0, pos.k).some((v) => valueMatches(plan.driver!, v, d))) continue;
+          seen.add(d._id);
+          matches.push(d);
+        }
+      }
+      if (end) pos = { k: pos.k + 1, s: 0, o: 0, n: 0 };
+      else {
+        const last = slots[slots.length - 1];
+        pos = { k: pos.k, s: last.slot + 1, o: 0, n: 0 };
+      }
+    }
+    return { matches, end: true, examined };
+  }
+
+  private async searchScan<T extends Resource>(ps: ParsedSearch): Promise<SearchPage<T>> {
+    let from: Cursor = { k: 0, s: 0, o: 0, n: 0 };
+    let offset = 0;
+    if (ps.cursor && ps.cursor.startsWith('o')) {
+      offset = Number(ps.cursor.slice(1)) || 0;
+    } else if (ps.cursor) {
+      from = decodeCursor(ps.cursor);
+      offset = from.n;
+    } else offset = ps.offset;
+    if (!ps.cursor && offset > 0) {
+      // offset paging (previous links): skip matches from the start
+      if (offset > SORT_LIMIT * 5) throw tooCostly(`_offset ${offset} is too large; use the next links`);
+      const skipped = await this.scan(ps, from, offset, SCAN_BUDGET * 10);
+      if (!skipped.next) return { matches: [], included: [], offset, total: skipped.matches.length };
+      from = skipped.next;
+    }
+    if (ps.count === 0) {
+      return { matches: [], included: [], offset };
+    }
+    const r = await this.scan(ps, from, ps.count, SCAN_BUDGET);
+    const page: SearchPage<T> = { matches: r.matches.map((d) => d.r as T), included: [], offset };
+    if (r.next) page.next = encodeCursor({ ...r.next, n: offset + r.matches.length });
+    else if (offset === 0 && !ps.cursor) page.total = r.matches.length;
+    else if (r.end) page.total = offset + r.matches.length;
+    return page;
+  }
+
+  private async searchSorted<T extends Resource>(ps: ParsedSearch): Promise<SearchPage<T>> {
+    const r = await this.scan(ps, { k: 0, s: 0, o: 0, n: 0 }, SORT_LIMIT + 1, SCAN_BUDGET * 4);
+    if (!r.end || r.matches.length > SORT_LIMIT) {
+      throw tooCostly(`Sorting is limited to ${SORT_LIMIT} matches; narrow the search or search without _sort`);
+    }
+    const offset = ps.cursor?.startsWith('o') ? Number(ps.cursor.slice(1)) || 0 : ps.offset;
+    const sorted = sortDocs(r.matches, ps);
+    const slice = sorted.slice(offset, offset + ps.count);
+    return {
+      matches: slice.map((d) => d.r as T),
+      included: [],
+      total: sorted.length,
+      offset,
+      next: offset + ps.count < sorted.length ? `o${offset + ps.count}` : undefined,
+    };
+  }
+
+  /** Exact number of matches (bounded by COUNT_LIMIT examined candidates). */
+  async count(ps: ParsedSearch): Promise<number> {
+    if (ps.ids) {
+      const docs = await this.loadMany(ps.type, [...new Set(ps.ids)].slice(0, MAX_IDS));
+      return docs.filter((d) => !!d && !d.deleted && matchesAll(ps, d)).length;
+    }
+    const r = await this.scan(ps, { k: 0, s: 0, o: 0, n: 0 }, Number.MAX_SAFE_INTEGER, COUNT_LIMIT);
+    if (!r.end) throw tooCostly(`Counting is limited to ${COUNT_LIMIT} candidates; narrow the search`);
+    return r.matches.length;
+  }
+
+  private async includes(ps: ParsedSearch, matches: Resource[]): Promise<Resource[]> {
+    if (matches.length === 0 || (ps.include.length === 0 && ps.revinclude.length === 0)) return [];
+    const have = new Set(matches.map((m) => `${m.resourceType}/${m.id}`));
+    const out: Resource[] = [];
+    const add = (r: Resource | undefined) => {
+      if (!r || out.length >= INCLUDE_LIMIT) return;
+      const key = `${r.resourceType}/${r.id}`;
+      if (have.has(key)) return;
+      have.add(key);
+      out.push(r);
+    };
+    for (const inc of ps.include) {
+      const refs = new Set<string>();
+      for (const m of matches) {
+        for (const ref of referencesOf(m, inc)) refs.add(ref);
+      }
+      const wanted = [...refs].filter((r) => !have.has(r)).slice(0, INCLUDE_LIMIT);
+      const loaded = await Promise.all(
+        wanted.map(async (ref) => {
+          const [t, id] = ref.split('/');
+          if (!typeDef(t) || !ID_RE.test(id ?? '')) return undefined;
+          const d = await this.current(t).findOne({ _id: id });
+          return d && !d.deleted ? d.r : undefined;
+        }),
+      );
+      loaded.forEach(add);
+    }
+    for (const rev of ps.revinclude) {
+      const def = paramDef(rev.sourceType, rev.param);
+      if (!def) continue;
+      const baseParam = def.aliasOf ?? def.name;
+      for (const m of matches) {
+        if (out.length >= INCLUDE_LIMIT) break;
+        if (def.targets && def.targets.length > 0 && !def.targets.includes(m.resourceType)) continue;
+        const ref = `${m.resourceType}/${m.id}`;
+        const sub = this.parse(rev.sourceType, { [baseParam]: ref, _count: String(REVINCLUDE_PER_MATCH) });
+        const page = await this.searchScan(sub);
+        page.matches.forEach(add);
+      }
+    }
+    return out;
+  }
+
+  /** Search returning up to `_count` (default 1000 here) matches; for the engine's own modules. */
+  async search<T extends Resource>(
+    type: string,
+    params: Record<string, string | string[]>,
+  ): Promise<{ resources: T[]; total?: number; included?: Resource[] }> {
+    const ps = this.parse(type, { _count: '1000', ...params });
+    if (ps.unknown.length > 0) throw new FhirError(400, 'not-supported', `Unknown search parameter(s) for ${type}: ${ps.unknown.join(', ')}`);
+    if (ps.summaryCount) return { resources: [], total: await this.count(ps) };
+    const want = ps.count;
+    const resources: T[] = [];
+    const included: Resource[] = [];
+    let total: number | undefined;
+    for (let guard = 0; guard < 100; guard++) {
+      const page = await this.searchPage<T>({ ...ps, count: want - resources.length });
+      resources.push(...page.matches);
+      included.push(...page.included);
+      total = page.total;
+      if (!page.next || resources.length >= want) break;
+      ps.cursor = page.next;
+      ps.offset = 0;
+    }
+    return { resources, total, ...(included.length > 0 ? { included } : {}) };
+  }
+
+  async searchOne<T extends Resource>(type: string, params: Record<string, string | string[]>): Promise<T | undefined> {
+    const { resources } = await this.search<T>(type, { ...params, _count: '1' });
+    return resources[0];
+  }
+
+  /**
+   * Conditional create (If-None-Exist): no match → create (201); one match → that resource (200); several → 412.
+   */
+  async conditionalCreate<T extends Resource>(resource: T, query: Record<string, string | string[]>): Promise<{ resource: T; created: boolean }> {
+    const ps = this.parse(resource.resourceType, { ...query, _count: '2' });
+    if (ps.unknown.length > 0) throw new FhirError(400, 'not-supported', `Unknown search parameter(s) in If-None-Exist: ${ps.unknown.join(', ')}`);
+    if (ps.conditions.length === 0 && !ps.ids) throw new FhirError(400, 'invalid', 'If-None-Exist holds no search criteria');
+    const page = await this.searchPage<T>(ps);
+    if (page.matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
+    if (page.matches.length === 1) return { resource: page.matches[0], created: false };
+    return { resource: await this.create(resource), created: true };
+  }
+
+  /** A searchset/history Bundle helper shared by HTTP and internal callers. */
+  static bundle(type: Bundle['type'], entries: Bundle['entry'], total?: number): Bundle {
+    const b: Bundle = { resourceType: 'Bundle', type, entry: entries ?? [] };
+    if (total !== undefined) b.total = total;
+    return b;
+  }
+}
+
+const MAX_IDS = 1000;
+
+/** References of a resource for an include spec ("Type/id" strings, restricted to the target type). */
+function referencesOf(resource: Resource, inc: IncludeSpec): string[] {
+  const def = paramDef(inc.sourceType, inc.param);
+  if (!def) return [];
+  const baseParam = def.aliasOf ?? def.name;
+  const keys = searchKeys(resource).s[baseParam] ?? [];
+  const allowed = inc.targetType ? [inc.targetType] : def.aliasOf ? def.targets : undefined;
+  return keys.filter((k) => /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(k) && (!allowed || allowed.includes(k.split('/')[0])));
+}
+
+function sortValue(d: CurrentDoc, field: string, desc: boolean): number | string {
+  if (field === '_lastUpdated') return d.lu;
+  if (field === '_id') return d._id;
+  const ranges = d.d?.[field] ?? [];
+  if (ranges.length === 0) return desc ? -Infinity : Infinity; // missing values last
+  return desc ? Math.max(...ranges.map((r) => r[1])) : Math.min(...ranges.map((r) => r[0]));
+}
+
+function sortDocs(docs: CurrentDoc[], ps: ParsedSearch): CurrentDoc[] {
+  return [...docs].sort((a, b) => {
+    for (const s of ps.sort) {
+      const va = sortValue(a, s.field, s.desc);
+      const vb = sortValue(b, s.field, s.desc);
+      if (va < vb) return s.desc ? 1 : -1;
+      if (va > vb) return s.desc ? -1 : 1;
+    }
+    return a._id < b._id ? -1 : a._id > b._id ? 1 : 0;
+  });
+}
+
+export { conditionMatches };
