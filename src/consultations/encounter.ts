@@ -13,7 +13,7 @@ import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
 import { ENCOUNTER_STATUS } from './states.js';
 import type { ConsultationDoc } from './types.js';
 
-export const CONSULTATION_IDENTIFIER_SYSTEM = 'https://hl7-engine.dev/fhir/NamingSystem/consultation-id';
+export const CONSULTATION_IDENTIFIER_SYSTEM = 'urn:hl7-engine:consultation';
 
 const VIRTUAL_CLASS = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'VR', display: 'virtual' };
 const PRIMARY_PERFORMER = {

@@ -1,15 +1,17 @@
 /**
- * OpenAPI 3 fragment of the consultations API: `consultationsOpenApiPaths` (paths object) and
- * `consultationsOpenApiComponents` (schemas), merged into /api/openapi.json by the coordinator's builder.
+ * OpenAPI 3.1 fragment of the consultations API (merged into /api/openapi.json by src/openapi/document.ts). Request
+ * schemas are the ones the routes validate with (schemas.ts). Component schemas are self-contained (no $ref inside
+ * them), paths reference them.
  */
+import type { OpenApiFragment } from '../openapi/fragment.js';
 import { assignSchema, cancelSchema, createConsultationSchema, finishSchema, reportRequestSchema } from './schemas.js';
 import { CONSULTATION_STATES, OUTCOMES } from './states.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const security = (...scopes: string[]) => [{ bearerAuth: scopes }];
+const security = (...scopes: string[]) => [{ bearer: scopes }];
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const json = (schema: unknown) => ({ 'application/json': { schema } });
-const envelope = (data: unknown) => ({ type: 'object', properties: { meta: { type: 'object' }, data } });
+const envelope = (data: unknown) => ({ type: 'object', properties: { meta: { $ref: '#/components/schemas/Meta' }, data }, required: ['meta', 'data'] });
 const error = (description: string) => ({ description, content: json(ref('ConsultationError')) });
 
 const commonErrors = {
@@ -52,6 +54,36 @@ function transition(summary: string, description: string, scopes: string[], requ
   };
 }
 
+const resultSchema = {
+  type: 'object',
+  description:
+    'recorded/recorded_at for every reader; the fields (icpc2 … policy_number) only with scope consultation_result:read. ' +
+    'All fields are encrypted at rest.',
+  properties: {
+    recorded: { type: 'boolean' },
+    recorded_at: { type: 'string', format: 'date-time' },
+    icpc2: { type: 'string' },
+    outcome: { type: 'string', enum: [...OUTCOMES] },
+    patient_national_id: { type: ['string', 'null'] },
+    patient_job_description: { type: ['string', 'null'] },
+    author_practitioner_id: { type: 'string' },
+    notes: { type: ['string', 'null'] },
+    policy_number: { type: ['string', 'null'] },
+    decryption_error: { type: 'string', description: 'Present when the result cannot be decrypted (key not configured)' },
+  },
+};
+const aggregateSchema = {
+  type: 'object',
+  properties: {
+    count: { type: 'integer' },
+    avg_seconds: { type: ['number', 'null'] },
+    min_seconds: { type: ['number', 'null'] },
+    max_seconds: { type: ['number', 'null'] },
+    p50_seconds: { type: ['number', 'null'] },
+    p90_seconds: { type: ['number', 'null'] },
+  },
+};
+
 export const consultationsOpenApiComponents = {
   schemas: {
     ConsultationError: {
@@ -63,24 +95,6 @@ export const consultationsOpenApiComponents = {
           required: ['type', 'message'],
           properties: { type: { type: 'string' }, message: { type: 'string' }, state: { type: 'string' }, invalid: { type: 'array', items: { type: 'object' } } },
         },
-      },
-    },
-    ConsultationResult: {
-      type: 'object',
-      description:
-        'recorded/recorded_at for every reader; the fields (icpc2 … policy_number) only with scope consultation_result:read. ' +
-        'All fields are encrypted at rest.',
-      properties: {
-        recorded: { type: 'boolean' },
-        recorded_at: { type: 'string', format: 'date-time' },
-        icpc2: { type: 'string' },
-        outcome: { type: 'string', enum: [...OUTCOMES] },
-        patient_national_id: { type: ['string', 'null'] },
-        patient_job_description: { type: ['string', 'null'] },
-        author_practitioner_id: { type: 'string' },
-        notes: { type: ['string', 'null'] },
-        policy_number: { type: ['string', 'null'] },
-        decryption_error: { type: 'string', description: 'Present when the result cannot be decrypted (key not configured)' },
       },
     },
     Consultation: {
@@ -130,30 +144,21 @@ export const consultationsOpenApiComponents = {
             },
           },
         },
-        result: { oneOf: [{ type: 'null' }, ref('ConsultationResult')] },
+        result: { oneOf: [{ type: 'null' }, resultSchema] },
         fhir: { type: 'object', description: 'FHIR references: encounter, service_request, patient, practitioner' },
       },
     },
+    ConsultationResult: resultSchema,
+    ConsultationMetricAggregate: aggregateSchema,
     ConsultationMetricsGroup: {
       type: 'object',
       properties: {
-        day: { type: 'string', format: 'date' },
+        day: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
         organization_id: { type: ['string', 'null'] },
         consultations: { type: 'integer' },
         by_state: { type: 'object', additionalProperties: { type: 'integer' } },
-        waiting_time: ref('ConsultationMetricAggregate'),
-        treatment_duration: ref('ConsultationMetricAggregate'),
-      },
-    },
-    ConsultationMetricAggregate: {
-      type: 'object',
-      properties: {
-        count: { type: 'integer' },
-        avg_seconds: { type: ['number', 'null'] },
-        min_seconds: { type: ['number', 'null'] },
-        max_seconds: { type: ['number', 'null'] },
-        p50_seconds: { type: ['number', 'null'] },
-        p90_seconds: { type: ['number', 'null'] },
+        waiting_time: aggregateSchema,
+        treatment_duration: aggregateSchema,
       },
     },
     ConsultationReport: {
@@ -180,7 +185,7 @@ export const consultationsOpenApiComponents = {
   },
 };
 
-export const consultationsOpenApiPaths = {
+export const consultationsOpenApiPaths: Record<string, Record<string, unknown>> = {
   '/api/consultations': {
     get: {
       tags: ['Consultations'],
@@ -312,4 +317,10 @@ export const consultationsOpenApiPaths = {
       },
     },
   },
+};
+
+export const consultationsOpenApi: OpenApiFragment = {
+  tags: [{ name: 'Consultations', description: 'Consultation queue and lifecycle, encrypted results, metrics, insurer reports' }],
+  paths: consultationsOpenApiPaths,
+  schemas: consultationsOpenApiComponents.schemas,
 };

@@ -4,14 +4,11 @@
  * service adds it (idempotently) when a consultation is created, whether or not ingestion already did.
  */
 import type { Patient } from '@medplum/fhirtypes';
+import { PATIENT_TAGS } from '../referrals/systems.js';
 import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
 
-/** Same tag as referral ingestion writes for Pridok (insurer) patients (src/referrals/systems.ts PATIENT_TAGS). */
-export const NO_MARKETING_TAG = {
-  system: 'https://hl7-engine.dev/fhir/CodeSystem/patient-tags',
-  code: 'no-marketing',
-  display: 'Do not send marketing communication',
-};
+/** The tag referral ingestion also writes for Pridok (insurer) patients: one definition, in src/referrals/systems.ts. */
+export const NO_MARKETING_TAG = PATIENT_TAGS.noMarketing;
 
 export function hasNoMarketingTag(patient: Pick<Patient, 'meta'> | undefined): boolean {
   return !!patient?.meta?.tag?.some((t) => t.system === NO_MARKETING_TAG.system && t.code === NO_MARKETING_TAG.code);
