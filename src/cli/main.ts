@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { registerDatabaseCommands } from './db-command.js';
 import { registerTokenCommand } from './token-command.js';
+import { registerDictionariesCommand } from './dictionaries-command.js';
 import { registerRegistriesCommand } from './registries-command.js';
 
 const program = new Command();
@@ -15,6 +16,7 @@ program
   .showHelpAfterError();
 
 registerTokenCommand(program);
+registerDictionariesCommand(program);
 registerDatabaseCommands(program);
 registerRegistriesCommand(program);
 
