@@ -521,7 +521,8 @@ function checkExpected(name: string, actual: number | undefined, expected: numbe
   }
 }
 
-function findCode(d: LoadedDictionary, code: string): DictionaryCode | undefined {
+/** A code as written, or one of its normalised forms (ICPC-2 K31 → -31). */
+export function findCode(d: LoadedDictionary, code: string): DictionaryCode | undefined {
   const exact = d.byCode.get(code);
   if (exact) return exact;
   for (const rule of d.normalize) {

@@ -6,6 +6,7 @@ import type { AppContext } from './context.js';
 import { jsonErrorHandler, notFoundHandler } from './errors.js';
 import { healthRouter } from './health.js';
 import { dictionariesRouter } from '../dictionaries/routes.js';
+import { fhirTerminologyRouter } from '../dictionaries/fhir-terminology.js';
 import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
@@ -47,6 +48,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(consultationsRouter(ctx));
   app.use(registriesRouter(ctx));
   app.use(carePlansRouter(ctx));
+  // FHIR terminology (CodeSystem, ValueSet, $lookup, $validate-code, $expand) over the dictionaries.
+  app.use('/fhir', fhirTerminologyRouter(ctx));
   app.use(notFoundHandler);
   app.use(jsonErrorHandler);
   return app;
