@@ -410,6 +410,7 @@ export class DictionaryService {
    */
   async seed(dir: string): Promise<{ seeded: string[]; present: number }> {
     const files = listDictionaryFiles(dir);
+    if (files.length === 0) log().warn({ dir }, 'no shipped dictionary files found (DICTIONARIES_DIR)');
     // Headers a crashed writer left behind are brought up to their newest version first.
     const repaired = await this.store.rollForward();
     if (repaired.length) log().warn({ dictionaries: repaired }, 'dictionary headers rolled forward to their newest version');
