@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { AuditLog } from './audit.js';
 import { conflict, FhirError, gone, notFound, notSupported, preconditionFailed, tooCostly } from './errors.js';
 import { isDuplicateKey, PostingIndex, type PostingDoc } from './postings.js';
 import { postingKeys, searchKeys, type SearchKeys } from './search-keys.js';
@@ -108,6 +109,8 @@ export interface RepositoryOptions {
 export class FhirRepository {
   readonly history$: Collection<HistoryDoc>;
   readonly postings: PostingIndex;
+  /** AuditEvents of reads and searches (batched writes through bulkLoad). */
+  readonly audit: AuditLog;
   private readonly now: () => number;
 
   constructor(
@@ -117,6 +120,12 @@ export class FhirRepository {
     this.history$ = db.collection<HistoryDoc>(HISTORY_COLLECTION);
     this.postings = new PostingIndex(db.collection<PostingDoc>(SEARCH_INDEX_COLLECTION));
     this.now = options.now ?? Date.now;
+    this.audit = new AuditLog(this);
+  }
+
+  /** Writes queued AuditEvents (call before closing the database). */
+  async close(): Promise<void> {
+    await this.audit.flush();
   }
 
   get baseUrl(): string | undefined {
@@ -349,7 +358,7 @@ export class FhirRepository {
    * document per resource, history only when `history` is true, postings batched (one slot per key per batch).
    * Existing ids make the batch fail with a duplicate-key error. For seeding and benchmarks.
    */
-  async bulkLoad(resources: Resource[], opts: { validate?: boolean; history?: boolean } = {}): Promise<number> {
+  async bulkLoad(resources: Resource[], opts: { validate?: boolean; history?: boolean; skipExisting?: boolean } = {}): Promise<number> {
     const byType = new Map<string, CurrentDoc[]>();
     const history: HistoryDoc[] = [];
     const postings = new Map<string, string[]>();
@@ -372,9 +381,16 @@ export class FhirRepository {
         ids.push(id);
       }
     }
+    const insert = async <D extends { _id: string }>(col: Collection<D>, docs: D[]) => {
+      try {
+        await col.insertMany(docs as never[], { ordered: false });
+      } catch (err) {
+        if (!(opts.skipExisting && isDuplicateKey(err))) throw err;
+      }
+    };
     await this.postings.bulkAdd(postings);
-    if (history.length > 0) await this.history$.insertMany(history, { ordered: false });
-    for (const [type, docs] of byType) await this.current(type).insertMany(docs, { ordered: false });
+    if (history.length > 0) await insert(this.history$, history);
+    for (const [type, docs] of byType) await insert(this.current(type), docs);
     return resources.length;
   }
 
@@ -469,14 +485,15 @@ export class FhirRepository {
 
   private async searchScan<T extends Resource>(ps: ParsedSearch): Promise<SearchPage<T>> {
     let from: Cursor = { k: 0, s: 0, o: 0, n: 0 };
-    let offset = 0;
-    if (ps.cursor && ps.cursor.startsWith('o')) {
-      offset = Number(ps.cursor.slice(1)) || 0;
-    } else if (ps.cursor) {
+    let offset = ps.offset;
+    let positional = false;
+    if (ps.cursor?.startsWith('o')) offset = Number(ps.cursor.slice(1)) || 0;
+    else if (ps.cursor) {
       from = decodeCursor(ps.cursor);
       offset = from.n;
-    } else offset = ps.offset;
-    if (!ps.cursor && offset > 0) {
+      positional = true;
+    }
+    if (!positional && offset > 0) {
       // offset paging (previous links): skip matches from the start
       if (offset > SORT_LIMIT * 5) throw tooCostly(`_offset ${offset} is too large; use the next links`);
       const skipped = await this.scan(ps, from, offset, SCAN_BUDGET * 10);
@@ -489,7 +506,6 @@ export class FhirRepository {
     const r = await this.scan(ps, from, ps.count, SCAN_BUDGET);
     const page: SearchPage<T> = { matches: r.matches.map((d) => d.r as T), included: [], offset };
     if (r.next) page.next = encodeCursor({ ...r.next, n: offset + r.matches.length });
-    else if (offset === 0 && !ps.cursor) page.total = r.matches.length;
     else if (r.end) page.total = offset + r.matches.length;
     return page;
   }
@@ -632,7 +648,7 @@ function sortValue(d: CurrentDoc, field: string, desc: boolean): number | string
   if (field === '_id') return d._id;
   const ranges = d.d?.[field] ?? [];
   if (ranges.length === 0) return desc ? -Infinity : Infinity; // missing values last
-  return desc ? Math.max(...ranges.map((r) => r[1])) : Math.min(...ranges.map((r) => r[0]));
+  return desc ? Math.max(...ranges.map((r) => r.h)) : Math.min(...ranges.map((r) => r.l));
 }
 
 function sortDocs(docs: CurrentDoc[], ps: ParsedSearch): CurrentDoc[] {

@@ -6,7 +6,7 @@
  *             string    normalised values (lower case, no accents)        e.g. "nordmann"
  *             uri       the URI as is
  *   x[param]  string parameters: the raw values (for :exact)
- *   d[param]  date parameters: [low, high] ranges in epoch milliseconds (inclusive)
+ *   d[param]  date parameters: {l, h} ranges in epoch milliseconds (inclusive)
  *
  * and the posting keys of the search index (`Type|param|value`, see postings.ts) derived from them: token keys for
  * "system|code" and "*|code" (code in any system), reference keys per target, string keys for prefixes of 1..8
@@ -18,7 +18,13 @@ import { typeDef, type SearchParamDef } from './types.js';
 export interface SearchKeys {
   s: Record<string, string[]>;
   x: Record<string, string[]>;
-  d: Record<string, [number, number][]>;
+  d: Record<string, DateRange[]>;
+}
+
+/** An inclusive range in epoch ms (objects, not nested arrays: FerretDB rejects nested arrays). */
+export interface DateRange {
+  l: number;
+  h: number;
 }
 
 export const STRING_PREFIX_MAX = 8;
@@ -41,12 +47,15 @@ export function valuesAt(root: unknown, path: string): unknown[] {
   return current;
 }
 
-/** Lower case, accents removed (NFD + strip combining marks), whitespace collapsed. */
+const FOLD: Record<string, string> = { ø: 'o', æ: 'ae', œ: 'oe', ß: 'ss', đ: 'd', ð: 'd', ł: 'l', þ: 'th', ı: 'i' };
+
+/** Lower case, accents removed (NFD + strip combining marks, ø→o, æ→ae, ...), whitespace collapsed. */
 export function normalizeString(v: string): string {
   return v
+    .toLowerCase()
     .normalize('NFD')
     .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
+    .replace(/[øæœßđðłþı]/g, (c) => FOLD[c] ?? c)
     .replace(/\s+/g, ' ')
     .trim()
     .slice(0, STRING_VALUE_MAX);
@@ -129,10 +138,10 @@ export function dateRange(v: string): [number, number] | undefined {
 export const MIN_DATE = -8.64e15;
 export const MAX_DATE = 8.64e15;
 
-function dateEntries(v: unknown): [number, number][] {
+function dateEntries(v: unknown): DateRange[] {
   if (typeof v === 'string') {
     const r = dateRange(v);
-    return r ? [r] : [];
+    return r ? [{ l: r[0], h: r[1] }] : [];
   }
   if (v && typeof v === 'object') {
     const p = v as { start?: unknown; end?: unknown };
@@ -140,12 +149,12 @@ function dateEntries(v: unknown): [number, number][] {
     const lo = typeof p.start === 'string' ? dateRange(p.start)?.[0] : MIN_DATE;
     const hi = typeof p.end === 'string' ? dateRange(p.end)?.[1] : MAX_DATE;
     if (lo === undefined || hi === undefined) return [];
-    return [[lo, hi]];
+    return [{ l: lo, h: hi }];
   }
   return [];
 }
 
-function extract(resource: Resource, def: SearchParamDef): { s?: string[]; x?: string[]; d?: [number, number][] } {
+function extract(resource: Resource, def: SearchParamDef): { s?: string[]; x?: string[]; d?: DateRange[] } {
   const values = def.paths.flatMap((p) => valuesAt(resource, p));
   switch (def.type) {
     case 'token':

@@ -8,7 +8,7 @@
  * Unknown parameters are collected in `unknown` (the caller decides lenient vs strict).
  */
 import { badRequest, notSupported } from './errors.js';
-import { dateRange, normalizeReference, normalizeString, postingKey, STRING_PREFIX_MAX, typeKey } from './search-keys.js';
+import { dateRange, type DateRange, normalizeReference, normalizeString, postingKey, STRING_PREFIX_MAX, typeKey } from './search-keys.js';
 import { paramDef, typeDef, type SearchParamDef } from './types.js';
 
 export type DatePrefix = 'eq' | 'gt' | 'ge' | 'lt' | 'le';
@@ -320,28 +320,28 @@ export interface Matchable {
   lu: number;
   s?: Record<string, string[]>;
   x?: Record<string, string[]>;
-  d?: Record<string, [number, number][]>;
+  d?: Record<string, DateRange[]>;
 }
 
-function dateMatches(v: Extract<ConditionValue, { kind: 'date' }>, r: [number, number]): boolean {
+function dateMatches(v: Extract<ConditionValue, { kind: 'date' }>, r: DateRange): boolean {
   switch (v.prefix) {
     case 'eq':
-      return r[0] >= v.lo && r[1] <= v.hi;
+      return r.l >= v.lo && r.h <= v.hi;
     case 'gt':
-      return r[1] > v.hi;
+      return r.h > v.hi;
     case 'ge':
-      return r[1] >= v.lo;
+      return r.h >= v.lo;
     case 'lt':
-      return r[0] < v.lo;
+      return r.l < v.lo;
     case 'le':
-      return r[0] <= v.hi;
+      return r.l <= v.hi;
   }
 }
 
 export function valueMatches(cond: Condition, value: ConditionValue, doc: Matchable): boolean {
   switch (value.kind) {
     case 'date': {
-      if (cond.type === 'lastUpdated') return dateMatches(value, [doc.lu, doc.lu]);
+      if (cond.type === 'lastUpdated') return dateMatches(value, { l: doc.lu, h: doc.lu });
       return (doc.d?.[cond.param] ?? []).some((r) => dateMatches(value, r));
     }
     case 'token': {
