@@ -5,9 +5,10 @@
 import { operationsOpenApi } from '../http/openapi.js';
 import { jobsOpenApi } from '../jobs/openapi.js';
 import { consultationsOpenApi } from '../consultations/openapi.js';
+import { dictionariesOpenApi } from '../dictionaries/openapi.js';
 import type { OpenApiFragment } from './fragment.js';
 
-export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi];
+export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, dictionariesOpenApi];
 
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
