@@ -104,6 +104,11 @@ export interface Config {
     /** Base of canonical CodeSystem/ValueSet URLs: <base>/CodeSystem/<id>. */
     canonicalBase: string;
   };
+  /** FHIR API (src/fhir). */
+  fhir: {
+    /** Public base URL of the FHIR API (FHIR_BASE_URL) for links, Location and fullUrl; unset = from the request's Host. */
+    baseUrl: string | undefined;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -348,5 +353,6 @@ export function loadConfig(env: Env = process.env): Config {
       versionsKept: int(env, 'DICTIONARY_VERSIONS_KEPT', 20, 2, 10_000),
       canonicalBase: (url(env, 'DICTIONARY_CANONICAL_BASE', ['https:', 'http:']) ?? 'https://hl7-engine.example/fhir').replace(/\/+$/, ''),
     },
+    fhir: { baseUrl: url(env, 'FHIR_BASE_URL', ['https:', 'http:'])?.replace(/\/+$/, '') },
   };
 }

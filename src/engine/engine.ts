@@ -60,7 +60,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   // The context is completed below, one service per statement (each concern adds its own line).
   const ctx = { config, database, auth, shuttingDown: false } as AppContext;
   ctx.media = createMediaStorage(config);
-  ctx.fhir = new FhirRepository(database.db);
+  ctx.fhir = new FhirRepository(database.db, { baseUrl: config.fhir.baseUrl });
   ctx.registries = new RegistryStore(database.db);
   ctx.signatureTrust = signatureTrust;
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
@@ -103,6 +103,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
       await closed;
       clearTimeout(timer);
       await ctx.jobs.stop(config.shutdownTimeoutMs);
+      await ctx.fhir.close();
       ctx.ingest.messages.stopSweeper();
       await database.close();
       await embedded.stop();

@@ -12,8 +12,11 @@ export interface CapabilityOperation {
 }
 
 export interface CapabilityAdditions {
-  /** Operations on a resource type, e.g. { type: 'ValueSet', operations: [{ name: 'expand', definition: '…' }] }. */
-  resources?: { type: string; operations?: CapabilityOperation[]; documentation?: string }[];
+  /**
+   * Operations on a resource type, e.g. { type: 'ValueSet', operations: [{ name: 'expand', definition: '…' }] }.
+   * A type the repository does not serve is added with `interaction` (default read and search-type).
+   */
+  resources?: { type: string; operations?: CapabilityOperation[]; documentation?: string; interaction?: string[] }[];
   /** System-level operations. */
   operations?: CapabilityOperation[];
 }
@@ -70,8 +73,14 @@ export function capabilityStatement(baseUrl: string, additions: CapabilityAdditi
   for (const a of additions) {
     systemOps.push(...(a.operations ?? []));
     for (const r of a.resources ?? []) {
-      const entry = resources.find((e) => e.type === r.type);
-      if (!entry) continue;
+      let entry = resources.find((e) => e.type === r.type);
+      if (!entry) {
+        entry = {
+          type: r.type as CapabilityStatementRestResource['type'],
+          interaction: (r.interaction ?? ['read', 'search-type']).map((code) => ({ code })) as CapabilityStatementRestResource['interaction'],
+        };
+        resources.push(entry);
+      }
       if (r.operations && r.operations.length > 0) entry.operation = [...(entry.operation ?? []), ...r.operations];
       if (r.documentation) entry.documentation = r.documentation;
     }

@@ -344,19 +344,18 @@ const TYPES: ResourceTypeDef[] = [
       patientAlias('entity'),
     ],
   },
-  ...['CodeSystem', 'ValueSet', 'ConceptMap'].map(
-    (type): ResourceTypeDef => ({
-      type,
-      writable: false,
-      personal: false,
-      params: [
-        { name: 'url', type: 'uri', paths: ['url'], description: 'Canonical URL' },
-        token('version', ['version'], 'Business version'),
-        str('name', ['name'], 'Computationally friendly name'),
-        status(),
-      ],
-    }),
-  ),
+  // CodeSystem and ValueSet are served by the dictionaries (src/dictionaries/fhir-terminology.ts, an extension).
+  {
+    type: 'ConceptMap',
+    writable: false,
+    personal: false,
+    params: [
+      { name: 'url', type: 'uri', paths: ['url'], description: 'Canonical URL' },
+      token('version', ['version'], 'Business version'),
+      str('name', ['name'], 'Computationally friendly name'),
+      status(),
+    ],
+  },
 ];
 
 export const RESOURCE_TYPES: ReadonlyMap<string, ResourceTypeDef> = new Map(TYPES.map((t) => [t.type, t]));

@@ -6,7 +6,7 @@ import type { AppContext } from './context.js';
 import { jsonErrorHandler, notFoundHandler } from './errors.js';
 import { healthRouter } from './health.js';
 import { dictionariesRouter } from '../dictionaries/routes.js';
-import { fhirTerminologyRouter } from '../dictionaries/fhir-terminology.js';
+import { fhirTerminologyRouter, terminologyCapability } from '../dictionaries/fhir-terminology.js';
 import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
@@ -18,6 +18,7 @@ import { henvisningRouter } from '../henvisning/routes.js';
 import { messagesRouter } from '../messages/routes.js';
 import { pridokRouter } from '../pridok/routes.js';
 import { requestContext } from './request-context.js';
+import { fhirRouter } from '../fhir/router.js';
 
 export function createApp(ctx: AppContext): Express {
   const app = express();
@@ -42,14 +43,16 @@ export function createApp(ctx: AppContext): Express {
   // Before the global JSON parser: henvisning XML and Pridok webhooks read their own raw bodies (MESSAGE_MAX_BYTES).
   app.use(henvisningRouter(ctx));
   app.use(pridokRouter(ctx));
+  // Before the global JSON parser and error handlers: FHIR routes parse application/fhir+json themselves and answer
+  // every error (also 404, bad JSON, 413) with an OperationOutcome. FHIR terminology (CodeSystem, ValueSet, $lookup,
+  // $validate-code, $expand over the dictionaries) is an extension of the FHIR router.
+  app.use('/fhir', fhirRouter(ctx, [{ router: fhirTerminologyRouter(ctx), capability: terminologyCapability }]));
   app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jobsRouter(ctx));
   app.use(messagesRouter(ctx));
   app.use(consultationsRouter(ctx));
   app.use(registriesRouter(ctx));
   app.use(carePlansRouter(ctx));
-  // FHIR terminology (CodeSystem, ValueSet, $lookup, $validate-code, $expand) over the dictionaries.
-  app.use('/fhir', fhirTerminologyRouter(ctx));
   app.use(notFoundHandler);
   app.use(jsonErrorHandler);
   return app;
