@@ -30,7 +30,7 @@ export function createFieldCipher(config: AppContext['config']): FieldCipher {
  * The FHIR repository (ctx.fhir), resolved at call time: start-up order of the services does not matter.
  */
 function lazyFhir(ctx: AppContext): FhirStore {
-  const repo = () => (ctx as AppContext & { fhir: FhirStore }).fhir;
+  const repo = (): FhirStore => ctx.fhir;
   return {
     create: (r, o) => repo().create(r, o),
     read: (t, id) => repo().read(t, id),
