@@ -91,6 +91,13 @@ export function fhirTerminologyRouter(ctx: AppContext): Router {
   const parseBody = express.json({ limit: '1mb', type: ['application/json', 'application/fhir+json', 'application/*+json'] });
 
   const guard = (type: 'CodeSystem' | 'ValueSet') => async (req: Request, res: Response, next: NextFunction) => {
+    // Inside the FHIR router (registerFhirExtension) the token is verified already.
+    if (req.auth) {
+      if (!terminologyScopeAllows(req.auth.scopes, type)) {
+        return send(res, 403, operationOutcome('forbidden', `Your scope does not allow to access this resource. Missing allowances: ${READ_SCOPE} (or system/${type}.read)`));
+      }
+      return req.method === 'POST' ? parseBody(req, res, next) : next();
+    }
     const header = req.headers.authorization ?? '';
     if (!/^Bearer\s+\S/i.test(header)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
@@ -144,7 +151,8 @@ export function fhirTerminologyRouter(ctx: AppContext): Router {
   }
 
   function serverBase(req: Request): string {
-    return `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`;
+    const configured = (ctx.config as { fhir?: { baseUrl?: string } }).fhir?.baseUrl;
+    return configured ?? `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`;
   }
 
   async function search(req: Request, res: Response, type: 'CodeSystem' | 'ValueSet'): Promise<void> {
