@@ -6,18 +6,20 @@
  * The serializers below log the request path without its query string and no headers.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 // Until configureLogger runs with the validated level, log at info (an invalid LOG_LEVEL is reported by config).
 let root: Logger = pino({ level: 'info', base: { service: 'hl7-engine' } });
 const requestScope = new AsyncLocalStorage<Logger>();
 
-export function configureLogger(level: string): Logger {
-  root = pino({
+/** `destination` (default stdout) lets tests capture what would be logged. */
+export function configureLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service: 'hl7-engine' },
     redact: { paths: ['req.headers.authorization', 'authorization', 'token'], censor: '[redacted]' },
-  });
+  };
+  root = destination ? pino(options, destination) : pino(options);
   return root;
 }
 

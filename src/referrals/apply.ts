@@ -11,7 +11,8 @@
  *      sent time, then received time) or `updateIf` does not hold, merge: `update` fields are replaced ("*" = all,
  *      "+f" = append missing array items), `fill` fields only set when absent; nothing is written when the result
  *      equals the stored resource; else update with If-Match on the version read (412 → start again from 1).
- * Every written version carries the source-message extension (message id, sent, received, message-store id).
+ * Every written version carries the source-message extension (message id, sent, received, message-store id), except
+ * Binary, which has no extensions.
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { instantMs } from '../mapping/functions.js';
@@ -116,7 +117,11 @@ export function sourceExtension(src: SourceInfo): Ext {
   return { url: EXTENSIONS.sourceMessage, extension: ext };
 }
 
+/** Resources without `extension` (not DomainResources) carry no source-message extension. */
+const NO_EXTENSION = new Set(['Binary', 'Bundle', 'Parameters']);
+
 function withSource<T extends Resource>(r: T, src: SourceInfo): T {
+  if (NO_EXTENSION.has(r.resourceType)) return r;
   const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => e.url !== EXTENSIONS.sourceMessage);
   return { ...r, extension: [...others, sourceExtension(src)] } as T;
 }

@@ -1,0 +1,143 @@
+/**
+ * Henvisning ingestion end to end: POST /api/messages (MsgHead v1.2 + Henvisning v2.0, the "Ny tilstand" sample) with
+ * 32 concurrent clients (autocannon). Every request carries a distinct MsgId and DocumentId (so dedup never
+ * short-circuits: each one is stored, validated, mapped and written to FHIR as a new referral) and one of 500
+ * patients. Reports messages/s (AppRec status 1), the time split per stage from the engine's own histogram
+ * (henvisning_ingest_stage_seconds: parse, xsd, checks, map, fhir_store, message_store), and the in-process cost of
+ * the XSD validation and the mapping alone.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { henvisningStageSeconds, SCHEMA_DIR } from '../src/henvisning/service.js';
+import { MappingRegistry } from '../src/mapping/registry.js';
+import { ResourceIds } from '../src/referrals/resource-ids.js';
+import { decodeXml, parseXmlTree } from '../src/xml/secure-xml.js';
+import { SchemaSet } from '../src/xml/xsd.js';
+import { load, startBenchEngine } from './support.js';
+
+export const title = 'Henvisning ingest: POST /api/messages end to end, 32 clients, distinct MsgIds (AppRec status 1)';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SAMPLE = path.join(root, 'mappings', 'henvisning-v2.0', 'examples', 'Henvisning_ny_tilstand_v2-0_Ny.xml');
+
+const W1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
+const W2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
+
+/** Valid fødselsnumre (born 1950-1990, classic check digits). */
+function patients(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) {
+    const day = String((i % 28) + 1).padStart(2, '0');
+    const month = String((Math.floor(i / 28) % 12) + 1).padStart(2, '0');
+    const yy = String(50 + (i % 40)).padStart(2, '0');
+    const ind = String(100 + (i % 400)).padStart(3, '0');
+    const d = [...`${day}${month}${yy}${ind}`].map(Number);
+    const r1 = 11 - (W1.reduce((a, w, k) => a + w * d[k], 0) % 11);
+    const k1 = r1 === 11 ? 0 : r1;
+    if (k1 === 10) continue;
+    const r2 = 11 - (W2.reduce((a, w, k) => a + w * [...d, k1][k], 0) % 11);
+    const k2 = r2 === 11 ? 0 : r2;
+    if (k2 === 10) continue;
+    out.push(`${day}${month}${yy}${ind}${k1}${k2}`);
+  }
+  return out;
+}
+
+interface StageSums {
+  [stage: string]: { sum: number; count: number };
+}
+
+async function stageSums(): Promise<StageSums> {
+  const m = await henvisningStageSeconds.get();
+  const out: StageSums = {};
+  for (const v of m.values) {
+    const stage = String(v.labels.stage);
+    out[stage] ??= { sum: 0, count: 0 };
+    if (v.metricName?.endsWith('_sum')) out[stage].sum = v.value;
+    if (v.metricName?.endsWith('_count')) out[stage].count = v.value;
+  }
+  return out;
+}
+
+function perCall(fn: () => unknown, n: number): number {
+  for (let i = 0; i < Math.min(20, n); i++) fn();
+  const t = performance.now();
+  for (let i = 0; i < n; i++) fn();
+  return (performance.now() - t) / n;
+}
+
+async function perCallAsync(fn: () => Promise<unknown>, n: number): Promise<number> {
+  for (let i = 0; i < Math.min(20, n); i++) await fn();
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await fn();
+  return (performance.now() - t) / n;
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const template = fs.readFileSync(SAMPLE, 'utf8');
+  const pool = patients(500);
+  let n = 0;
+  const body = () => {
+    const i = n++;
+    return template
+      .replace(/<MsgId>[^<]+<\/MsgId>/, `<MsgId>${randomUUID()}</MsgId>`)
+      .replace(/<DocumentId>[^<]+<\/DocumentId>/, `<DocumentId>${randomUUID()}</DocumentId>`)
+      .replace('<Id>13116900216</Id>', `<Id>${pool[i % pool.length]}</Id>`);
+  };
+
+  // In-process costs of the two CPU-heavy stages, outside the server.
+  const utf8 = Buffer.from(template, 'utf8');
+  const schema = SchemaSet.load(path.join(SCHEMA_DIR, 'msghead-henvisning-v2.0.xsd'));
+  const xsdMs = perCall(() => schema.validate(utf8), 300);
+  const tree = parseXmlTree(decodeXml(utf8, 1e7).text).node;
+  const mapping = new MappingRegistry(path.join(root, 'mappings'), new ResourceIds(Buffer.from('bench-key-bench-key-bench-key-bench'))).byMappingName('henvisning-v2.0')!;
+  const mapMs = await perCallAsync(() => mapping.evaluate(tree, {}), 100);
+
+  const engine = await startBenchEngine();
+  try {
+    const token = await engine.token('messages:write messages:read');
+    const headers = { 'content-type': 'application/xml', authorization: `Bearer ${token}` };
+    // Warm-up (schemas, mapping, FHIR validation definitions, organisations and practitioner created once).
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${engine.url}/api/messages`, { method: 'POST', headers, body: body() });
+      if (res.status !== 200) throw new Error(`warm-up: HTTP ${res.status} ${await res.text()}`);
+      const text = await res.text();
+      if (!text.includes('<Status V="1"')) throw new Error(`warm-up: AppRec not OK: ${text.slice(0, 400)}`);
+    }
+    const before = await stageSums();
+    const processedBefore = await engine.ctx.ingest.messages.collection.countDocuments({ status: 'processed' });
+    const started = Date.now();
+    const result = await load({
+      url: `${engine.url}/api/messages`,
+      requests: [{ method: 'POST', headers, setupRequest: (req) => ({ ...req, body: body() }) }],
+    });
+    const seconds = (Date.now() - started) / 1000;
+    // autocannon abandons its last in-flight requests: wait until they are recorded.
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = await stageSums();
+    const processed = (await engine.ctx.ingest.messages.collection.countDocuments({ status: 'processed' })) - processedBefore;
+    const notProcessed = await engine.ctx.ingest.messages.collection.countDocuments({ status: { $ne: 'processed' } });
+    const split: Record<string, number> = {};
+    const count = Math.max(1, (after.map?.count ?? 0) - (before.map?.count ?? 0));
+    for (const stage of ['parse', 'xsd', 'checks', 'map', 'fhir_store', 'message_store']) {
+      const s = (after[stage]?.sum ?? 0) - (before[stage]?.sum ?? 0);
+      split[`${stage}Ms`] = Number(((s * 1000) / count).toFixed(3));
+    }
+    return {
+      messagesPerSecond: Math.round(processed / seconds),
+      requestsPerSecond: result.requestsPerSecond,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      errors: result.errors,
+      non2xx: result.non2xx,
+      processed,
+      notProcessed,
+      timeSplitPerMessage: split,
+      inProcess: { xsdValidateMs: Number(xsdMs.toFixed(3)), jsonataMapMs: Number(mapMs.toFixed(3)) },
+    };
+  } finally {
+    await engine.stop();
+  }
+}

@@ -1,0 +1,224 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { configureLogger } from '../../src/logging/logger.js';
+import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
+import { startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
+import { getMessage, ingest, postXml, sample, variant } from './support.js';
+
+const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
+
+async function get(e: TestEngine, url: string, scope: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${e.url}${url}`, { headers: { authorization: `Bearer ${await e.token(scope)}` } });
+  return { status: res.status, body: await res.json() };
+}
+
+async function post(e: TestEngine, url: string, scope: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${e.url}${url}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await e.token(scope)}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function waitForJob(e: TestEngine, href: string): Promise<any> {
+  for (let i = 0; i < 200; i++) {
+    const r = await get(e, `${href}?details=true`, 'job:read admin');
+    if (r.body.data?.status === 'processed' || r.body.data?.status === 'failed') return r.body.data;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('job did not finish');
+}
+
+describe('message store API, replay and retention', function () {
+  this.timeout(120_000);
+
+  describe('listing and reading', () => {
+    let e: TestEngine;
+    const ids: string[] = [];
+    before(async () => {
+      e = await startTestEngine();
+      ids.push((await ingest(e, variant(NY, [[/<DocumentId>[^<]+</, '<DocumentId>aaaaaaaa-0000-4000-8000-000000000001<']]))).messageId);
+      ids.push((await ingest(e, variant(NY, [['<Id>13116900216</Id>', '<Id>13116900217</Id>']]))).messageId);
+      ids.push((await ingest(e, variant(NY, [[/<DocumentId>[^<]+</, '<DocumentId>aaaaaaaa-0000-4000-8000-000000000002<']]))).messageId);
+    });
+    after(async () => {
+      await e?.stop();
+    });
+
+    it('lists newest first with filters and paging, without raw content', async () => {
+      const all = await get(e, '/api/messages?source=henvisning', 'messages:read');
+      expect(all.status).to.equal(200);
+      expect(all.body.data.map((m: { id: string }) => m.id)).to.deep.equal([...ids].reverse());
+      for (const m of all.body.data) {
+        expect(m).not.to.have.property('raw');
+        expect(m.receipt).not.to.have.property('body');
+      }
+      const rejected = await get(e, '/api/messages?status=rejected', 'messages:read');
+      expect(rejected.body.data.map((m: { id: string }) => m.id)).to.deep.equal([ids[1]]);
+      expect(rejected.body.data[0].error.code).to.equal('E31');
+      const page = await get(e, '/api/messages?page=2&page_size=2', 'messages:read');
+      expect(page.body.data.map((m: { id: string }) => m.id)).to.deep.equal([ids[0]]);
+      expect(page.body.paging).to.include({ page_number: 2, page_size: 2, total_entries: 3, total_pages: 2 });
+      const byMapping = await get(e, '/api/messages?mapping_name=henvisning-v2.0&mapping_version=1.0.0', 'messages:read');
+      expect(byMapping.body.data).to.have.length(2);
+      const bad = await get(e, '/api/messages?status=nope&page_size=9999', 'messages:read');
+      expect(bad.status).to.equal(422);
+    });
+
+    it('raw content only with messages:read_raw', async () => {
+      expect((await get(e, `/api/messages/${ids[0]}?include_raw=true`, 'messages:read')).status).to.equal(403);
+      expect((await get(e, '/api/messages?include_raw=true', 'messages:read')).status).to.equal(403);
+      const full = await get(e, `/api/messages/${ids[0]}?include_raw=true`, 'messages:read messages:read_raw');
+      expect(full.status).to.equal(200);
+      expect(Buffer.from(full.body.data.raw.content, 'base64').toString()).to.include('<MsgHead');
+      expect(full.body.data.receipt.body).to.include('<AppRec');
+      const res = await fetch(`${e.url}/api/messages/${ids[0]}/raw`, { headers: { authorization: `Bearer ${await e.token('messages:read_raw')}` } });
+      expect(res.status).to.equal(200);
+      expect(res.headers.get('content-type')).to.match(/^application\/xml/);
+      expect(await res.text()).to.include('<MsgHead');
+      const denied = await fetch(`${e.url}/api/messages/${ids[0]}/raw`, { headers: { authorization: `Bearer ${await e.token('messages:read')}` } });
+      expect(denied.status).to.equal(403);
+      await denied.arrayBuffer();
+    });
+
+    it('needs a token with messages:read; unknown ids are 404', async () => {
+      const res = await fetch(`${e.url}/api/messages`);
+      expect(res.status).to.equal(401);
+      await res.arrayBuffer();
+      expect((await get(e, '/api/messages', 'messages:write')).status).to.equal(403);
+      expect((await get(e, `/api/messages/${randomUUID()}`, 'messages:read')).status).to.equal(404);
+    });
+
+    it('retention: every message expires MESSAGE_RETENTION_DAYS after receipt and the sweeper deletes expired ones', async () => {
+      const m = await getMessage(e, ids[0]);
+      const days = (Date.parse(m.expires_at as string) - Date.parse(m.received_at as string)) / 86_400_000;
+      expect(days).to.equal(e.config.ingest.retentionDays);
+      const store = e.ctx.ingest.messages;
+      await store.collection.updateOne({ _id: ids[1] }, { $set: { expiresAt: new Date(Date.now() - 1000) } });
+      expect(await store.sweepExpired()).to.equal(1);
+      expect((await get(e, `/api/messages/${ids[1]}`, 'messages:read')).status).to.equal(404);
+    });
+  });
+
+  describe('replay after fixing the cause', () => {
+    it('a message rejected because its receiver was not served (E21) is processed by replay once the allow-list includes it', async () => {
+      const dbName = `test_replay_${randomUUID().slice(0, 8)}`;
+      const a = await startTestEngine({ env: { MONGODB_DATABASE: dbName, HENVISNING_RECEIVER_HER_IDS: '12345' } });
+      let id: string;
+      try {
+        const rec = await ingest(a, sample(NY));
+        expect(rec.status).to.equal('2');
+        expect(rec.errors.map((x) => x.V)).to.deep.equal(['E21']);
+        id = rec.messageId;
+      } finally {
+        await a.stop();
+      }
+      const b = await startTestEngine({ env: { MONGODB_DATABASE: dbName, HENVISNING_RECEIVER_HER_IDS: '12345,90998' } });
+      try {
+        const r = await post(b, `/api/messages/${id}/replay`, 'messages:replay');
+        expect(r.status).to.equal(200);
+        expect(r.body.data.status).to.equal('processed');
+        expect(r.body.data.runs.map((x: { trigger: string; status: string }) => `${x.trigger}:${x.status}`)).to.deep.equal(['ingest:rejected', 'replay:processed']);
+        // The sender's resend of the same MsgId now gets the new (positive) AppRec.
+        const again = await ingest(b, sample(NY));
+        expect(again.status).to.equal('1');
+        expect(again.duplicate).to.equal(true);
+      } finally {
+        await b.stop();
+      }
+    });
+
+    it('a message that failed in a broken mapping (HTTP 500, stored as failed) succeeds when replayed with the fixed mapping', async () => {
+      const dbName = `test_replay_${randomUUID().slice(0, 8)}`;
+      const dir = path.join(tmpDir(), `mappings-${randomUUID().slice(0, 8)}`);
+      fs.cpSync(DEFAULT_MAPPINGS_DIR, dir, { recursive: true });
+      const file = path.join(dir, 'henvisning-v2.0', 'mapping.jsonata');
+      const manifest = path.join(dir, 'henvisning-v2.0', 'manifest.json');
+      const good = fs.readFileSync(file, 'utf8');
+      fs.writeFileSync(file, good.replace('"resourceType": "ServiceRequest",', '"resourceType": "ServiceRequest", "status_": $error("deliberately broken"),'));
+      fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replace('"1.0.0"', '"0.9.0-broken"'));
+      const a = await startTestEngine({ env: { MONGODB_DATABASE: dbName, MAPPINGS_DIR: dir } });
+      let id: string;
+      try {
+        const res = await postXml(a, sample(NY));
+        expect(res.status).to.equal(500);
+        const body = (await res.json()) as { error: { type: string; message_id: string } };
+        expect(body.error.type).to.equal('processing_failed');
+        id = body.error.message_id;
+        const m = await getMessage(a, id, true);
+        expect(m.status).to.equal('failed');
+        expect(m.error?.code).to.equal('mapping_failed');
+        expect(m.mapping?.version).to.equal('0.9.0-broken');
+        expect(Buffer.from(m.raw!.content, 'base64').equals(sample(NY))).to.equal(true);
+      } finally {
+        await a.stop();
+      }
+      fs.writeFileSync(file, good);
+      fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replace('"0.9.0-broken"', '"1.0.0"'));
+      const b = await startTestEngine({ env: { MONGODB_DATABASE: dbName, MAPPINGS_DIR: dir } });
+      try {
+        // Replay by filter (a job): everything last mapped with the broken version.
+        const r = await post(b, '/api/messages/replay', 'messages:replay', { mapping_version: '0.9.0-broken' });
+        expect(r.status).to.equal(202);
+        expect(r.body.data.matched).to.equal(1);
+        const job = await waitForJob(b, r.body.data.links[0].href);
+        expect(job.status).to.equal('processed');
+        expect(job.result.response_data).to.include({ matched: 1, processed: 1, failed: 0, rejected: 0 });
+        const m = await getMessage(b, id);
+        expect(m.status).to.equal('processed');
+        expect(m.mapping?.version).to.equal('1.0.0');
+        expect(m.fhir?.some((f) => f.reference.startsWith('ServiceRequest/'))).to.equal(true);
+        const rec = await ingest(b, sample(NY));
+        expect(rec.status).to.equal('1');
+      } finally {
+        await b.stop();
+      }
+    });
+
+    it('replay needs messages:replay', async () => {
+      const e = await startTestEngine();
+      try {
+        expect((await post(e, '/api/messages/replay', 'messages:write', {})).status).to.equal(403);
+        expect((await post(e, `/api/messages/${randomUUID()}/replay`, 'messages:read')).status).to.equal(403);
+        expect((await post(e, `/api/messages/${randomUUID()}/replay`, 'messages:replay')).status).to.equal(404);
+        expect((await post(e, '/api/messages/replay', 'messages:replay', { status: 'bogus' })).status).to.equal(422);
+      } finally {
+        await e.stop();
+      }
+    });
+  });
+
+  describe('logs', () => {
+    it('carry no personal data: no national ids, names, phone numbers, addresses or message text', async () => {
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk, _enc, cb) {
+          lines.push(String(chunk));
+          cb();
+        },
+      });
+      configureLogger('trace', sink);
+      const e = await startTestEngine({ env: { LOG_LEVEL: 'trace', PRIDOK_WEBHOOK_SECRET: 'pridok-test-secret-0123456789' } });
+      try {
+        await ingest(e, sample(NY));
+        await ingest(e, variant(NY, [['<Id>13116900216</Id>', '<Id>13116900217</Id>']]));
+        await ingest(e, variant(NY, [[/<ReqServ>[\s\S]*<\/ReqServ>/, '']]));
+        await ingest(e, variant(NY).replace('</MsgHead>', ''));
+        await get(e, '/api/messages?external_id=13116900216', 'messages:read');
+      } finally {
+        await e.stop();
+        configureLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+      }
+      const text = lines.join('');
+      expect(lines.length).to.be.greaterThan(5);
+      expect(text).to.include('henvisning processed').and.include('"codes":["E31"]');
+      for (const secret of ['13116900216', '13116900217', 'Danser', 'Numedalsveien', '90094004', 'Kongsberg', 'Reumatoid', 'Stadig', 'Telokk', '9144919']) {
+        expect(text, secret).not.to.include(secret);
+      }
+    });
+  });
+});
