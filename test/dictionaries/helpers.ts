@@ -18,9 +18,9 @@ export interface CallOptions {
 export async function call(e: TestEngine, method: string, path: string, opts: CallOptions = {}): Promise<ApiResponse> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: BodyInit | undefined;
+  let body: RequestInit['body'];
   if (opts.body instanceof Uint8Array || typeof opts.body === 'string') {
-    body = opts.body as BodyInit;
+    body = opts.body as RequestInit['body'];
     if (opts.type) headers['content-type'] = opts.type;
   } else if (opts.body !== undefined) {
     body = JSON.stringify(opts.body);
