@@ -13,7 +13,7 @@ import type { AppContext } from '../http/context.js';
 import { log } from '../logging/logger.js';
 import type { JobDefinition, JobOutcome } from '../jobs/types.js';
 import { ActivityFacts, checkActivity } from './activity-rules.js';
-import { activateCarePlan, activities } from './care-plans.js';
+import { activateCarePlan, activities, recordTerminationJob } from './care-plans.js';
 import { internal, unprocessable } from './failures.js';
 import { maybeFault, type FaultInjection } from './fault-injection.js';
 import { ensureProvenance, syncFhirCarePlan } from './fhir.js';
@@ -75,8 +75,8 @@ export const createActivityJob: JobDefinition<CreateActivityJobData> = {
   description: 'Create a care plan activity from signed content (verify CMS, check the rules, store, activate the care plan)',
   options: { concurrency: 8, maxAttempts: MAX_ATTEMPTS, backoffMs: 500 },
   create(ctx: AppContext) {
-    const fault = ctx.config.carePlans.fault as FaultInjection | undefined;
     return async (data, job): Promise<JobOutcome> => {
+      const fault = ctx.config.carePlans.fault as FaultInjection | undefined;
       const facts = await checkActivity(new ActivityFacts(ctx, data, job.id));
       const activityId = facts.content!.id;
       const now = new Date();
@@ -108,12 +108,13 @@ export const createActivityJob: JobDefinition<CreateActivityJobData> = {
 
       // 3. care plan new → active; superseded plans are terminated by their own job
       const activation = await activateCarePlan(ctx, data.care_plan_id, activityId, data.user_id, now);
-      if (activation.activated) {
-        await ctx.jobs.enqueue(
+      if (activation.activated && !activation.terminationJobId) {
+        const { id } = await ctx.jobs.enqueue(
           TERMINATE_SUPERSEDED_JOB,
           { care_plan_id: data.care_plan_id, activated_at: activation.activatedAt!.toISOString(), user_id: data.user_id },
           { hash: createHash('sha256').update(`${data.care_plan_id}\u0000${activityId}`).digest('base64url'), owner: { userId: data.user_id, clientId: data.client_id } },
         );
+        await recordTerminationJob(ctx, data.care_plan_id, id);
       }
       maybeFault(fault, 'care_plan_activated', job.attempt);
 

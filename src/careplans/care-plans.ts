@@ -66,7 +66,7 @@ export function newCarePlanDoc(input: CarePlanInput, patientId: string, legalEnt
  * new → active, recorded as caused by `activityId` (idempotent: a retry finds the plan already activated by the same
  * activity). Returns true when this activity is the one that activated the plan.
  */
-export async function activateCarePlan(ctx: AppContext, carePlanId: string, activityId: string, userId: string, now = new Date()): Promise<{ activated: boolean; activatedAt?: Date }> {
+export async function activateCarePlan(ctx: AppContext, carePlanId: string, activityId: string, userId: string, now = new Date()): Promise<{ activated: boolean; activatedAt?: Date; terminationJobId?: string }> {
   await carePlans(ctx).updateOne(
     { _id: carePlanId, status: 'new' },
     {
@@ -74,9 +74,19 @@ export async function activateCarePlan(ctx: AppContext, carePlanId: string, acti
       $push: { status_history: { status: 'active', inserted_at: now, inserted_by: userId } },
     },
   );
-  const plan = await carePlans(ctx).findOne({ _id: carePlanId }, { projection: { activated_by_activity: 1, activated_at: 1 } });
-  if (plan?.activated_by_activity === activityId) return { activated: true, activatedAt: plan.activated_at };
+  const plan = await carePlans(ctx).findOne({ _id: carePlanId }, { projection: { activated_by_activity: 1, activated_at: 1, termination_job_id: 1 } });
+  if (plan?.activated_by_activity === activityId) {
+    return { activated: true, activatedAt: plan.activated_at, terminationJobId: plan.termination_job_id };
+  }
   return { activated: false };
+}
+
+/**
+ * Remembers the termination job of an activation, so a retried activity job does not enqueue it again (only a crash
+ * between enqueue and this write can enqueue a second one, and running it twice changes nothing).
+ */
+export async function recordTerminationJob(ctx: AppContext, carePlanId: string, jobId: string): Promise<void> {
+  await carePlans(ctx).updateOne({ _id: carePlanId, termination_job_id: { $exists: false } }, { $set: { termination_job_id: jobId } });
 }
 
 function conditionKeys(addresses: CodeableConcept[]): Set<string> {

@@ -53,6 +53,8 @@ export interface CarePlanDoc {
   /** Set when an activity moved the plan from new to active (idempotent activation). */
   activated_by_activity?: string;
   activated_at?: Date;
+  /** The job that terminates the plans this activation superseded (enqueued once). */
+  termination_job_id?: string;
   /** Set when a newer plan superseded this one. */
   superseded_by?: string;
   inserted_at: Date;

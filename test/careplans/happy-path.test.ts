@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { expect } from 'chai';
+import { provenanceIdOf } from '../../src/careplans/fhir.js';
 import type { TestEngine } from '../support/harness.js';
 import { signDer } from './pki.js';
 import { http, ICD10, newWorld, startCarePlanEngine, type World } from './support.js';
@@ -72,6 +74,27 @@ describe('care plan activities: happy path', function () {
     expect(download.status).to.equal(200);
     expect(Buffer.from(await download.arrayBuffer()).equals(der)).to.equal(true);
 
+    // FHIR: the Provenance of the activity carries the signer and the signed original's hash; the CarePlan mirror is active.
+    const fhirToken = await e.token('system/*.read');
+    const prov = await http(e, 'GET', `/fhir/Provenance/${provenanceIdOf(content.id)}`, fhirToken);
+    expect(prov.status, JSON.stringify(prov.body)).to.equal(200);
+    expect(prov.body.target[0].reference).to.equal(`CarePlan/${plan}`);
+    const signature = prov.body.signature[0];
+    expect(signature.who.identifier.value).to.equal(w.employeeId);
+    expect(signature.who.display).to.equal('Doctor Test');
+    expect(Buffer.from(signature.data, 'base64').equals(der)).to.equal(true);
+    const sha = signature.extension.find((x: { url: string }) => x.url.endsWith('/signed-content-sha256')).valueString;
+    expect(sha).to.equal(createHash('sha256').update(der).digest('hex'));
+    expect(sha).to.equal(media!.sha256);
+    const searched = await http(e, 'GET', `/fhir/Provenance?target=CarePlan/${plan}`, fhirToken);
+    expect(searched.body.entry.map((x: { resource: { id: string } }) => x.resource.id)).to.deep.equal([provenanceIdOf(content.id)]);
+    const fhirPlan = await http(e, 'GET', `/fhir/CarePlan/${plan}`, fhirToken);
+    expect(fhirPlan.status).to.equal(200);
+    expect(fhirPlan.body.status).to.equal('active');
+    expect(fhirPlan.body.activity.map((x: { id: string }) => x.id)).to.deep.equal([content.id]);
+    expect(fhirPlan.body.activity[0].detail).to.deep.include({ kind: 'MedicationRequest', status: 'scheduled', doNotPerform: false });
+    expect(fhirPlan.body.activity[0].detail.quantity).to.deep.equal({ value: 60, unit: 'таблетка', system: 'MEDICATION_UNIT', code: 'PILL' });
+
     // The care plan became active; the list of activities filters.
     const after = await http(e, 'GET', `/api/patients/${w.patientId}/care_plans/${plan}`, w.token);
     expect(after.body.data.status).to.equal('active');
@@ -101,7 +124,14 @@ describe('care plan activities: happy path', function () {
     }
     const terminationJobs = await e.ctx.jobs.jobs.find({ name: 'care_plan.terminate_superseded', 'data.care_plan_id': plan }).toArray();
     expect(terminationJobs).to.have.length(1);
-    expect(terminationJobs[0].status).to.equal('processed');
+    for (let i = 0; i < 100 && (await e.ctx.jobs.get(terminationJobs[0]._id.toHexString()))!.status !== 'processed'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const terminationJob = await http(e, 'GET', `/api/jobs/${terminationJobs[0]._id.toHexString()}`, w.token);
+    expect(terminationJob.body.data).to.deep.include({ status: 'processed', status_code: 200 });
+    expect(terminationJob.body.data.response_data.terminated_care_plans).to.deep.equal([olderPlan]);
+    const olderFhir = await http(e, 'GET', `/fhir/CarePlan/${olderPlan}`, await e.token('system/*.read'));
+    expect(olderFhir.body.status).to.equal('revoked');
   });
 
   it('accepts a service_request without quantity system/code and stores remaining_quantity = quantity', async () => {

@@ -63,7 +63,7 @@ async function makeSigner(dir: string, ca: string, name: string, subject: string
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`], dir);
   await openssl(['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', subject, '-config', 'ext.cnf'], dir);
   await openssl(
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '365', '-extfile', 'ext.cnf', '-extensions', 'signer_ext'],
+    ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', `0x${randomUUID().replace(/-/g, '').slice(0, 16)}`, '-out', `${name}.pem`, '-days', '365', '-extfile', 'ext.cnf', '-extensions', 'signer_ext'],
     dir,
   );
   return { cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}.key`) };

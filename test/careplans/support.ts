@@ -13,7 +13,8 @@ export const ICPC2 = 'eHealth/ICPC2/condition_codes';
 
 export async function startCarePlanEngine(env: Record<string, string> = {}): Promise<TestEngine> {
   const pki = await testPki();
-  return startTestEngine({ env: { SIGNATURE_TRUST_ANCHORS: pki.rootPem, JOBS_POLL_INTERVAL_MS: '200', ...env } });
+  const eng = await startTestEngine({ env: { SIGNATURE_TRUST_ANCHORS: pki.rootPem, JOBS_POLL_INTERVAL_MS: '200', ...env } });
+  return eng;
 }
 
 export const reference = (code: string, value: string) => ({
@@ -138,7 +139,7 @@ export class World {
 
   /** A care plan created over HTTP, with an active write approval for the employee. */
   async createCarePlan(opts: CarePlanOptions = {}): Promise<string> {
-    const start = new Date(Date.now() - 86_400_000).toISOString();
+    const start = new Date(Date.now() - 10 * 86_400_000).toISOString();
     const end = opts.periodEnd === null ? undefined : opts.periodEnd ?? new Date(Date.now() + 30 * 86_400_000).toISOString();
     const body = {
       ...(opts.id ? { id: opts.id } : {}),

@@ -1,0 +1,155 @@
+/**
+ * Crashes between processing steps. The create job has no transaction: each step is idempotent, so a run that dies
+ * half way is run again and finishes once, without duplicates.
+ *  - in process: the first attempt throws after each step in turn (CARE_PLAN_ACTIVITY_FAULT=<step>:throw);
+ *  - a killed worker: an engine process exits (code 137) right after storing the activity; a second engine process
+ *    takes the job over when its lock expires and completes it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { databaseUri, tmpDir, type TestEngine } from '../support/harness.js';
+import { mintLocalToken } from '../../src/auth/keys.js';
+import { PROCESSING_STEPS } from '../../src/careplans/fault-injection.js';
+import { provenanceIdOf } from '../../src/careplans/fhir.js';
+import { testPki, sign } from './pki.js';
+import { http, newWorld, startCarePlanEngine, type World } from './support.js';
+
+async function expectCompletedOnce(e: TestEngine, w: World, jobHref: string, activityId: string, plan: string): Promise<void> {
+  const job = await w.waitJob(jobHref, 60_000);
+  expect(job.status, JSON.stringify(job.body)).to.equal(303);
+  const db = e.ctx.database.db;
+  expect(await db.collection('care_plan_activities').countDocuments({ _id: activityId as never })).to.equal(1);
+  expect(await db.collection('care_plan_activities').countDocuments({ care_plan_id: plan })).to.equal(1);
+  const carePlan = await db.collection('care_plans').findOne({ _id: plan as never });
+  expect(carePlan!.status).to.equal('active');
+  expect(carePlan!.status_history.map((h: { status: string }) => h.status)).to.deep.equal(['new', 'active']);
+  expect(await e.ctx.media.get(`${activityId}/create`)).to.not.equal(undefined);
+  const jobId = jobHref.split('/').pop()!;
+  const doc = await e.ctx.jobs.get(jobId);
+  expect(doc!.attempts).to.be.greaterThan(1);
+  // The termination job is enqueued once (hash) however often activation ran.
+  const deadline = Date.now() + 15_000;
+  while ((await db.collection('jobs').countDocuments({ name: 'care_plan.terminate_superseded', 'data.care_plan_id': plan, status: 'processed' })) === 0) {
+    if (Date.now() > deadline) throw new Error('termination job not processed');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(await db.collection('jobs').countDocuments({ name: 'care_plan.terminate_superseded', 'data.care_plan_id': plan })).to.equal(1);
+  const fhir = (e.ctx as unknown as { fhir?: { search(t: string, p: Record<string, string>): Promise<{ resources: { id?: string }[] }> } }).fhir;
+  if (fhir) {
+    const provenances = await fhir.search('Provenance', { target: `CarePlan/${plan}` });
+    expect(provenances.resources.map((p) => p.id)).to.deep.equal([provenanceIdOf(activityId)]);
+  }
+}
+
+describe('care plan activities: crash between steps', function () {
+  this.timeout(180_000);
+
+  describe('in process (the first attempt throws after each step)', () => {
+    let e: TestEngine;
+    let w: World;
+    before(async () => {
+      e = await startCarePlanEngine();
+      w = await newWorld(e);
+    });
+    after(async () => e?.stop());
+    afterEach(() => {
+      e.ctx.config.carePlans.fault = undefined;
+    });
+
+    for (const step of PROCESSING_STEPS) {
+      it(`completes once after a crash following "${step}"`, async () => {
+        const plan = await w.createCarePlan({ addresses: [{ system: 'eHealth/ICD10_AM/condition_codes', code: 'J45.90' }], terms: step === 'fhir_written' ? 'INPATIENT' : 'OUTPATIENT' });
+        await w.patch('medical_programs', w.programId, { medical_program_settings: {} });
+        e.ctx.config.carePlans.fault = { step, mode: 'throw' };
+        const content = w.activity(undefined, plan);
+        const post = await w.post(content, { carePlanId: plan });
+        expect(post.status).to.equal(202);
+        await expectCompletedOnce(e, w, post.body.data.links[0].href, content.id, plan);
+      });
+    }
+  });
+
+  describe('a killed worker process', () => {
+    let observer: TestEngine;
+    const children: ChildProcess[] = [];
+    after(async () => {
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      await observer?.stop();
+    });
+
+    function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      return new Promise((resolve, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`engine did not start: ${out.slice(-2000)}`)), 90_000);
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /"port":(\d+)[^\n]*engine listening/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve({ child, url: `http://127.0.0.1:${m[1]}` });
+          }
+        });
+        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`engine exited with ${code} before listening: ${out.slice(-2000)}`));
+        });
+      });
+    }
+
+    it('is taken over by another engine after the lock expires, and completes once', async () => {
+      const pki = await testPki();
+      const dataDir = path.join(tmpDir(), `crash-${randomUUID().slice(0, 8)}`);
+      fs.mkdirSync(dataDir, { recursive: true });
+      const database = `test_crash_${randomUUID().slice(0, 8)}`;
+      const env = {
+        DATA_DIR: dataDir,
+        MONGODB_URI: databaseUri(),
+        MONGODB_DATABASE: database,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        SIGNATURE_TRUST_ANCHORS: pki.rootPem,
+        JOBS_POLL_INTERVAL_MS: '200',
+        JOBS_LOCK_LIFETIME_MS: '3000',
+      };
+      // The observer shares the database and data directory (same token key) but runs no jobs.
+      observer = await startCarePlanEngine({ MONGODB_DATABASE: database, DATA_DIR: dataDir });
+      observer.token = (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'user-1', clientId: o.clientId, expiresIn: o.expiresIn });
+      await observer.ctx.jobs.agenda.stop(false);
+      const w = await newWorld(observer);
+      const content = w.activity();
+      const signed = await sign(content, w.signer);
+
+      const first = await startChild({ ...env, CARE_PLAN_ACTIVITY_FAULT: 'activity_stored:exit' });
+      const exited = new Promise<number | null>((resolve) => first.child.on('exit', (code) => resolve(code)));
+      const post = await fetch(`${first.url}${w.activitiesPath()}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${w.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ signed_data: signed }),
+      });
+      expect(post.status).to.equal(202);
+      const jobHref = ((await post.json()) as { data: { links: { href: string }[] } }).data.links[0].href;
+      expect(await exited).to.equal(137);
+
+      // Killed between steps: the activity is stored, the care plan not yet activated, the job still running.
+      const db = observer.ctx.database.db;
+      expect(await db.collection('care_plan_activities').countDocuments({ _id: content.id })).to.equal(1);
+      expect((await db.collection('care_plans').findOne({ _id: w.carePlanId as never }))!.status).to.equal('new');
+      expect((await observer.ctx.jobs.get(jobHref.split('/').pop()!))!.status).to.equal('processing');
+      const pending = await http(observer, 'GET', jobHref, w.token);
+      expect(pending.body.data.status).to.equal('pending');
+
+      await startChild(env);
+      await expectCompletedOnce(observer, w, jobHref, content.id, w.carePlanId);
+    });
+  });
+});
