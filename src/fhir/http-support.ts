@@ -4,6 +4,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
+import type { AuthContext } from '../auth/middleware.js';
 import type { AppContext } from '../http/context.js';
 import { bodyParserError } from '../http/errors.js';
 import { log } from '../logging/logger.js';
@@ -118,9 +119,23 @@ export function requiredScope(type: string, access: Access): string {
   return `system/${type}.${access === 'read' || access === 'search' ? 'read' : 'write'}`;
 }
 
-/** 401 as OperationOutcome (the foundation's wording in diagnostics) unless a valid bearer token is presented. */
+const VERIFIED_CAPACITY = 5_000;
+const VERIFIED_TTL_MS = 60_000;
+
+/**
+ * 401 as OperationOutcome (the foundation's wording in diagnostics) unless a valid bearer token is presented.
+ * Verified tokens are remembered for up to a minute (never past their `exp`), so a client's burst of requests costs
+ * one signature verification.
+ */
 export function fhirAuthenticate(ctx: AppContext): RequestHandler {
+  const verified = new Map<string, { auth: AuthContext; until: number }>();
   return (req, res, next) => {
+    const cached = verified.get(req.headers.authorization ?? '');
+    if (cached && cached.until > Date.now()) {
+      req.auth = cached.auth;
+      next();
+      return;
+    }
     const header = req.headers.authorization ?? '';
     if (!/^Bearer\s+\S/i.test(header)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
@@ -135,6 +150,9 @@ export function fhirAuthenticate(ctx: AppContext): RequestHandler {
           return;
         }
         req.auth = auth;
+        const exp = typeof auth.claims.exp === 'number' ? auth.claims.exp * 1000 : Date.now() + VERIFIED_TTL_MS;
+        if (verified.size >= VERIFIED_CAPACITY) verified.delete(verified.keys().next().value!);
+        verified.set(header, { auth, until: Math.min(exp, Date.now() + VERIFIED_TTL_MS) });
         next();
       },
       (err: unknown) => next(err),

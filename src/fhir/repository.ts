@@ -2,8 +2,8 @@
  * The FHIR repository: the one place FHIR resources are stored (ctx.fhir). Versioned, validated, searchable.
  *
  * Storage (see README "FHIR API"):
- *   fhir_<Type>        current version per resource: {_id: id, v, lu, deleted?, r: resource, s/x/d: search keys}
- *   fhir_history       every version: {_id: "<Type>/<id>/<v>", t, id, v, lu, deleted?, r}
+ *   fhir_<Type>        current version per resource: {_id: id, v, lu, deleted?, j: resource as JSON text}
+ *   fhir_history       every version: {_id: "<Type>/<id>/<v>", t, id, v, lu, deleted?, j}
  *   fhir_search_index  posting lists: {_id: "<Type>|<param>|<value>#<slot>", r: [ids]} (postings.ts)
  *
  * Every operation is an exact `_id` lookup or a unique `_id` insert. Concurrency without transactions or atomic
@@ -33,6 +33,11 @@ import {
 import { currentCollectionName, HISTORY_COLLECTION, paramDef, SEARCH_INDEX_COLLECTION, typeDef } from './types.js';
 import { assertValid } from './validation.js';
 
+/**
+ * A version as used in memory: the resource and (for matching) its search keys.
+ * Stored as `StoredDoc`, with the resource as JSON text: the database never looks inside a resource (every access
+ * is by `_id`), and an opaque string is several times cheaper for FerretDB to store and decode than a nested document.
+ */
 export interface CurrentDoc extends Partial<SearchKeys> {
   _id: string;
   v: number;
@@ -41,14 +46,36 @@ export interface CurrentDoc extends Partial<SearchKeys> {
   r?: Resource;
 }
 
-export interface HistoryDoc {
+export interface StoredDoc {
   _id: string;
-  t: string;
-  id: string;
   v: number;
   lu: number;
   deleted?: true;
-  r?: Resource;
+  /** The resource, JSON. */
+  j?: string;
+}
+
+export interface HistoryDoc extends StoredDoc {
+  t: string;
+  id: string;
+}
+
+/** Stored → in memory; search keys only when asked (they are needed for matching, not for reads). */
+function decode(d: StoredDoc, keys = false): CurrentDoc {
+  const out: CurrentDoc = { _id: d._id, v: d.v, lu: d.lu };
+  if (d.deleted) out.deleted = true;
+  if (d.j !== undefined) {
+    out.r = JSON.parse(d.j) as Resource;
+    if (keys) Object.assign(out, searchKeys(out.r));
+  }
+  return out;
+}
+
+function encode(d: { _id: string; v: number; lu: number; deleted?: true; r?: Resource }): StoredDoc {
+  const out: StoredDoc = { _id: d._id, v: d.v, lu: d.lu };
+  if (d.deleted) out.deleted = true;
+  if (d.r) out.j = JSON.stringify(d.r);
+  return out;
 }
 
 export interface HistoryEntry<T extends Resource = Resource> {
@@ -132,9 +159,19 @@ export class FhirRepository {
     return this.options.baseUrl;
   }
 
-  private current(type: string): Collection<CurrentDoc> {
+  private current(type: string): Collection<StoredDoc> {
     if (!typeDef(type)) throw notSupported(`Resource type ${type} is not supported`);
-    return this.db.collection<CurrentDoc>(currentCollectionName(type));
+    return this.db.collection<StoredDoc>(currentCollectionName(type));
+  }
+
+  private async findCurrent(type: string, id: string, keys = false): Promise<CurrentDoc | undefined> {
+    const d = await this.current(type).findOne({ _id: id });
+    return d ? decode(d, keys) : undefined;
+  }
+
+  private async findHistory(type: string, id: string, v: number): Promise<CurrentDoc | undefined> {
+    const d = await this.history$.findOne({ _id: this.hid(type, id, v) });
+    return d ? { ...decode(d), _id: id } : undefined;
   }
 
   private hid(type: string, id: string, v: number): string {
@@ -151,12 +188,12 @@ export class FhirRepository {
   /** The stored current document (tombstones included), after repairing a lagging current version. */
   async readStored(type: string, id: string): Promise<CurrentDoc | undefined> {
     this.checkId(type, id);
-    const cur = await this.current(type).findOne({ _id: id });
+    const cur = await this.findCurrent(type, id);
     if (cur) return cur;
     // A writer may have stopped between its history insert and the current write: repair.
-    const first = await this.history$.findOne({ _id: this.hid(type, id, 1) });
+    const first = await this.findHistory(type, id, 1);
     if (!first) return undefined;
-    return this.converge(type, id, this.toCurrent(first));
+    return this.converge(type, id, first);
   }
 
   async read<T extends Resource>(type: string, id: string): Promise<T> {
@@ -170,12 +207,12 @@ export class FhirRepository {
     this.checkId(type, id);
     if (!/^[1-9]\d{0,9}$/.test(versionId)) throw notFound(type, `${id}/_history/${versionId}`);
     const v = Number(versionId);
-    const h = await this.history$.findOne({ _id: this.hid(type, id, v) });
+    const h = await this.findHistory(type, id, v);
     if (h) {
       if (h.deleted) throw new FhirError(410, 'deleted', `Version ${versionId} of ${type}/${id} is a deletion`);
       return h.r as T;
     }
-    const cur = await this.current(type).findOne({ _id: id });
+    const cur = await this.findCurrent(type, id);
     if (cur && cur.v === v && !cur.deleted) return cur.r as T; // bulk-loaded first versions have no history entry
     if (!cur) throw notFound(type, id);
     throw new FhirError(404, 'not-found', `Version ${versionId} of ${type}/${id} is not known`);
@@ -194,7 +231,7 @@ export class FhirRepository {
     const count = Math.min(page.count ?? 50, 1000);
     const versions: number[] = [];
     for (let v = latest - offset; v >= 1 && versions.length < count; v--) versions.push(v);
-    const docs = await Promise.all(versions.map((v) => this.history$.findOne({ _id: this.hid(type, id, v) })));
+    const docs = await Promise.all(versions.map((v) => this.findHistory(type, id, v)));
     const entries: HistoryEntry<T>[] = [];
     versions.forEach((v, i) => {
       const h = docs[i] ?? (cur.v === v ? { v, lu: cur.lu, deleted: cur.deleted, r: cur.r } : undefined);
@@ -251,26 +288,12 @@ export class FhirRepository {
     await this.commit(type, id, () => undefined, { ifMatch: opts.ifMatchVersion, isDelete: true });
   }
 
-  private toCurrent(h: { v: number; lu: number; deleted?: true; r?: Resource }): CurrentDoc {
-    const doc: CurrentDoc = { _id: h.r?.id ?? '', v: h.v, lu: h.lu };
-    if (h.deleted) doc.deleted = true;
-    if (h.r) {
-      doc.r = h.r;
-      const k = searchKeys(h.r);
-      doc.s = k.s;
-      doc.x = k.x;
-      doc.d = k.d;
-    }
-    return doc;
-  }
-
   private async commit(
     type: string,
     id: string,
     build: () => Resource | undefined,
     opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean },
   ): Promise<CurrentDoc> {
-    const col = this.current(type);
     let prepared: Resource | undefined;
     if (!opts.isDelete) {
       prepared = build();
@@ -283,11 +306,11 @@ export class FhirRepository {
       }
     }
     for (let attempt = 0; attempt < 25; attempt++) {
-      const cur = await col.findOne({ _id: id });
+      const cur = await this.findCurrent(type, id);
       let latest = cur?.v ?? 0;
-      let latestDoc: { v: number; lu: number; deleted?: true; r?: Resource } | undefined = cur ?? undefined;
+      let latestDoc: CurrentDoc | undefined = cur;
       for (;;) {
-        const h = await this.history$.findOne({ _id: this.hid(type, id, latest + 1) });
+        const h = await this.findHistory(type, id, latest + 1);
         if (!h) break;
         latest = h.v;
         latestDoc = h;
@@ -296,7 +319,7 @@ export class FhirRepository {
       if (opts.ifMatch !== undefined && String(latest) !== opts.ifMatch) {
         throw preconditionFailed(`Version ${opts.ifMatch} of ${type}/${id} is not the current version (${latest || 'none'})`);
       }
-      if (opts.isDelete && (!latestDoc || latestDoc.deleted)) return (cur ?? undefined) as CurrentDoc;
+      if (opts.isDelete && (!latestDoc || latestDoc.deleted)) return latestDoc as CurrentDoc;
       const v = latest + 1;
       const lu = Math.max(this.now(), (latestDoc?.lu ?? 0) + 1);
       let resource: Resource | undefined;
@@ -310,7 +333,7 @@ export class FhirRepository {
         await this.postings.add(add);
       }
       const h: HistoryDoc = { _id: this.hid(type, id, v), t: type, id, v, lu };
-      if (resource) h.r = resource;
+      if (resource) h.j = JSON.stringify(resource);
       else h.deleted = true;
       try {
         await this.history$.insertOne(h);
@@ -332,23 +355,23 @@ export class FhirRepository {
   /** Writes the current document and makes sure no newer version was committed meanwhile (replacing again if so). */
   private async converge(type: string, id: string, doc: CurrentDoc): Promise<CurrentDoc> {
     const col = this.current(type);
-    let target = { ...doc, _id: id };
+    let target: CurrentDoc = { ...doc, _id: id };
     for (let i = 0; i < 100; i++) {
       try {
-        await col.replaceOne({ _id: id }, target, { upsert: true });
+        await col.replaceOne({ _id: id }, encode(target), { upsert: true });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         continue; // concurrent upsert inserted first: replace again
       }
-      const newer = await this.history$.findOne({ _id: this.hid(type, id, target.v + 1) });
+      const newer = await this.findHistory(type, id, target.v + 1);
       if (!newer) return target;
-      let latest: HistoryDoc = newer;
+      let latest = newer;
       for (;;) {
-        const h = await this.history$.findOne({ _id: this.hid(type, id, latest.v + 1) });
+        const h = await this.findHistory(type, id, latest.v + 1);
         if (!h) break;
         latest = h;
       }
-      target = { ...this.toCurrent(latest), _id: id };
+      target = latest;
     }
     return target;
   }
@@ -359,7 +382,7 @@ export class FhirRepository {
    * Existing ids make the batch fail with a duplicate-key error. For seeding and benchmarks.
    */
   async bulkLoad(resources: Resource[], opts: { validate?: boolean; history?: boolean; skipExisting?: boolean } = {}): Promise<number> {
-    const byType = new Map<string, CurrentDoc[]>();
+    const byType = new Map<string, StoredDoc[]>();
     const history: HistoryDoc[] = [];
     const postings = new Map<string, string[]>();
     const lu = this.now();
@@ -370,11 +393,11 @@ export class FhirRepository {
       const r = { ...r0, id, meta: { ...(r0.meta ?? {}), versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource;
       if (opts.validate !== false) assertValid(r);
       const keys = searchKeys(r);
-      const doc: CurrentDoc = { _id: id, v: 1, lu, r, ...keys };
+      const j = JSON.stringify(r);
       let list = byType.get(type);
       if (!list) byType.set(type, (list = []));
-      list.push(doc);
-      if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, r });
+      list.push({ _id: id, v: 1, lu, j });
+      if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j });
       for (const k of postingKeys(type, keys)) {
         let ids = postings.get(k);
         if (!ids) postings.set(k, (ids = []));
@@ -407,7 +430,7 @@ export class FhirRepository {
     for (let i = 0; i < ids.length; i += LOAD_CONCURRENCY) {
       const chunk = ids.slice(i, i + LOAD_CONCURRENCY);
       const docs = await Promise.all(chunk.map((id) => col.findOne({ _id: id })));
-      docs.forEach((d, j) => (out[i + j] = d));
+      docs.forEach((d, j) => (out[i + j] = d && !d.deleted ? decode(d, true) : null));
     }
     return out;
   }
@@ -559,7 +582,7 @@ export class FhirRepository {
         wanted.map(async (ref) => {
           const [t, id] = ref.split('/');
           if (!typeDef(t) || !ID_RE.test(id ?? '')) return undefined;
-          const d = await this.current(t).findOne({ _id: id });
+          const d = await this.findCurrent(t, id);
           return d && !d.deleted ? d.r : undefined;
         }),
       );
