@@ -241,6 +241,15 @@ export class DictionaryStore {
       );
     }
     const header = headerOf(version, fhirId);
+    if (version.revision === 1) {
+      // A new dictionary: usually no header yet, one insert (falls back to the general path).
+      try {
+        await this.headers.insertOne(header);
+        return header;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+    }
     await this.writeHeader(header);
     return header;
   }
