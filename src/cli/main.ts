@@ -8,6 +8,8 @@ import { registerDatabaseCommands } from './db-command.js';
 import { registerTokenCommand } from './token-command.js';
 import { registerDictionariesCommand } from './dictionaries-command.js';
 import { registerRegistriesCommand } from './registries-command.js';
+import { registerKeysCommand } from './keys-command.js';
+import { registerMessagesCommands } from './messages-command.js';
 
 const program = new Command();
 program
@@ -19,6 +21,8 @@ registerTokenCommand(program);
 registerDictionariesCommand(program);
 registerDatabaseCommands(program);
 registerRegistriesCommand(program);
+registerMessagesCommands(program);
+registerKeysCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`${err.message}\n`);

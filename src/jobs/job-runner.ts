@@ -132,8 +132,10 @@ export class JobRunner {
   async stop(timeoutMs = 10_000): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    const result = await this.agenda.drain(timeoutMs);
-    if (result.timedOut) await this.agenda.stop();
+    await this.agenda.drain(timeoutMs);
+    // drain() waits for running jobs but leaves the poller running: stop it (and unlock what did not finish) before
+    // the database connection closes.
+    await this.agenda.stop();
   }
 
   async enqueue(name: string, data: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; existing: boolean }> {
