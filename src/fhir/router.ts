@@ -122,8 +122,15 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
   router.use(express.urlencoded({ limit, extended: false, type: 'application/x-www-form-urlencoded' }));
   for (const ext of exts) router.use(ext.router);
 
+  const capabilities = new Map<string, string>(); // per base URL: the statement is static for a running engine
   router.get('/metadata', (req, res) => {
-    sendResource(res, 200, capabilityStatement(baseUrl(req), exts.map((e) => e.capability).filter((c): c is CapabilityAdditions => !!c)));
+    const base = baseUrl(req);
+    let json = capabilities.get(base);
+    if (!json) {
+      json = JSON.stringify(capabilityStatement(base, exts.map((e) => e.capability).filter((c): c is CapabilityAdditions => !!c)));
+      if (capabilities.size < 100) capabilities.set(base, json);
+    }
+    res.status(200).type(FHIR_JSON).send(json);
   });
 
   // ---- search
