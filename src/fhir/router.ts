@@ -61,8 +61,10 @@ function prefer(req: Request): Prefer {
   return out;
 }
 
-function knownType(type: string): void {
+function knownType(type: string, id?: string): void {
   if (!TYPE_RE.test(type) || !typeDef(type)) throw new FhirError(404, 'not-supported', `Resource type ${type.slice(0, 64)} is not supported`);
+  // type-level _history and $operations are not implemented (they would otherwise look like ids)
+  if (id !== undefined && /^[_$]/.test(id)) throw new FhirError(404, 'not-supported', `${type}/${id.slice(0, 64)} is not supported`);
 }
 
 function queryParams(req: Request, body?: unknown): Record<string, string | string[]> {
@@ -163,7 +165,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
   // ---- read / vread / history
   router.get('/:type/:id', async (req, res) => {
     const type = req.params.type as string;
-    knownType(type);
+    knownType(type, req.params.id as string);
     checkScope(req, type, 'read');
     const resource = await ctx.fhir.read(type, req.params.id as string);
     setVersionHeaders(res, resource);
@@ -227,8 +229,8 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
   });
 
   // ---- writes
-  const writable = (req: Request, type: string, access: 'create' | 'update' | 'delete') => {
-    knownType(type);
+  const writable = (req: Request, type: string, access: 'create' | 'update' | 'delete', id?: string) => {
+    knownType(type, id);
     checkScope(req, type, access);
     if (!typeDef(type)!.writable) throw new FhirError(405, 'not-supported', `${type} cannot be written through the API`);
   };
@@ -275,7 +277,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
 
   router.put('/:type/:id', async (req, res) => {
     const type = req.params.type as string;
-    writable(req, type, 'update');
+    writable(req, type, 'update', req.params.id as string);
     const body = bodyResource(req, type);
     if (!body.id) throw new FhirError(400, 'required', 'The resource must carry its id (equal to the id in the URL)');
     if (body.id !== req.params.id) throw new FhirError(400, 'invalid', `Resource id ${body.id.slice(0, 64)} does not match the URL id ${String(req.params.id).slice(0, 64)}`);
@@ -286,7 +288,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
 
   router.delete('/:type/:id', async (req, res) => {
     const type = req.params.type as string;
-    writable(req, type, 'delete');
+    writable(req, type, 'delete', req.params.id as string);
     await ctx.fhir.delete(type, req.params.id as string, { ifMatchVersion: ifMatchVersion(req) });
     await audit(req, 'delete', type, [{ resourceType: type, id: req.params.id } as Resource]);
     sendOutcome(res, 200, operationOutcome('informational', `${type}/${req.params.id} deleted`, 'information'));

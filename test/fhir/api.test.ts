@@ -143,6 +143,7 @@ describe('FHIR API', function () {
       expectOutcome(await raw(`/Patient/${randomUUID()}`), 404);
       expectOutcome(await raw('/Nonsense/1'), 404);
       expectOutcome(await raw('/Patient/1/_history/1/extra'), 404);
+      expectOutcome(await raw('/Patient/_history'), 404, /not supported/);
       const p = await seedPatient('Err', 'Test');
       const cp = await raw('/CarePlan', { method: 'POST', body: { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject: { reference: `Patient/${p.id}` } } });
       const upd = await raw(`/CarePlan/${cp.body.id}`, { method: 'PUT', headers: { 'If-Match': 'W/"1"' }, body: { ...cp.body, status: 'on-hold' } });
