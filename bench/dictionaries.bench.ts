@@ -50,7 +50,7 @@ export async function run(): Promise<Record<string, unknown>> {
     const url = encodeURIComponent('https://hl7-engine.example/fhir/ValueSet/icpc2');
     const http = await load({ url: `${engine.url}/fhir/ValueSet/$validate-code?url=${url}&code=K86`, headers: { authorization: `Bearer ${token}` } });
 
-    const icd10 = await (await fetch(`${engine.url}/api/dictionaries/eHealth%2FICD10%2Fcondition_codes/export`, { headers: { authorization: `Bearer ${token}` } })).json();
+    const icd10 = (await (await fetch(`${engine.url}/api/dictionaries/eHealth%2FICD10%2Fcondition_codes/export`, { headers: { authorization: `Bearer ${token}` } })).json()) as { version: string; codes: { display: Record<string, string> }[] };
     icd10.version = 'bench';
     icd10.codes[0].display.uk += ' (bench)';
     const body = JSON.stringify(icd10);
