@@ -20,7 +20,8 @@ import { log } from '../logging/logger.js';
 import type { MappingRegistry, MappingRef } from '../mapping/registry.js';
 import { ingestMessages, metricsRegistry } from '../metrics/registry.js';
 import { DuplicateMessageError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
-import { applyMapped, prune, type FhirStore, type MappingOutput } from '../referrals/apply.js';
+import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCache } from '../referrals/apply.js';
+import type { Limiter } from '../messages/limiter.js';
 import { decodeXml, looksLikeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement } from '../xml/secure-xml.js';
 import { checkWellFormed, SchemaSet } from '../xml/xsd.js';
 import { buildAppRec, partyFromOrganisation, type AppRecError } from './apprec.js';
@@ -49,6 +50,10 @@ export interface HenvisningOptions {
   maxBytes: number;
   /** HER-ids this installation receives for (E21 when set and the receiver is not among them). */
   receiverHerIds?: Set<string>;
+  /** Bounds how many messages are processed at once (shared with Pridok). */
+  limiter?: Limiter;
+  /** Recently read/written FHIR resources (shared with Pridok). */
+  cache?: ResourceCache;
 }
 
 export type ReceiveResult =
@@ -152,7 +157,7 @@ export class HenvisningService {
   /** Processes a stored message (ingest, retry or replay) and records the outcome. */
   async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc> {
     const started = performance.now();
-    const outcome = await this.run(doc, raw);
+    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw)) : await this.run(doc, raw);
     const t = performance.now();
     const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: t - started });
     henvisningStageSeconds.observe({ stage: 'message_store' }, (performance.now() - t) / 1000);
@@ -229,14 +234,14 @@ export class HenvisningService {
         ? reject([{ code: 'T01', detail }], 'XML is not well-formed', v.problems)
         : reject([{ code: 'T02', detail }], 'XML does not validate against the schemas', v.problems);
     }
-    await this.store.describe(doc._id, { format: content.ns, messageType: env.type.V });
+    const facts = { format: content.ns, messageType: env.type.V };
 
     // 4. Business checks.
     const checks = checkMessage(root, env, { receiverHerIds: this.options.receiverHerIds });
     lap('checks');
     if (checks.errors.length > 0) {
       const r = reject(checks.errors, checks.errors.map((e) => `${e.code}: ${e.detail ?? ''}`).join('; '));
-      return { ...r, warnings: checks.warnings };
+      return { ...r, warnings: checks.warnings, facts };
     }
 
     // 5. Mapping (data: mappings/henvisning-v2.0) and FHIR.
@@ -259,9 +264,9 @@ export class HenvisningService {
         sent: env.genDate,
         received: doc.receivedAt,
         storeId: doc._id,
-      });
+      }, this.options.cache);
       lap('fhir_store');
-      return { status: 'processed', fhir, mapping: mapping.ref, warnings, receipt: this.appRec(env, []) };
+      return { status: 'processed', fhir, mapping: mapping.ref, warnings, receipt: this.appRec(env, []), facts };
     } catch (err) {
       return this.failed('fhir_store_failed', err, mapping.ref, warnings);
     }

@@ -7,7 +7,8 @@ import type { Database } from '../db/mongo.js';
 import { HenvisningService } from '../henvisning/service.js';
 import { MappingRegistry } from '../mapping/registry.js';
 import { PridokService } from '../pridok/service.js';
-import type { FhirStore } from '../referrals/apply.js';
+import { ResourceCache, type FhirStore } from '../referrals/apply.js';
+import { Limiter } from './limiter.js';
 import { loadResourceIds, type ResourceIds } from '../referrals/resource-ids.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import { ReplayService } from './replay.js';
@@ -46,11 +47,15 @@ export async function createIngestServices(deps: {
   });
   const ids = await loadResourceIds(database.db, config.ingest.resourceIdKey);
   const mappings = new MappingRegistry(config.ingest.mappingsDir, ids);
+  const limiter = new Limiter(config.ingest.concurrency);
+  const cache = new ResourceCache();
   const henvisning = new HenvisningService(messages, fhir, mappings, {
     maxBytes: config.ingest.messageMaxBytes,
     receiverHerIds: config.ingest.receiverHerIds.length > 0 ? new Set(config.ingest.receiverHerIds) : undefined,
+    limiter,
+    cache,
   });
-  const pridok = new PridokService(messages, fhir, mappings);
+  const pridok = new PridokService(messages, fhir, mappings, { limiter, cache });
   const replay = new ReplayService(messages, { henvisning, pridok });
   return { messages, mappings, ids, henvisning, pridok, replay };
 }

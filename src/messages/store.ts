@@ -115,6 +115,8 @@ export interface NewMessage {
 
 export interface Outcome {
   status: Exclude<MessageStatus, 'received'>;
+  /** Envelope facts learnt while processing (format, message type). */
+  facts?: Partial<Pick<MessageDoc, 'messageType' | 'format'>>;
   error?: MessageError;
   warnings?: string[];
   fhir?: AppliedResource[];
@@ -255,6 +257,7 @@ export class MessageStore {
       if (v === undefined) unset[k] = '';
       else set[k] = v;
     };
+    for (const [k, v] of Object.entries(o.facts ?? {})) if (v !== undefined) set[k] = v;
     put('error', o.error);
     put('warnings', o.warnings && o.warnings.length > 0 ? o.warnings : undefined);
     if (o.fhir !== undefined) put('fhir', o.fhir);

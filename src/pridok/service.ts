@@ -16,7 +16,8 @@ import { log } from '../logging/logger.js';
 import type { MappingRegistry } from '../mapping/registry.js';
 import { ingestMessages } from '../metrics/registry.js';
 import { DuplicateMessageError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
-import { applyMapped, prune, type FhirStore, type MappingOutput } from '../referrals/apply.js';
+import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCache } from '../referrals/apply.js';
+import type { Limiter } from '../messages/limiter.js';
 import { createAjv, invalidAt, validateWith, type ValidationFailedBody } from '../ehealth/validation.js';
 import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
 
@@ -77,6 +78,7 @@ export class PridokService {
     private readonly store: MessageStore,
     private readonly fhir: () => FhirStore,
     private readonly mappings: MappingRegistry,
+    private readonly options: { limiter?: Limiter; cache?: ResourceCache } = {},
   ) {}
 
   /** Entry point of the webhook, after the signature was verified. */
@@ -121,7 +123,7 @@ export class PridokService {
   /** Processes a stored Pridok message (ingest, retry, replay) and records the outcome. */
   async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc> {
     const started = performance.now();
-    const outcome = await this.run(doc, raw);
+    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw)) : await this.run(doc, raw);
     const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: performance.now() - started });
     ingestMessages.inc({ source: 'pridok', outcome: outcome.status });
     log().info({ messageId: doc._id, status: outcome.status, code: outcome.error?.code, trigger }, 'pridok referral processed');
@@ -162,7 +164,7 @@ export class PridokService {
         sent: (payload as { MessageTimestamp: string }).MessageTimestamp,
         received: doc.receivedAt,
         storeId: doc._id,
-      });
+      }, this.options.cache);
       const ref = (type: string) => applied.find((a) => a.reference.startsWith(`${type}/`))?.reference ?? '';
       const data = { patient: ref('Patient'), service_request: ref('ServiceRequest'), encounter: ref('Encounter'), message_id: doc._id };
       return { status: 'processed', fhir: applied, mapping: mapping.ref, receipt: httpReceipt(201, data) };

@@ -32,6 +32,8 @@ export interface MappedEntry {
   update?: string[];
   fill?: string[];
   updateIf?: Record<string, string[]>;
+  /** Performance hint: the resource is expected to be new, so it is created without reading first (409 → read path). */
+  createFirst?: boolean;
 }
 
 export interface MappingOutput {
@@ -238,13 +240,53 @@ async function readOrUndefined(store: FhirStore, type: string, id: string): Prom
   }
 }
 
+/**
+ * Recently read or written resources, by `Type/id` (bounded LRU with a time to live). Lets a busy ingest skip the
+ * read of master data it wrote moments ago (the same organisations, practitioners and patients recur). A stale entry
+ * can only make the applier skip a no-op or send an update with an old If-Match version, which fails (412) and is
+ * retried from a fresh read; decisions to write are never based on it alone.
+ */
+export class ResourceCache {
+  private readonly map = new Map<string, { r: Resource; at: number }>();
+
+  constructor(
+    private readonly ttlMs = 30_000,
+    private readonly capacity = 20_000,
+  ) {}
+
+  get(ref: string): Resource | undefined {
+    const hit = this.map.get(ref);
+    if (!hit) return undefined;
+    if (Date.now() - hit.at > this.ttlMs) {
+      this.map.delete(ref);
+      return undefined;
+    }
+    return hit.r;
+  }
+
+  put(r: Resource | undefined): void {
+    if (!r?.id) return;
+    const ref = `${r.resourceType}/${r.id}`;
+    this.map.delete(ref);
+    this.map.set(ref, { r, at: Date.now() });
+    if (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next().value;
+      if (oldest !== undefined) this.map.delete(oldest);
+    }
+  }
+
+  evict(ref: string): void {
+    this.map.delete(ref);
+  }
+}
+
 /** Applies one mapping output; returns what happened to every resource, in entry order. */
-export async function applyMapped(store: FhirStore, output: MappingOutput, src: SourceInfo): Promise<AppliedResource[]> {
+export async function applyMapped(store: FhirStore, output: MappingOutput, src: SourceInfo, cache?: ResourceCache): Promise<AppliedResource[]> {
   const refs = new Map<string, string>();
   const results: AppliedResource[] = [];
   for (const rawEntry of output.resources) {
     const entry = { ...rawEntry, resource: rewriteReferences(rawEntry.resource, refs) };
-    const r = await applyEntry(store, entry, src);
+    const r = await applyEntry(store, entry, src, cache);
     const planned = `${entry.resource.resourceType}/${entry.resource.id}`;
     if (r.reference !== planned) refs.set(planned, r.reference);
     results.push(r);
@@ -252,17 +294,30 @@ export async function applyMapped(store: FhirStore, output: MappingOutput, src: 
   return results;
 }
 
-async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo): Promise<AppliedResource> {
+async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo, cache?: ResourceCache): Promise<AppliedResource> {
   const type = entry.resource.resourceType;
+  const planned = `${type}/${entry.resource.id}`;
   for (let attempt = 1; ; attempt++) {
     try {
-      let { resource: existing, gone } = await readOrUndefined(store, type, entry.resource.id);
-      if (!existing && !gone && entry.identity) {
-        existing = await store.searchOne(type, { identifier: `${entry.identity.system}|${entry.identity.value}` });
+      // Expected to be new (e.g. the ServiceRequest of a new referral): try the create first; 409 → the read path.
+      if (entry.createFirst && attempt === 1) {
+        const created = await store.create(withSource(entry.resource, src), { id: entry.resource.id });
+        cache?.put(created);
+        return { reference: planned, action: 'created', versionId: created.meta?.versionId };
+      }
+      let existing = attempt === 1 || (entry.createFirst && attempt === 2) ? cache?.get(planned) : undefined;
+      let gone = false;
+      if (!existing) {
+        ({ resource: existing, gone } = await readOrUndefined(store, type, entry.resource.id));
+        if (!existing && !gone && entry.identity) {
+          existing = await store.searchOne(type, { identifier: `${entry.identity.system}|${entry.identity.value}` });
+        }
+        cache?.put(existing);
       }
       if (!existing) {
         const body = withSource(entry.resource, src);
         const created = gone ? await store.update(body) : await store.create(body, { id: entry.resource.id });
+        cache?.put(created);
         return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
       }
       const reference = `${type}/${existing.id}`;
@@ -280,11 +335,15 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo)
       const merged = merge(existing, incoming, update, fill);
       if (sameContent(merged, existing)) return { reference, action: 'unchanged', versionId: existing.meta?.versionId };
       const written = await store.update(withSource(merged, src), { ifMatchVersion: existing.meta?.versionId });
+      cache?.put(written);
       return { reference, action: 'updated', versionId: written.meta?.versionId };
     } catch (err) {
       const s = statusOf(err);
       // 409: someone created it between our read and create; 412: someone updated it between read and update.
-      if ((s === 409 || s === 412) && attempt < MAX_ATTEMPTS) continue;
+      if ((s === 409 || s === 412) && attempt < MAX_ATTEMPTS) {
+        cache?.evict(planned);
+        continue;
+      }
       throw err;
     }
   }
