@@ -4,7 +4,7 @@
  * run again by the job runner and finishes without duplicates:
  *   1. signed original → media storage under `<activity id>/create` (content-addressed; same bytes, same answer)
  *   2. the activity → care_plan_activities with _id = activity id and job_id (a retry recognises its own insert)
- *   3. care plan new → active (conditional update) and the termination job enqueued (hash-deduplicated, idempotent)
+ *   3. care plan new → active (insert-only status change) and the termination job enqueued once (recorded)
  *   4. FHIR: the CarePlan mirror brought up to date, the Provenance created with a deterministic id
  * The job ends processed (303 on GET /api/jobs/:id) with the link to the activity.
  */
@@ -13,7 +13,7 @@ import type { AppContext } from '../http/context.js';
 import { log } from '../logging/logger.js';
 import type { JobDefinition, JobOutcome } from '../jobs/types.js';
 import { ActivityFacts, checkActivity } from './activity-rules.js';
-import { activateCarePlan, activities, recordTerminationJob } from './care-plans.js';
+import { activateCarePlan, activities, recordTerminationJob, terminationJobOf } from './care-plans.js';
 import { internal, unprocessable } from './failures.js';
 import { maybeFault, type FaultInjection } from './fault-injection.js';
 import { ensureProvenance, syncFhirCarePlan } from './fhir.js';
@@ -108,7 +108,7 @@ export const createActivityJob: JobDefinition<CreateActivityJobData> = {
 
       // 3. care plan new → active; superseded plans are terminated by their own job
       const activation = await activateCarePlan(ctx, data.care_plan_id, activityId, data.user_id, now);
-      if (activation.activated && !activation.terminationJobId) {
+      if (activation.activatedBy === activityId && !(await terminationJobOf(ctx, data.care_plan_id))) {
         const { id } = await ctx.jobs.enqueue(
           TERMINATE_SUPERSEDED_JOB,
           { care_plan_id: data.care_plan_id, activated_at: activation.activatedAt!.toISOString(), user_id: data.user_id },

@@ -1,13 +1,13 @@
 /**
- * Care plans: creation (status new) and the status changes activities cause. Every change is a conditional update
- * (filter on the expected status), so a retried job never applies a change twice.
+ * Care plans: creation (status new) and the status changes activities cause (insert-only status change documents,
+ * see below), so a retried or duplicated job never applies a change twice.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Collection } from 'mongodb';
 import type { AppContext } from '../http/context.js';
 import type { LegalEntity } from '../registries/types.js';
-import { CARE_PLAN_ACTIVITIES, CARE_PLANS } from './collections.js';
-import type { ActivityDoc, CarePlanDoc, CodeableConcept, Reference } from './types.js';
+import { CARE_PLAN_ACTIVITIES, CARE_PLAN_STATUS_CHANGES, CARE_PLANS } from './collections.js';
+import type { ActivityDoc, CarePlanDoc, CarePlanStatus, CodeableConcept, Reference } from './types.js';
 import { ref } from './types.js';
 
 export const carePlans = (ctx: AppContext): Collection<CarePlanDoc> => ctx.database.db.collection<CarePlanDoc>(CARE_PLANS);
@@ -63,30 +63,117 @@ export function newCarePlanDoc(input: CarePlanInput, patientId: string, legalEnt
 }
 
 /**
- * new → active, recorded as caused by `activityId` (idempotent: a retry finds the plan already activated by the same
- * activity). Returns true when this activity is the one that activated the plan.
+ * Status changes are insert-only documents in `care_plan_status_changes` with a deterministic _id — `<plan>/active`
+ * (the first activity activates the plan) and `<plan>/final` (completed / cancelled / terminated: one final status
+ * per plan) — because a unique insert is the one write FerretDB 1.24 makes atomic (its conditional updates and
+ * findOneAndUpdate are not: two writers can both "win"). The care plan document's status, status_history and
+ * activation fields are derived from them by `materialiseStatus`, which writes until what it wrote is what it reads
+ * back, so concurrent writers converge on the full history.
  */
-export async function activateCarePlan(ctx: AppContext, carePlanId: string, activityId: string, userId: string, now = new Date()): Promise<{ activated: boolean; activatedAt?: Date; terminationJobId?: string }> {
-  await carePlans(ctx).updateOne(
-    { _id: carePlanId, status: 'new' },
-    {
-      $set: { status: 'active', activated_by_activity: activityId, activated_at: now, updated_at: now, updated_by: userId },
-      $push: { status_history: { status: 'active', inserted_at: now, inserted_by: userId } },
-    },
-  );
-  const plan = await carePlans(ctx).findOne({ _id: carePlanId }, { projection: { activated_by_activity: 1, activated_at: 1, termination_job_id: 1 } });
-  if (plan?.activated_by_activity === activityId) {
-    return { activated: true, activatedAt: plan.activated_at, terminationJobId: plan.termination_job_id };
+export interface StatusChangeDoc {
+  _id: string;
+  care_plan_id: string;
+  status: CarePlanStatus;
+  status_reason?: CodeableConcept;
+  /** active: the activity whose creation activated the plan. */
+  activity_id?: string;
+  /** terminated: the plan that superseded this one. */
+  superseded_by?: string;
+  inserted_at: Date;
+  inserted_by: string;
+}
+
+export const statusChanges = (ctx: AppContext): Collection<StatusChangeDoc> => ctx.database.db.collection<StatusChangeDoc>(CARE_PLAN_STATUS_CHANGES);
+
+const isDuplicate = (err: unknown) => (err as { code?: number })?.code === 11000;
+
+/** Inserts a status change unless one with that _id exists; answers the stored one either way. */
+async function insertChange(ctx: AppContext, change: StatusChangeDoc): Promise<{ change: StatusChangeDoc; inserted: boolean }> {
+  try {
+    await statusChanges(ctx).insertOne(change);
+    return { change, inserted: true };
+  } catch (err) {
+    if (!isDuplicate(err)) throw err;
+    const existing = await statusChanges(ctx).findOne({ _id: change._id });
+    if (!existing) throw err;
+    return { change: existing, inserted: false };
   }
-  return { activated: false };
+}
+
+function derive(plan: CarePlanDoc, changes: StatusChangeDoc[]): Partial<CarePlanDoc> {
+  const active = changes.find((c) => c._id === `${plan._id}/active`);
+  const final = changes.find((c) => c._id === `${plan._id}/final`);
+  const ordered = [...changes].sort((a, b) => new Date(a.inserted_at).getTime() - new Date(b.inserted_at).getTime() || a._id.localeCompare(b._id));
+  const last = ordered[ordered.length - 1];
+  return {
+    status: final?.status ?? (active ? 'active' : 'new'),
+    status_history: [
+      { status: 'new', inserted_at: plan.inserted_at, inserted_by: plan.inserted_by },
+      ...ordered.map((c) => ({ status: c.status, ...(c.status_reason ? { status_reason: c.status_reason } : {}), inserted_at: c.inserted_at, inserted_by: c.inserted_by })),
+    ],
+    ...(active ? { activated_by_activity: active.activity_id, activated_at: active.inserted_at } : {}),
+    ...(final?.superseded_by ? { superseded_by: final.superseded_by } : {}),
+    ...(final?.status_reason ? { status_reason: final.status_reason } : {}),
+    ...(last ? { updated_at: last.inserted_at, updated_by: last.inserted_by } : {}),
+  };
+}
+
+/** Brings the care plan document in line with its status changes (idempotent; converges under concurrency). */
+export async function materialiseStatus(ctx: AppContext, carePlanId: string): Promise<CarePlanDoc | undefined> {
+  for (let i = 0; i < 20; i++) {
+    const changes = await statusChanges(ctx).find({ care_plan_id: carePlanId }).toArray();
+    const key = changes.map((c) => c._id).sort().join(',');
+    const plan = await carePlans(ctx).findOne({ _id: carePlanId });
+    if (!plan) return undefined;
+    if ((plan.status_changes_key ?? '') !== key) {
+      await carePlans(ctx).updateOne({ _id: carePlanId }, { $set: { ...derive(plan, changes), status_changes_key: key } });
+    }
+    const after = (await statusChanges(ctx).find({ care_plan_id: carePlanId }, { projection: { _id: 1 } }).toArray()).map((c) => c._id).sort().join(',');
+    const stored = await carePlans(ctx).findOne({ _id: carePlanId });
+    if (after === key && stored?.status_changes_key === key) return stored;
+  }
+  throw new Error('Care plan status kept changing concurrently');
 }
 
 /**
- * Remembers the termination job of an activation, so a retried activity job does not enqueue it again (only a crash
- * between enqueue and this write can enqueue a second one, and running it twice changes nothing).
+ * The first activity activates a new plan (source spec step 4). Idempotent: the activation is one insert-only
+ * document; a retry (or a concurrent duplicate run) finds it. Answers the activation, whoever made it.
  */
+export async function activateCarePlan(
+  ctx: AppContext,
+  carePlanId: string,
+  activityId: string,
+  userId: string,
+  now = new Date(),
+): Promise<{ activatedBy?: string; activatedAt?: Date }> {
+  const final = await statusChanges(ctx).findOne({ _id: `${carePlanId}/final` });
+  let activation = await statusChanges(ctx).findOne({ _id: `${carePlanId}/active` });
+  if (!activation && !final) {
+    ({ change: activation } = await insertChange(ctx, {
+      _id: `${carePlanId}/active`,
+      care_plan_id: carePlanId,
+      status: 'active',
+      activity_id: activityId,
+      inserted_at: now,
+      inserted_by: userId,
+    }));
+  }
+  await materialiseStatus(ctx, carePlanId);
+  return activation ? { activatedBy: activation.activity_id, activatedAt: activation.inserted_at } : {};
+}
+
+/** The termination job of an activation, recorded once (insert-only) so that retries do not enqueue it again. */
+export async function terminationJobOf(ctx: AppContext, carePlanId: string): Promise<string | undefined> {
+  const doc = await ctx.database.db.collection<{ _id: string; job_id: string }>(CARE_PLAN_STATUS_CHANGES).findOne({ _id: `${carePlanId}/termination-job` } as never);
+  return (doc as { job_id?: string } | null)?.job_id;
+}
+
 export async function recordTerminationJob(ctx: AppContext, carePlanId: string, jobId: string): Promise<void> {
-  await carePlans(ctx).updateOne({ _id: carePlanId, termination_job_id: { $exists: false } }, { $set: { termination_job_id: jobId } });
+  try {
+    await ctx.database.db.collection(CARE_PLAN_STATUS_CHANGES).insertOne({ _id: `${carePlanId}/termination-job`, job_id: jobId } as never);
+  } catch (err) {
+    if (!isDuplicate(err)) throw err;
+  }
 }
 
 function conditionKeys(addresses: CodeableConcept[]): Set<string> {
@@ -101,7 +188,7 @@ function termsKeys(terms: CodeableConcept): Set<string> {
  * Source spec step 4: the patient's other care plans in new/active that share a condition code (addresses) and have
  * the same terms_of_service become terminated (their activities keep their status). Only plans that existed when the
  * superseding plan was activated are considered, and nothing happens when that plan is no longer active, so running
- * this again later (a retried or duplicated job) terminates nothing new.
+ * this again later (a retried or duplicated job) terminates nothing new. Answers every plan this plan superseded.
  */
 export async function terminateSupersededCarePlans(
   ctx: AppContext,
@@ -115,20 +202,21 @@ export async function terminateSupersededCarePlans(
   const candidates = await carePlans(ctx)
     .find({ patient_id: plan.patient_id, status: { $in: ['new', 'active'] }, _id: { $ne: plan._id } })
     .toArray();
-  const terminated: string[] = [];
   for (const other of candidates) {
     if (new Date(other.inserted_at) > new Date(args.activatedAt)) continue;
     if (![...conditionKeys(other.addresses)].some((k) => codes.has(k))) continue;
     const otherTerms = termsKeys(other.terms_of_service);
     if (otherTerms.size !== terms.size || ![...otherTerms].every((k) => terms.has(k))) continue;
-    const res = await carePlans(ctx).updateOne(
-      { _id: other._id, status: other.status },
-      {
-        $set: { status: 'terminated', superseded_by: plan._id, updated_at: now, updated_by: args.userId },
-        $push: { status_history: { status: 'terminated', inserted_at: now, inserted_by: args.userId } },
-      },
-    );
-    if (res.modifiedCount === 1) terminated.push(other._id);
+    await insertChange(ctx, {
+      _id: `${other._id}/final`,
+      care_plan_id: other._id,
+      status: 'terminated',
+      superseded_by: plan._id,
+      inserted_at: now,
+      inserted_by: args.userId,
+    });
+    await materialiseStatus(ctx, other._id);
   }
-  return terminated;
+  const superseded = await statusChanges(ctx).find({ superseded_by: plan._id }).toArray();
+  return superseded.map((c) => c.care_plan_id).sort();
 }

@@ -21,20 +21,16 @@ export const terminateSupersededJob: JobDefinition<TerminateSupersededData> = {
   options: { concurrency: 4, maxAttempts: 5, backoffMs: 1000 },
   create(ctx: AppContext) {
     return async (data) => {
-      const terminated = await terminateSupersededCarePlans(ctx, {
+      const superseded = await terminateSupersededCarePlans(ctx, {
         carePlanId: data.care_plan_id,
         activatedAt: new Date(data.activated_at),
         userId: data.user_id,
       });
       // Also plans terminated by an earlier, interrupted run of this job get their FHIR mirror updated.
-      const all = await ctx.database.db
-        .collection<{ _id: string }>('care_plans')
-        .find({ superseded_by: data.care_plan_id }, { projection: { _id: 1 } })
-        .toArray();
-      for (const p of all) await syncFhirCarePlan(ctx, p._id);
+      for (const id of superseded) await syncFhirCarePlan(ctx, id);
       return {
         status_code: 200,
-        response_data: { care_plan_id: data.care_plan_id, terminated_care_plans: terminated, superseded_care_plans: all.map((p) => p._id) },
+        response_data: { care_plan_id: data.care_plan_id, terminated_care_plans: superseded },
       };
     };
   },

@@ -53,8 +53,8 @@ export interface CarePlanDoc {
   /** Set when an activity moved the plan from new to active (idempotent activation). */
   activated_by_activity?: string;
   activated_at?: Date;
-  /** The job that terminates the plans this activation superseded (enqueued once). */
-  termination_job_id?: string;
+  /** The status change documents the status fields were derived from (see materialiseStatus). */
+  status_changes_key?: string;
   /** Set when a newer plan superseded this one. */
   superseded_by?: string;
   inserted_at: Date;

@@ -14,6 +14,7 @@ import { databaseUri, tmpDir, type TestEngine } from '../support/harness.js';
 import { mintLocalToken } from '../../src/auth/keys.js';
 import { PROCESSING_STEPS } from '../../src/careplans/fault-injection.js';
 import { provenanceIdOf } from '../../src/careplans/fhir.js';
+import { createActivityJob } from '../../src/careplans/activity-job.js';
 import { testPki, sign } from './pki.js';
 import { http, newWorld, startCarePlanEngine, type World } from './support.js';
 
@@ -70,6 +71,45 @@ describe('care plan activities: crash between steps', function () {
         await expectCompletedOnce(e, w, post.body.data.links[0].href, content.id, plan);
       });
     }
+  });
+
+  describe('concurrent runs (a job delivered twice; two activities at once)', () => {
+    let e: TestEngine;
+    let w: World;
+    before(async () => {
+      e = await startCarePlanEngine();
+      w = await newWorld(e);
+    });
+    after(async () => e?.stop());
+
+    it('two simultaneous runs of the same job store one activity, one activation, one Provenance', async () => {
+      const handler = createActivityJob.create(e.ctx);
+      const content = w.activity();
+      const data = { patient_id: w.patientId, care_plan_id: w.carePlanId, user_id: w.userId, client_id: w.legalEntityId, signed_data: await sign(content, w.signer) };
+      const handle = { id: randomUUID().replace(/-/g, '').slice(0, 24), attempt: 1, progress: async () => {} };
+      const outcomes = await Promise.all([handler(data, handle), handler(data, { ...handle, attempt: 2 }), handler(data, { ...handle, attempt: 3 })]);
+      for (const o of outcomes) expect(o.status_code).to.equal(200);
+      const db = e.ctx.database.db;
+      expect(await db.collection('care_plan_activities').countDocuments({ care_plan_id: w.carePlanId })).to.equal(1);
+      const plan = await db.collection('care_plans').findOne({ _id: w.carePlanId as never });
+      expect(plan!.status).to.equal('active');
+      expect(plan!.status_history.map((h: { status: string }) => h.status)).to.deep.equal(['new', 'active']);
+      const fhir = (e.ctx as unknown as { fhir: { search(t: string, p: Record<string, string>): Promise<{ resources: unknown[] }> } }).fhir;
+      expect((await fhir.search('Provenance', { target: `CarePlan/${w.carePlanId}` })).resources).to.have.length(1);
+    });
+
+    it('two different activities posted at once on a new plan activate it once', async () => {
+      const plan = await w.createCarePlan({ terms: 'INPATIENT' });
+      await w.patch('medical_programs', w.programId, { medical_program_settings: {} });
+      const [a, b] = await Promise.all([w.run(w.activity(undefined, plan), { carePlanId: plan }), w.run(w.activity(undefined, plan), { carePlanId: plan })]);
+      expect(a.job.status, JSON.stringify(a.job.body)).to.equal(303);
+      expect(b.job.status, JSON.stringify(b.job.body)).to.equal(303);
+      const doc = await e.ctx.database.db.collection('care_plans').findOne({ _id: plan as never });
+      expect(doc!.status_history.map((h: { status: string }) => h.status)).to.deep.equal(['new', 'active']);
+      expect(await e.ctx.database.db.collection('care_plan_activities').countDocuments({ care_plan_id: plan })).to.equal(2);
+      const fhirPlan = await http(e, 'GET', `/fhir/CarePlan/${plan}`, await e.token('system/*.read'));
+      expect(fhirPlan.body.activity).to.have.length(2);
+    });
   });
 
   describe('a killed worker process', () => {
