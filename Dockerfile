@@ -4,6 +4,7 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY mappings ./mappings
+COPY schemas ./schemas
 COPY dictionaries ./dictionaries
 # npm ci compiles TypeScript (prepare script); dev dependencies are dropped afterwards.
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev && npm cache clean --force

@@ -95,7 +95,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const mapping = new MappingRegistry(path.join(root, 'mappings'), new ResourceIds(Buffer.from('bench-key-bench-key-bench-key-bench'))).byMappingName('henvisning-v2.0')!;
   const mapMs = await perCallAsync(() => mapping.evaluate(tree, {}), 100);
 
-  const engine = await startBenchEngine();
+  const engine = await startBenchEngine(process.env.INGEST_CONCURRENCY ? { INGEST_CONCURRENCY: process.env.INGEST_CONCURRENCY } : {});
   try {
     const token = await engine.token('messages:write messages:read');
     const headers = { 'content-type': 'application/xml', authorization: `Bearer ${token}` };
@@ -114,8 +114,10 @@ export async function run(): Promise<Record<string, unknown>> {
       requests: [{ method: 'POST', headers, setupRequest: (req) => ({ ...req, body: body() }) }],
     });
     const seconds = (Date.now() - started) / 1000;
-    // autocannon abandons its last in-flight requests: wait until they are recorded.
-    await new Promise((r) => setTimeout(r, 2000));
+    // autocannon abandons its last in-flight requests: wait until the engine has finished them.
+    for (let i = 0; i < 120 && (await engine.ctx.ingest.messages.collection.countDocuments({ status: 'received' })) > 0; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const after = await stageSums();
     const processed = (await engine.ctx.ingest.messages.collection.countDocuments({ status: 'processed' })) - processedBefore;
     const notProcessed = await engine.ctx.ingest.messages.collection.countDocuments({ status: { $ne: 'processed' } });

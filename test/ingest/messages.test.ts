@@ -192,6 +192,14 @@ describe('message store API, replay and retention', function () {
     });
   });
 
+  it('documents its routes in /api/openapi.json', async () => {
+    const e = (await import('../support/harness.js')).engine();
+    const doc = (await (await fetch(`${e.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    for (const [p, m] of [['/api/messages', 'post'], ['/api/messages', 'get'], ['/api/messages/{id}', 'get'], ['/api/messages/{id}/raw', 'get'], ['/api/messages/{id}/replay', 'post'], ['/api/messages/replay', 'post'], ['/api/webhooks/pridok/referrals', 'post']]) {
+      expect(doc.paths[p], p).to.have.property(m);
+    }
+  });
+
   describe('logs', () => {
     it('carry no personal data: no national ids, names, phone numbers, addresses or message text', async () => {
       const lines: string[] = [];
