@@ -19,7 +19,7 @@ import { Histogram } from 'prom-client';
 import { log } from '../logging/logger.js';
 import type { MappingRegistry, MappingRef } from '../mapping/registry.js';
 import { ingestMessages, metricsRegistry } from '../metrics/registry.js';
-import { DuplicateMessageError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
+import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
 import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCache } from '../referrals/apply.js';
 import type { Limiter } from '../messages/limiter.js';
 import { decodeXml, looksLikeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement } from '../xml/secure-xml.js';
@@ -273,18 +273,8 @@ export class HenvisningService {
   }
 
   private failed(code: string, err: unknown, mapping: MappingRef, warnings: string[]): Omit<Outcome, 'trigger'> {
-    const e = err as { message?: string; status?: number; code?: string; diagnostics?: string; issues?: unknown };
-    const details: Record<string, unknown> = {};
-    if (e.status !== undefined) details.status = e.status;
-    if (e.code !== undefined) details.code = e.code;
-    if (e.diagnostics !== undefined) details.diagnostics = e.diagnostics;
-    log().error({ code, status: e.status, fhirCode: e.code }, 'henvisning processing failed');
-    return {
-      status: 'failed',
-      error: { code, message: e.message ?? String(err), details: Object.keys(details).length > 0 ? details : undefined },
-      mapping,
-      warnings,
-    };
+    log().error({ code, status: (err as { status?: number }).status, fhirCode: (err as { code?: unknown }).code }, 'henvisning processing failed');
+    return { status: 'failed', error: internalError(code, err), mapping, warnings };
   }
 
   private appRec(env: Envelope, errors: AppRecError[]): Receipt {

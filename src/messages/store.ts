@@ -55,6 +55,21 @@ export interface MessageError {
   details?: unknown;
 }
 
+/**
+ * An error of our side (mapping, FHIR store) for the message store: `message` names what failed without quoting data
+ * (it is listed with messages:read); the underlying message, which may quote values, goes to `details`
+ * (messages:read_raw only).
+ */
+export function internalError(code: string, err: unknown): MessageError {
+  const e = err as { message?: string; status?: number; code?: unknown; diagnostics?: string };
+  const what = code === 'mapping_failed' ? 'The mapping failed' : code === 'fhir_store_failed' ? 'The FHIR store refused a write' : 'Processing failed';
+  const details: Record<string, unknown> = { message: e.message ?? String(err) };
+  if (e.status !== undefined) details.status = e.status;
+  if (e.code !== undefined) details.code = e.code;
+  if (e.diagnostics !== undefined && e.diagnostics !== e.message) details.diagnostics = e.diagnostics;
+  return { code, message: `${what}${e.status !== undefined ? ` (HTTP ${e.status})` : ''}`, details };
+}
+
 export interface Receipt {
   kind: 'apprec' | 'http';
   /** AppRec status (1, 2) or HTTP status. */

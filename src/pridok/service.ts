@@ -15,7 +15,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { log } from '../logging/logger.js';
 import type { MappingRegistry } from '../mapping/registry.js';
 import { ingestMessages } from '../metrics/registry.js';
-import { DuplicateMessageError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
+import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
 import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCache } from '../referrals/apply.js';
 import type { Limiter } from '../messages/limiter.js';
 import { createAjv, invalidAt, validateWith, type ValidationFailedBody } from '../ehealth/validation.js';
@@ -156,7 +156,7 @@ export class PridokService {
       output = prune(await mapping.evaluate(payload, {})) as MappingOutput;
       if (!output || !Array.isArray(output.resources)) throw new Error('Mapping output has no "resources" array');
     } catch (err) {
-      return { status: 'failed', error: { code: 'mapping_failed', message: (err as Error).message }, mapping: mapping.ref };
+      return { status: 'failed', error: internalError('mapping_failed', err), mapping: mapping.ref };
     }
     try {
       const applied = await applyMapped(this.fhir(), output, {
@@ -169,9 +169,9 @@ export class PridokService {
       const data = { patient: ref('Patient'), service_request: ref('ServiceRequest'), encounter: ref('Encounter'), message_id: doc._id };
       return { status: 'processed', fhir: applied, mapping: mapping.ref, receipt: httpReceipt(201, data) };
     } catch (err) {
-      const e = err as { message?: string; status?: number; code?: string };
+      const e = err as { status?: number; code?: unknown };
       log().error({ status: e.status, fhirCode: e.code }, 'pridok referral processing failed');
-      return { status: 'failed', error: { code: 'fhir_store_failed', message: e.message ?? String(err), details: e.status ? { status: e.status, code: e.code } : undefined }, mapping: mapping.ref };
+      return { status: 'failed', error: internalError('fhir_store_failed', err), mapping: mapping.ref };
     }
   }
 }
