@@ -23,7 +23,12 @@ export interface SlotRead {
   ids: string[];
 }
 
-const HINT_CAPACITY = 200_000;
+/**
+ * Hints are kept only for lists with at least two slots (shared keys such as a patient's referrals or a status):
+ * single-slot lists (identifiers) are the majority and would evict them. Appending to a list with no hint costs one
+ * failed insert and one lookup before the hint exists.
+ */
+const HINT_CAPACITY = 500_000;
 
 export function isDuplicateKey(err: unknown): boolean {
   const e = err as { code?: number; writeErrors?: { code?: number }[] };
@@ -40,6 +45,7 @@ export class PostingIndex {
   }
 
   private setHint(key: string, next: number): void {
+    if (next <= 1) return;
     const cur = this.hints.get(key);
     if (cur !== undefined && cur >= next) return;
     this.hints.delete(key);
