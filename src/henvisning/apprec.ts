@@ -118,6 +118,28 @@ export function partyFromOrganisation(org: XmlElement | undefined): AppRecParty 
   return { name: str(org.OrganisationName), idents: idents(org), depts, persons };
 }
 
+/** A Henvisning v1.x `HCP` (Inst with Dept/HCPerson, or HCProf) → AppRec party: the AppRec HCP has the same shape. */
+export function partyFromHcp(hcp: XmlElement): AppRecParty {
+  const identsOf = (x: XmlElement): Ident[] => {
+    const first = str(x.Id) ? [{ id: str(x.Id)!, type: cs(x.TypeId) }] : [];
+    const more = arr(x.AdditionalId)
+      .map((a) => ({ id: str(a.Id) ?? '', type: cs(a.Type) }))
+      .filter((i) => i.id !== '');
+    return [...first, ...more];
+  };
+  const inst = arr(hcp.Inst)[0];
+  if (inst) {
+    return {
+      name: str(inst.Name),
+      idents: identsOf(inst),
+      depts: arr(inst.Dept).map((d) => ({ name: str(d.Name), idents: identsOf(d) })),
+      persons: arr(inst.HCPerson).map((p) => ({ name: str(p.Name), idents: identsOf(p) })),
+    };
+  }
+  const prof = arr(hcp.HCProf)[0];
+  return prof ? { idents: [], depts: [], persons: [{ name: str(prof.Name), idents: identsOf(prof) }] } : { idents: [], depts: [], persons: [] };
+}
+
 function csXml(tag: string, c: Cs): string {
   const attrs = [c.V !== undefined ? ` V="${escapeXml(c.V)}"` : '', c.DN !== undefined ? ` DN="${escapeXml(c.DN)}"` : ''].join('');
   return `<${tag}${attrs}/>`;

@@ -1,12 +1,14 @@
 /**
- * Facts read from a MsgHead envelope (parsed tree, or the raw text when it cannot be parsed) and the business checks
- * that decide a negative AppRec (NOTES.md §4–5): E10 MsgId not a UUID, E30 patient without FNR/D-nummer, E31 wrong
- * check digits, E21 receiver not in the configured HER-id allow-list. Organisation numbers failing mod 11 only warn.
+ * Facts read from a referral's envelope — MsgHead v1.2 (`MsgInfo`), or the `Message`/`ServReq` of Henvisning v1.0/v1.1
+ * (no MsgHead: the parties are `Requester/HCP` and `ServProvider/HCP`) — or from the raw text when it cannot be
+ * parsed; and the business checks that decide a negative AppRec (NOTES.md §4–5): E10 MsgId not a UUID, E30 patient
+ * without FNR/D-nummer, E31 wrong check digits, E21 receiver not in the configured HER-id allow-list. Organisation
+ * numbers failing mod 11 only warn.
  */
 import { isValidOrganisationNumber, normaliseIntegerId, validatePersonNumber } from '../identifiers/norwegian-ids.js';
 import type { PartySummary } from '../messages/store.js';
 import type { XmlElement, XmlValue } from '../xml/secure-xml.js';
-import type { AppRecError, Cs } from './apprec.js';
+import { partyFromHcp, partyFromOrganisation, type AppRecError, type AppRecParty, type Cs } from './apprec.js';
 
 export const MSGHEAD_NS = 'http://www.kith.no/xmlstds/msghead/2006-05-24';
 export const HENVISNING_V2_NS = 'http://ehelse.no/xmlstds/henvisning/2017-11-30';
@@ -41,19 +43,109 @@ export interface Envelope {
   msgId?: string;
   genDate?: string;
   type: Cs;
-  senderOrg?: XmlElement;
-  receiverOrg?: XmlElement;
+  /** The party that sent the referral / the one it is addressed to, as the AppRec echoes them. */
+  sender: AppRecParty;
+  receiver: AppRecParty;
+  senderSummary?: PartySummary;
+  receiverSummary?: PartySummary;
+  /** HER-ids of the receiver (organisation and departments), as integers. */
+  receiverHerIds: string[];
+  /** Organisation numbers (ENH) of both parties: warned about when they fail mod 11. */
+  orgNumbers: string[];
+  patient?: { ids: { type?: string; id: string }[]; hasBirthAndSex: boolean };
 }
 
+const EMPTY_PARTY: AppRecParty = { idents: [], depts: [], persons: [] };
+
+function orgTree(o: XmlElement | undefined): XmlElement[] {
+  return o ? [o, ...all(o.Organisation).flatMap(orgTree)] : [];
+}
+
+/** MsgHead v1.2: everything from MsgInfo. */
 export function envelopeOf(msgHead: XmlElement): Envelope {
   const info = el(msgHead.MsgInfo);
+  const senderOrg = el(el(info?.Sender)?.Organisation);
+  const receiverOrg = el(el(info?.Receiver)?.Organisation);
+  const patient = el(info?.Patient);
   return {
     msgId: text(info?.MsgId),
     genDate: text(info?.GenDate),
     type: cs(info?.Type),
-    senderOrg: el(el(info?.Sender)?.Organisation),
-    receiverOrg: el(el(info?.Receiver)?.Organisation),
+    sender: partyFromOrganisation(senderOrg),
+    receiver: partyFromOrganisation(receiverOrg),
+    senderSummary: summariseParty(senderOrg),
+    receiverSummary: summariseParty(receiverOrg),
+    receiverHerIds: herIds(receiverOrg),
+    orgNumbers: [...orgTree(senderOrg), ...orgTree(receiverOrg)].flatMap((o) =>
+      all(o.Ident)
+        .filter((i) => el(i.TypeId)?.V === 'ENH')
+        .map((i) => text(i.Id) ?? ''),
+    ),
+    patient: patient
+      ? {
+          ids: all(patient.Ident).map((i) => ({ type: el(i.TypeId)?.V as string | undefined, id: text(i.Id) ?? '' })),
+          hasBirthAndSex: !!text(patient.DateOfBirth) && !!el(patient.Sex)?.V,
+        }
+      : undefined,
   };
+}
+
+/** Henvisning v1.0 / v1.1 (`Message` root): parties in ServReq/Requester and ServReq/ServProvider (HCP). */
+export function envelopeOfV1(message: XmlElement): Envelope {
+  const req = el(message.ServReq);
+  const senderHcp = el(el(req?.Requester)?.HCP);
+  const receiverHcp = el(el(req?.ServProvider)?.HCP);
+  const patient = el(req?.Patient);
+  const hcpIds = (hcp: XmlElement | undefined, kind: string) => {
+    const inst = el(hcp?.Inst);
+    return [inst, ...all(inst?.Dept)]
+      .filter((x): x is XmlElement => !!x && el(x.TypeId)?.V === kind)
+      .map((x) => text(x.Id) ?? '')
+      .filter(Boolean);
+  };
+  const offId = text(patient?.OffId);
+  return {
+    msgId: text(message.MsgId),
+    genDate: tsValue(message.GenDate),
+    type: cs(message.Type),
+    sender: senderHcp ? partyFromHcp(senderHcp) : EMPTY_PARTY,
+    receiver: receiverHcp ? partyFromHcp(receiverHcp) : EMPTY_PARTY,
+    senderSummary: summariseHcp(senderHcp),
+    receiverSummary: summariseHcp(receiverHcp),
+    receiverHerIds: hcpIds(receiverHcp, 'HER').map(normaliseIntegerId),
+    orgNumbers: [...hcpIds(senderHcp, 'ENH'), ...hcpIds(receiverHcp, 'ENH')],
+    patient: patient
+      ? {
+          ids: offId ? [{ type: el(patient.TypeOffId)?.V as string | undefined, id: offId }] : [],
+          hasBirthAndSex: !!tsValue(patient.DateOfBirth) && !!el(patient.Sex)?.V,
+        }
+      : undefined,
+  };
+}
+
+/** A KITH TS value: `<X V="…"/>` (or element text). */
+function tsValue(v: XmlValue | undefined): string | undefined {
+  const e = el(v);
+  if (e && typeof e.V === 'string') return e.V;
+  return text(v);
+}
+
+function summariseHcp(hcp: XmlElement | undefined): PartySummary | undefined {
+  const inst = el(hcp?.Inst);
+  if (!inst) return undefined;
+  const one = (x: XmlElement): PartySummary => {
+    const out: PartySummary = {};
+    const name = text(x.Name);
+    if (name) out.name = name;
+    const id = text(x.Id);
+    const type = el(x.TypeId)?.V;
+    if (id && typeof type === 'string' && ['HER', 'ENH', 'RSH', 'NPR', 'AKO', 'LOK', 'SYS'].includes(type)) out.ids = [{ type, value: id }];
+    return out;
+  };
+  const top = one(inst);
+  const dept = el(inst.Dept);
+  if (dept) top.department = one(dept);
+  return top;
 }
 
 /** Best effort for messages that cannot be parsed: MsgId, GenDate and Type from the text. */
@@ -61,8 +153,12 @@ export function envelopeFromText(textValue: string): Envelope {
   const pick = (re: RegExp) => re.exec(textValue)?.[1]?.trim();
   return {
     msgId: pick(/<(?:[\w.-]+:)?MsgId>\s*([^<]{1,200}?)\s*<\//),
-    genDate: pick(/<(?:[\w.-]+:)?GenDate>\s*([^<]{1,60}?)\s*<\//),
+    genDate: pick(/<(?:[\w.-]+:)?GenDate>\s*([^<]{1,60}?)\s*<\//) ?? pick(/<(?:[\w.-]+:)?GenDate\s+V="([^"]{1,60})"/),
     type: { V: pick(/<(?:[\w.-]+:)?Type\s+[^>]*?V="([^"]{1,100})"/) },
+    sender: EMPTY_PARTY,
+    receiver: EMPTY_PARTY,
+    receiverHerIds: [],
+    orgNumbers: [],
   };
 }
 
@@ -117,29 +213,25 @@ export interface CheckOptions {
   receiverHerIds?: Set<string>;
 }
 
-/** Business checks on a schema-valid MsgHead + Henvisning. */
-export function checkMessage(msgHead: XmlElement, env: Envelope, opts: CheckOptions): CheckResult {
+/** Business checks on a schema-valid referral. */
+export function checkMessage(env: Envelope, opts: CheckOptions): CheckResult {
   const errors: AppRecError[] = [];
   const warnings: string[] = [];
   if (!env.msgId || !UUID.test(env.msgId)) {
     errors.push({ code: 'E10', detail: 'MsgId must be a UUID' });
   }
   if (opts.receiverHerIds && opts.receiverHerIds.size > 0) {
-    const ids = herIds(env.receiverOrg);
-    if (!ids.some((id) => opts.receiverHerIds!.has(id))) {
-      errors.push({ code: 'E21', detail: `Receiver HER-id ${ids.join(', ') || '(none)'} is not served here` });
+    if (!env.receiverHerIds.some((id) => opts.receiverHerIds!.has(id))) {
+      errors.push({ code: 'E21', detail: `Receiver HER-id ${env.receiverHerIds.join(', ') || '(none)'} is not served here` });
     }
   }
-  const patient = el(el(msgHead.MsgInfo)?.Patient);
-  const idents = all(patient?.Ident).map((i) => ({ type: el(i.TypeId)?.V, id: text(i.Id) ?? '' }));
+  const idents = env.patient?.ids ?? [];
   const national = idents.filter((i) => i.type === 'FNR' || i.type === 'DNR');
   const others = idents.filter((i) => i.type === 'FHN' || i.type === 'HNR' || i.type === 'DUF');
-  if (!patient) {
-    errors.push({ code: 'E30', detail: 'MsgInfo/Patient is missing' });
+  if (!env.patient) {
+    errors.push({ code: 'E30', detail: 'The patient is missing' });
   } else if (national.length === 0) {
-    const hasLocal = others.length > 0;
-    const hasBirth = !!text(patient.DateOfBirth) && !!el(patient.Sex)?.V;
-    if (!hasLocal || (others.every((o) => o.type === 'HNR') && !hasBirth)) {
+    if (others.length === 0 || (others.every((o) => o.type === 'HNR') && !env.patient.hasBirthAndSex)) {
       errors.push({ code: 'E30', detail: 'Patient has no fødselsnummer or D-nummer (nor FHN, or local number with birth date and sex)' });
     }
   }
@@ -153,21 +245,8 @@ export function checkMessage(msgHead: XmlElement, env: Envelope, opts: CheckOpti
     }
   }
   // Organisation numbers: warn only (the sample ENH 999888777 fails mod 11).
-  const orgs: XmlElement[] = [];
-  const collect = (o: XmlElement | undefined) => {
-    if (!o) return;
-    orgs.push(o);
-    all(o.Organisation).forEach(collect);
-  };
-  collect(env.senderOrg);
-  collect(env.receiverOrg);
-  for (const o of orgs) {
-    for (const i of all(o.Ident)) {
-      const id = text(i.Id);
-      if (el(i.TypeId)?.V === 'ENH' && id && !isValidOrganisationNumber(id)) {
-        warnings.push(`Organisasjonsnummer ${id} fails the mod-11 check`);
-      }
-    }
+  for (const id of env.orgNumbers) {
+    if (id && !isValidOrganisationNumber(id)) warnings.push(`Organisasjonsnummer ${id} fails the mod-11 check`);
   }
   return { errors, warnings };
 }

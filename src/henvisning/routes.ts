@@ -1,5 +1,6 @@
 /**
- * POST /api/messages — henvisning XML (MsgHead v1.2 + Henvisning v2.0), scope messages:write.
+ * POST /api/messages — henvisning XML (MsgHead v1.2 + Henvisning v2.0, or a Henvisning v1.1/v1.0 Message), scope
+ * messages:write.
  *
  *   200 application/xml  an AppRec v1.1 (status 1 OK or 2 rejected with 8221 codes); X-Message-Id = message-store id
  *   400 not_xml          the body is not an XML document at all (no AppRec possible)

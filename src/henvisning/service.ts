@@ -1,5 +1,6 @@
 /**
- * Henvisning ingestion: MsgHead v1.2 + Henvisning v2.0 → message store → FHIR, answered with an AppRec v1.1.
+ * Henvisning ingestion: MsgHead v1.2 + Henvisning v2.0 (and Henvisning v1.1/v1.0 `Message` documents) → message
+ * store → FHIR, answered with an AppRec v1.1.
  *
  *   receive(bytes)   transport checks (not XML → 400), envelope facts, store (dedup on MsgId: a repeated MsgId gets the
  *                    stored AppRec and nothing is processed again), then process.
@@ -24,8 +25,19 @@ import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCa
 import type { Limiter } from '../messages/limiter.js';
 import { decodeXml, looksLikeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement } from '../xml/secure-xml.js';
 import { checkWellFormed, SchemaSet } from '../xml/xsd.js';
-import { buildAppRec, partyFromOrganisation, type AppRecError } from './apprec.js';
-import { checkMessage, envelopeFromText, envelopeOf, HENVISNING_V2_NS, mainContent, MSGHEAD_NS, summariseParty, type Envelope } from './envelope.js';
+import { buildAppRec, type AppRecError } from './apprec.js';
+import {
+  checkMessage,
+  envelopeFromText,
+  envelopeOf,
+  envelopeOfV1,
+  HENVISNING_V10_NS,
+  HENVISNING_V11_NS,
+  HENVISNING_V2_NS,
+  mainContent,
+  MSGHEAD_NS,
+  type Envelope,
+} from './envelope.js';
 
 const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SCHEMA_DIR = path.join(PROJECT_ROOT, 'schemas', 'ehelse');
@@ -65,6 +77,25 @@ interface FormatHandler {
   schema: SchemaSet;
 }
 
+/**
+ * Which format a parsed document is, by namespace URIs: MsgHead v1.2 whose first XML Document holds Henvisning v2.0,
+ * or a Henvisning v1.1 / v1.0 `Message` (not wrapped in MsgHead). `format` is the namespace URI the schema set and the
+ * mapping are chosen by; `unsupported` says what was found otherwise.
+ */
+export function dispatch(tree: { name: string; ns: string | undefined; node: XmlElement | string }): { format?: string; env?: Envelope; unsupported?: string } {
+  if (typeof tree.node !== 'object') return { unsupported: `root element ${tree.name} without content` };
+  if (tree.name === 'MsgHead' && tree.ns === MSGHEAD_NS) {
+    const env = envelopeOf(tree.node);
+    const content = mainContent(tree.node);
+    if (content.name === 'Henvisning' && content.ns === HENVISNING_V2_NS) return { format: HENVISNING_V2_NS, env };
+    return { env, unsupported: `MsgHead content {${content.ns ?? ''}}${content.name ?? '(none)'} (supported: Henvisning v2.0, ${HENVISNING_V2_NS})` };
+  }
+  if (tree.name === 'Message' && (tree.ns === HENVISNING_V11_NS || tree.ns === HENVISNING_V10_NS)) {
+    return { format: tree.ns, env: envelopeOfV1(tree.node) };
+  }
+  return { unsupported: `root element {${tree.ns ?? ''}}${tree.name} (supported: MsgHead v1.2 with Henvisning v2.0; Henvisning v1.1 and v1.0 Message)` };
+}
+
 export class HenvisningService {
   private readonly formats = new Map<string, FormatHandler>();
   private readonly version = softwareVersion();
@@ -76,6 +107,8 @@ export class HenvisningService {
     private readonly options: HenvisningOptions,
   ) {
     this.formats.set(HENVISNING_V2_NS, { schema: SchemaSet.load(path.join(SCHEMA_DIR, 'msghead-henvisning-v2.0.xsd')) });
+    this.formats.set(HENVISNING_V11_NS, { schema: SchemaSet.load(path.join(SCHEMA_DIR, 'henvisning-v1.1-set.xsd')) });
+    this.formats.set(HENVISNING_V10_NS, { schema: SchemaSet.load(path.join(SCHEMA_DIR, 'Henvisning-v1.0.xsd')) });
   }
 
   /** Entry point of POST /api/messages (XML body). */
@@ -90,17 +123,15 @@ export class HenvisningService {
       return { kind: 'error', httpStatus: 400, type: 'not_xml', message: 'Request body is not an XML document' };
     }
     // Envelope facts for the message store (best effort; processing re-reads everything strictly).
-    let env: Envelope = { type: {} };
+    let env: Envelope;
     let format: string | undefined;
     try {
       const decoded = decodeXml(bytes, this.options.maxBytes);
       if (/<!DOCTYPE|<!ENTITY/i.test(decoded.text)) env = envelopeFromText(decoded.text);
       else {
-        const tree = parseXmlTree(decoded.text);
-        if (tree.name === 'MsgHead' && typeof tree.node === 'object') {
-          env = envelopeOf(tree.node);
-          format = mainContent(tree.node).ns;
-        } else env = envelopeFromText(decoded.text);
+        const d = dispatch(parseXmlTree(decoded.text));
+        env = d.env ?? envelopeFromText(decoded.text);
+        format = d.format;
       }
     } catch {
       env = envelopeFromText(bytes.toString('latin1'));
@@ -115,8 +146,8 @@ export class HenvisningService {
         externalId,
         messageType: env.type.V,
         format,
-        sender: summariseParty(env.senderOrg),
-        receiver: summariseParty(env.receiverOrg),
+        sender: env.senderSummary,
+        receiver: env.receiverSummary,
       });
     } catch (err) {
       if (!(err instanceof DuplicateMessageError)) throw err;
@@ -174,7 +205,7 @@ export class HenvisningService {
       henvisningStageSeconds.observe({ stage }, (now - t) / 1000);
       t = now;
     };
-    let env: Envelope = { type: {}, msgId: doc.externalId };
+    let env: Envelope = { ...envelopeFromText(''), msgId: doc.externalId };
     const reject = (errors: AppRecError[], message: string, details?: unknown): Omit<Outcome, 'trigger'> => ({
       status: 'rejected',
       error: { code: errors[0].code, message, details },
@@ -208,20 +239,16 @@ export class HenvisningService {
     lap('parse');
 
     // 2. Dispatch on namespace URIs (never on prefixes).
+    const d = dispatch(tree);
+    env = d.env ?? envelopeFromText(textValue);
+    const handler = d.format ? this.formats.get(d.format) : undefined;
     const root = typeof tree.node === 'object' ? tree.node : undefined;
-    if (root) env = envelopeOf(root);
-    else env = envelopeFromText(textValue);
-    const content = root && tree.name === 'MsgHead' && tree.ns === MSGHEAD_NS ? mainContent(root) : {};
-    const handler = content.ns ? this.formats.get(content.ns) : undefined;
-    if (!root || tree.name !== 'MsgHead' || tree.ns !== MSGHEAD_NS || !handler || content.name !== 'Henvisning') {
+    if (!root || !handler) {
       const wf = checkWellFormed(utf8);
       if (!wf.ok) {
         return reject([{ code: 'T01', detail: wf.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ') }], 'XML is not well-formed', wf.problems);
       }
-      const what =
-        tree.name !== 'MsgHead' || tree.ns !== MSGHEAD_NS
-          ? `root element {${tree.ns ?? ''}}${tree.name} (expected MsgHead v1.2, ${MSGHEAD_NS})`
-          : `content {${content.ns ?? ''}}${content.name ?? '(none)'} (supported: Henvisning v2.0, ${HENVISNING_V2_NS})`;
+      const what = d.unsupported ?? `root element {${tree.ns ?? ''}}${tree.name}`;
       return reject([{ code: 'T10', detail: `Unsupported message format: ${what}` }], `Unsupported message format: ${what}`);
     }
 
@@ -234,10 +261,10 @@ export class HenvisningService {
         ? reject([{ code: 'T01', detail }], 'XML is not well-formed', v.problems)
         : reject([{ code: 'T02', detail }], 'XML does not validate against the schemas', v.problems);
     }
-    const facts = { format: content.ns, messageType: env.type.V };
+    const facts = { format: d.format, messageType: env.type.V };
 
     // 4. Business checks.
-    const checks = checkMessage(root, env, { receiverHerIds: this.options.receiverHerIds });
+    const checks = checkMessage(env, { receiverHerIds: this.options.receiverHerIds });
     lap('checks');
     if (checks.errors.length > 0) {
       const r = reject(checks.errors, checks.errors.map((e) => `${e.code}: ${e.detail ?? ''}`).join('; '));
@@ -245,9 +272,9 @@ export class HenvisningService {
     }
 
     // 5. Mapping (data: mappings/henvisning-v2.0) and FHIR.
-    const mapping = this.mappings.forFormat('henvisning', content.ns!);
+    const mapping = this.mappings.forFormat('henvisning', d.format!);
     if (!mapping) {
-      return { status: 'failed', error: { code: 'mapping_missing', message: `No mapping for henvisning format ${content.ns}` }, warnings: checks.warnings };
+      return { status: 'failed', error: { code: 'mapping_missing', message: `No mapping for henvisning format ${d.format}` }, warnings: checks.warnings, facts };
     }
     let output: MappingOutput;
     try {
@@ -280,8 +307,8 @@ export class HenvisningService {
   private appRec(env: Envelope, errors: AppRecError[]): Receipt {
     const r = buildAppRec({
       errors,
-      sender: partyFromOrganisation(env.receiverOrg as XmlElement | undefined),
-      receiver: partyFromOrganisation(env.senderOrg as XmlElement | undefined),
+      sender: env.receiver,
+      receiver: env.sender,
       original: { msgType: env.type, issueDate: env.genDate ?? '', id: env.msgId ?? '' },
       softwareName: 'hl7-engine',
       softwareVersion: this.version,

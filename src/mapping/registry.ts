@@ -21,8 +21,8 @@ export interface MappingManifest {
   description?: string;
   /** Message source this mapping serves ('henvisning', 'pridok'). */
   source: string;
-  /** Namespace URI (XML) or format id the mapping is chosen by. */
-  format: string;
+  /** Namespace URI (XML) or format id the mapping is chosen by; several when one mapping serves closely related versions. */
+  format: string | string[];
 }
 
 export interface MappingRef {
@@ -75,9 +75,11 @@ export class MappingRegistry {
       const exprFile = path.join(dir, f.name, 'mapping.jsonata');
       if (!fs.existsSync(manifestFile) || !fs.existsSync(exprFile)) continue;
       const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as MappingManifest;
-      for (const k of ['name', 'version', 'source', 'format'] as const) {
+      for (const k of ['name', 'version', 'source'] as const) {
         if (typeof manifest[k] !== 'string' || manifest[k] === '') throw new Error(`Mapping ${manifestFile}: "${k}" is required`);
       }
+      const formats = Array.isArray(manifest.format) ? manifest.format : [manifest.format];
+      if (formats.length === 0 || formats.some((f) => typeof f !== 'string' || f === '')) throw new Error(`Mapping ${manifestFile}: "format" is required`);
       const text = fs.readFileSync(exprFile, 'utf8');
       let expression: jsonata.Expression;
       try {
@@ -88,9 +90,11 @@ export class MappingRegistry {
       }
       const ref: MappingRef = { name: manifest.name, version: manifest.version, sha256: createHash('sha256').update(text).digest('hex') };
       const compiled = new CompiledMapping(manifest, ref, expression, bindings);
-      const key = `${manifest.source}\u0000${manifest.format}`;
-      if (this.byFormat.has(key)) throw new Error(`Two mappings for ${manifest.source} format ${manifest.format}`);
-      this.byFormat.set(key, compiled);
+      for (const format of formats) {
+        const key = `${manifest.source}\u0000${format}`;
+        if (this.byFormat.has(key)) throw new Error(`Two mappings for ${manifest.source} format ${format}`);
+        this.byFormat.set(key, compiled);
+      }
       this.byName.set(manifest.name, compiled);
     }
   }

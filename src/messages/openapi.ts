@@ -71,7 +71,7 @@ export const ingestOpenApi: OpenApiFragment = {
     '/api/messages': {
       post: {
         tags: ['referrals'],
-        summary: 'Submit a henvisning (MsgHead v1.2 carrying Henvisning v2.0); the answer is an AppRec v1.1',
+        summary: 'Submit a henvisning (MsgHead v1.2 carrying Henvisning v2.0, or a Henvisning v1.1/v1.0 Message); the answer is an AppRec v1.1',
         description:
           'The message is stored before it is processed. AppRec status 1 = processed; 2 = rejected with 8221 errors (T01 not well-formed/undecodable, ' +
           'T02 fails the XSD, T10 unsupported format or namespace, T99 DTD or entity declarations, E10 MsgId not a UUID, E21 receiver not served, ' +

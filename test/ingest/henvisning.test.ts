@@ -36,33 +36,39 @@ const VIDERE_C = 'Viderehenvisning_v2-0_Rettighetsvurdert_etter_ventetid_pakkefo
 describe('henvisning XML ingestion (POST /api/messages)', function () {
   this.timeout(120_000);
 
-  describe('every shared v2.0 sample, each into an empty database', () => {
-    for (const name of sampleNames()) {
-      it(`${name}: AppRec status 1 and the stored FHIR equals the golden file`, async () => {
-        const e = await startTestEngine();
-        try {
-          const rec = await ingest(e, sample(name));
-          expect(rec.status, JSON.stringify(rec.errors)).to.equal('1');
-          expect(rec.errors).to.deep.equal([]);
-          expect(rec.originalId).to.equal(/<MsgId>([^<]+)<\/MsgId>/.exec(sampleText(name))![1]);
-          const m = await getMessage(e, rec.messageId);
-          expect(m.status).to.equal('processed');
-          expect(m.mapping).to.include({ name: 'henvisning-v2.0', version: '1.0.0' });
-          const stored = await Promise.all(m.fhir!.map((f) => read(e, f.reference)));
-          for (const r of stored) {
-            expect(() => validateResource(r), `${r.resourceType}/${r.id}`).not.to.throw();
-            if (r.resourceType === 'Binary') continue; // no extensions on Binary
-            const src = (r as { extension?: Extension[] }).extension?.find((x) => x.url === 'urn:hl7-engine:fhir:extension:source-message');
-            expect(src?.extension?.find((x) => x.url === 'storeId')?.valueString, `${r.resourceType} source`).to.equal(m.id);
+  for (const [folder, mappingName] of [
+    ['henvisning-v2.0', 'henvisning-v2.0'],
+    ['henvisning-v1.1', 'henvisning-v1'],
+    ['henvisning-v1.0', 'henvisning-v1'],
+  ]) {
+    describe(`every shared ${folder} sample, each into an empty database`, () => {
+      for (const name of sampleNames(folder)) {
+        it(`${name}: AppRec status 1 and the stored FHIR equals the golden file`, async () => {
+          const e = await startTestEngine();
+          try {
+            const rec = await ingest(e, sample(name, folder));
+            expect(rec.status, JSON.stringify(rec.errors)).to.equal('1');
+            expect(rec.errors).to.deep.equal([]);
+            expect(rec.originalId).to.equal(/<MsgId>([^<]+)<\/MsgId>/.exec(sample(name, folder).toString('utf8'))![1]);
+            const m = await getMessage(e, rec.messageId);
+            expect(m.status).to.equal('processed');
+            expect(m.mapping).to.include({ name: mappingName, version: '1.0.0' });
+            const stored = await Promise.all(m.fhir!.map((f) => read(e, f.reference)));
+            for (const r of stored) {
+              expect(() => validateResource(r), `${r.resourceType}/${r.id}`).not.to.throw();
+              if (r.resourceType === 'Binary') continue; // no extensions on Binary
+              const src = (r as { extension?: Extension[] }).extension?.find((x) => x.url === 'urn:hl7-engine:fhir:extension:source-message');
+              expect(src?.extension?.find((x) => x.url === 'storeId')?.valueString, `${r.resourceType} source`).to.equal(m.id);
+            }
+            const golden = JSON.parse(fs.readFileSync(path.join(DEFAULT_MAPPINGS_DIR, mappingName, 'examples', name.replace(/\.xml$/, '.fhir.json')), 'utf8'));
+            expect(normaliseForGolden(stored)).to.deep.equal(golden);
+          } finally {
+            await e.stop();
           }
-          const golden = JSON.parse(fs.readFileSync(path.join(DEFAULT_MAPPINGS_DIR, 'henvisning-v2.0', 'examples', name.replace(/\.xml$/, '.fhir.json')), 'utf8'));
-          expect(normaliseForGolden(stored)).to.deep.equal(golden);
-        } finally {
-          await e.stop();
-        }
-      });
-    }
-  });
+        });
+      }
+    });
+  }
 
   describe('lifecycle, duplicates and rejections', () => {
     let e: TestEngine;
@@ -109,6 +115,22 @@ describe('henvisning XML ingestion (POST /api/messages)', function () {
       }
       expect((await read<ServiceRequest>(e, srRef)).meta?.versionId).to.equal('3');
       expect((await read<Encounter>(e, encRef)).status).to.equal('cancelled');
+    });
+
+    it('Henvisning v1.1 (Message root, no MsgHead): new → change → cancel on one ServiceRequest; the AppRec echoes ServProvider and Requester', async () => {
+      const n = await ingest(e, sample('henvisning_v1.1_n.xml', 'henvisning-v1.1'));
+      expect(n.status).to.equal('1');
+      const sender = (n.root.Sender as { HCP: { Inst: { Name: string; Id: string; Dept: { Id: string } } } }).HCP.Inst;
+      expect(sender).to.include({ Name: 'ST OLAVS HOSPITAL HF', Id: '59' });
+      expect(sender.Dept.Id).to.equal('90998');
+      expect((n.root.Receiver as { HCP: { Inst: { Id: string } } }).HCP.Inst.Id).to.equal('56704');
+      const srRef = refOf(await getMessage(e, n.messageId), 'ServiceRequest');
+      await ingest(e, sample('henvisning_v1.1_m.xml', 'henvisning-v1.1'));
+      expect((await read<ServiceRequest>(e, srRef)).meta?.versionId).to.equal('2');
+      const c = await getMessage(e, (await ingest(e, sample('henvisning_v1.1_c.xml', 'henvisning-v1.1'))).messageId);
+      expect(refOf(c, 'ServiceRequest')).to.equal(srRef);
+      expect((await read<ServiceRequest>(e, srRef)).status).to.equal('revoked');
+      expect(c.mapping).to.include({ name: 'henvisning-v1' });
     });
 
     it('Viderehenvisning new then cancel revokes the right ServiceRequest (DocumentId), not another one', async () => {

@@ -16,18 +16,20 @@ const registry = new MappingRegistry(DEFAULT_MAPPINGS_DIR, new ResourceIds(Buffe
 describe('mappings as data (mappings/<name>/mapping.jsonata + examples + golden FHIR)', () => {
   it('loads every mapping with name, version and expression hash', () => {
     const refs = registry.list().map((r) => `${r.name}@${r.version}`);
-    expect(refs).to.include.members(['henvisning-v2.0@1.0.0', 'pridok-referral-v1@1.0.0']);
+    expect(refs).to.include.members(['henvisning-v2.0@1.0.0', 'henvisning-v1@1.0.0', 'pridok-referral-v1@1.0.0']);
     for (const r of registry.list()) expect(r.sha256).to.match(/^[0-9a-f]{64}$/);
   });
 
-  it('the product carries every shared henvisning v2.0 sample, byte for byte, as a mapping example', () => {
-    const dir = sharedPath('fixtures', 'ehelse', 'samples', 'henvisning-v2.0');
-    const samples = fs.readdirSync(dir).filter((f) => f.endsWith('.xml'));
-    expect(samples).to.have.length.greaterThan(0);
-    for (const f of samples) {
-      const own = path.join(DEFAULT_MAPPINGS_DIR, 'henvisning-v2.0', 'examples', f);
-      expect(fs.existsSync(own), f).to.equal(true);
-      expect(fs.readFileSync(own).equals(readShared('fixtures', 'ehelse', 'samples', 'henvisning-v2.0', f)), f).to.equal(true);
+  it('the product carries every shared henvisning sample (v2.0, v1.1, v1.0), byte for byte, as a mapping example', () => {
+    for (const [folder, mapping] of [['henvisning-v2.0', 'henvisning-v2.0'], ['henvisning-v1.1', 'henvisning-v1'], ['henvisning-v1.0', 'henvisning-v1']]) {
+      const dir = sharedPath('fixtures', 'ehelse', 'samples', folder);
+      const samples = fs.readdirSync(dir).filter((f) => f.endsWith('.xml'));
+      expect(samples).to.have.length.greaterThan(0);
+      for (const f of samples) {
+        const own = path.join(DEFAULT_MAPPINGS_DIR, mapping, 'examples', f);
+        expect(fs.existsSync(own), f).to.equal(true);
+        expect(fs.readFileSync(own).equals(readShared('fixtures', 'ehelse', 'samples', folder, f)), f).to.equal(true);
+      }
     }
   });
 

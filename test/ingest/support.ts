@@ -12,12 +12,12 @@ import { readShared, sharedPath } from '../support/shared.js';
 
 export const SAMPLE_DIR = ['fixtures', 'ehelse', 'samples', 'henvisning-v2.0'];
 
-export function sampleNames(): string[] {
-  return fs.readdirSync(sharedPath(...SAMPLE_DIR)).filter((f) => f.endsWith('.xml')).sort();
+export function sampleNames(folder = 'henvisning-v2.0'): string[] {
+  return fs.readdirSync(sharedPath('fixtures', 'ehelse', 'samples', folder)).filter((f) => f.endsWith('.xml')).sort();
 }
 
-export function sample(name: string): Buffer {
-  return readShared(...SAMPLE_DIR, name);
+export function sample(name: string, folder = 'henvisning-v2.0'): Buffer {
+  return readShared('fixtures', 'ehelse', 'samples', folder, name);
 }
 
 export function sampleText(name: string): string {
