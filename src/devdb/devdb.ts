@@ -77,7 +77,7 @@ export async function resolveDatabase(opts: ResolveOptions): Promise<EmbeddedDat
     ferret,
     [
       '--handler=sqlite',
-      `--sqlite-url=file:${sqliteDir}/`,
+      `--sqlite-url=file:${sqliteDir}/?_pragma=synchronous(normal)`,
       `--listen-addr=127.0.0.1:${port}`,
       `--state-dir=${stateDir}`,
       '--debug-addr=-',
