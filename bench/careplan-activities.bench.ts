@@ -20,7 +20,7 @@ import { durationSeconds, startBenchEngine } from './support.js';
 export const title = 'Care plan activities: signed POST → 202 → job processed, 16 concurrent clients';
 
 const CLIENTS = Number(process.env.BENCH_CAREPLAN_CLIENTS ?? 16);
-const POLL_MS = Number(process.env.BENCH_CAREPLAN_POLL_MS ?? 100);
+const POLL_MS = Number(process.env.BENCH_CAREPLAN_POLL_MS ?? 500);
 const asn1 = forge.asn1;
 const { Class, Type } = asn1;
 

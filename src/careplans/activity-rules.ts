@@ -9,7 +9,7 @@ import type { AppContext } from '../http/context.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
 import { verifySignedData } from '../signature/index.js';
 import type { SignatureVerdict } from '../signature/index.js';
-import type { Employee, MedicalProgram, Medication, Party, PatientEvent } from '../registries/types.js';
+import type { Employee, MedicalProgram, Medication, Party, PatientEvent, ProgramMedication } from '../registries/types.js';
 import { CARE_PLAN_ACTIVITIES, CARE_PLANS } from './collections.js';
 import { conflict, notFound, schemaFailure, unprocessable, unprocessableMessage } from './failures.js';
 import { MSG } from './messages.js';
@@ -40,6 +40,7 @@ export class ActivityFacts {
   ownActivity?: ActivityDoc;
   medication?: Medication;
   program?: MedicalProgram;
+  programMedications?: Promise<ProgramMedication[]>;
   reasonRecords = new Map<number, PatientEvent>();
 
   constructor(
@@ -83,7 +84,12 @@ function codes(concepts: { coding: { system: string; code: string }[] }[] | unde
 }
 
 /** Program membership of an INNM_DOSAGE: through the BRANDs whose primary ingredient it is. */
-async function programMedications(f: ActivityFacts) {
+async function programMedications(f: ActivityFacts): Promise<ProgramMedication[]> {
+  f.programMedications ??= findProgramMedications(f);
+  return f.programMedications;
+}
+
+async function findProgramMedications(f: ActivityFacts): Promise<ProgramMedication[]> {
   const innmDosageId = f.medication!.id;
   const brands = (await f.ctx.registries.find('medications', { type: 'BRAND', 'ingredients.id': innmDosageId })).filter(
     (b) => b.is_active && b.ingredients.some((i) => i.id === innmDosageId && i.is_primary),
