@@ -1,6 +1,7 @@
 /** Care plans through the API: creation (status new), validation, reading (as eHealth JSON and as FHIR CarePlan). */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { TestEngine } from '../support/harness.js';
 import { ICD10, http, newWorld, reference, startCarePlanEngine, type World } from './support.js';
 
@@ -113,5 +114,23 @@ describe('care plans API', function () {
     const res = await http(e, 'GET', w.activitiesPath(), noRead);
     expect(res.status).to.equal(403);
     expect(res.body.error.message).to.equal('Your scope does not allow to access this resource. Missing allowances: care_plan:read');
+  });
+
+  it('is described in /api/openapi.json (care plan and registry routes, schemas that compile)', async () => {
+    const doc = (await (await fetch(`${e.url}/api/openapi.json`)).json()) as any;
+    for (const p of [
+      '/api/patients/{patient_id}/care_plans',
+      '/api/patients/{patient_id}/care_plans/{care_plan_id}/activities',
+      '/api/patients/{patient_id}/care_plans/{care_plan_id}/activities/{id}',
+      '/api/registries/{name}/{id}',
+    ]) {
+      expect(doc.paths, p).to.have.property(p);
+    }
+    const ajv = new Ajv2020({ strict: false, logger: false });
+    for (const name of ['CarePlanActivitySignedContent', 'CarePlanCreate', 'SignedDataRequest', 'Registry_medications']) {
+      expect(() => ajv.compile(doc.components.schemas[name]), name).to.not.throw();
+    }
+    const validate = ajv.compile(doc.components.schemas.CarePlanActivitySignedContent);
+    expect(validate(w.activity())).to.equal(true);
   });
 });
