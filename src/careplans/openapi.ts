@@ -2,7 +2,22 @@
 import { errorResponses, jsonContent, type OpenApiFragment } from '../openapi/fragment.js';
 import { carePlanActivitySchema, carePlanCreateSchema, signedDataRequestSchema } from './schemas.js';
 
-const strip = ({ $id: _id, ...rest }: { $id?: string } & Record<string, unknown>) => rest;
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+/** The schema without $id, `format: uuid` spelled as a pattern (OpenAPI tools know few formats). */
+function strip(schema: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(schema), (key, value) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const { $id: _id, ...rest } = value as Record<string, unknown>;
+      if (rest.format === 'uuid') {
+        delete rest.format;
+        rest.pattern = UUID_PATTERN;
+      }
+      return rest;
+    }
+    return value;
+  }) as Record<string, unknown>;
+}
 
 const envelope = (data: unknown) => ({
   type: 'object',
