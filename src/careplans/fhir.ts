@@ -35,16 +35,15 @@ export const CARE_PLAN_EXTENSIONS = {
   targetElement: 'http://hl7.org/fhir/StructureDefinition/targetElement',
 } as const;
 
-/** The FHIR repository as the contract describes it (ctx.fhir). */
+/** The FHIR operations used here (ctx.fhir, src/fhir/repository.ts). */
 export interface FhirPort {
   create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
   read<T extends Resource>(type: string, id: string): Promise<T>;
   update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
-  search<T extends Resource>(type: string, params: Record<string, string | string[]>): Promise<{ resources: T[]; total?: number }>;
 }
 
-export function fhirOf(ctx: AppContext): FhirPort | undefined {
-  return (ctx as unknown as { fhir?: FhirPort }).fhir;
+export function fhirOf(ctx: AppContext): FhirPort {
+  return ctx.fhir;
 }
 
 const statusOf = (err: unknown) => (err as { status?: number })?.status;
@@ -223,7 +222,6 @@ function sameContent(a: Resource, b: Resource): boolean {
  */
 export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string): Promise<void> {
   const fhir = fhirOf(ctx);
-  if (!fhir) return;
   const db = ctx.database.db;
   for (let attempt = 0; attempt < 6; attempt++) {
     const plan = await db.collection<CarePlanDoc>(CARE_PLANS).findOne({ _id: carePlanId });
@@ -329,7 +327,6 @@ export function activityProvenance(s: SignatureFacts): Provenance {
 /** Creates the activity's Provenance unless it exists (deterministic id). */
 export async function ensureProvenance(ctx: AppContext, s: SignatureFacts): Promise<void> {
   const fhir = fhirOf(ctx);
-  if (!fhir) return;
   const resource = activityProvenance(s);
   try {
     await fhir.create(resource, { id: resource.id });
