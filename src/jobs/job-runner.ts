@@ -12,6 +12,7 @@
 import { Agenda, InMemoryNotificationChannel, exponential, type Job } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
+import { claim } from '../db/claims.js';
 import type { CollectionSpec } from '../db/mongo.js';
 import type { AppContext } from '../http/context.js';
 import { log } from '../logging/logger.js';
@@ -78,7 +79,7 @@ export class JobRunner {
   private started = false;
 
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly options: JobRunnerOptions,
   ) {
     this.jobs = db.collection<JobDocument>('jobs');
@@ -214,11 +215,12 @@ export class JobRunner {
   async rerun(id: string): Promise<boolean> {
     const job = await this.get(id);
     if (!job || job.status !== 'failed') return false;
-    const res = await this.jobs.updateOne(
-      { _id: job._id, status: 'failed' },
-      { $set: { status: 'pending', status_code: 202, attempts: 0, updated_at: new Date() }, $unset: { error: '', finished_at: '' } },
+    const run = (job.run ?? 0) + 1;
+    if (!(await claim(this.db, `job:${id}:run${run}`))) return false; // another operator re-ran it just now
+    await this.jobs.updateOne(
+      { _id: job._id },
+      { $set: { status: 'pending', status_code: 202, attempts: 0, run, updated_at: new Date() }, $unset: { error: '', finished_at: '' } },
     );
-    if (res.modifiedCount !== 1) return false;
     await this.schedule(job);
     return true;
   }
@@ -255,8 +257,8 @@ export class JobRunner {
     }
     const _id = new ObjectId(jobId);
     const now = new Date();
-    const doc = await this.claim(_id, now);
-    if (!doc) return; // finished already (a duplicate delivery)
+    const doc = await this.claim(_id, def.options?.lockLifetimeMs ?? this.options.lockLifetimeMs, now);
+    if (!doc) return; // finished already, or running elsewhere (a duplicate delivery)
     const logger = log().child({ job: def.name, jobId, attempt: doc.attempts });
     const handle: JobHandle = {
       id: jobId,
@@ -305,23 +307,28 @@ export class JobRunner {
   }
 
   /**
-   * Marks the job processing and counts the attempt. With FerretDB 1.24 (SQLite) a document just inserted on one
-   * connection is now and then not yet visible to another for a few milliseconds (seen when the in-process
-   * notification starts the run at once); the claim is then retried instead of dropping the run.
+   * Starts the next attempt of a job, or answers undefined when this delivery must not run it: the job is finished,
+   * or another worker runs it (status processing, started within the lock lifetime). Agenda's own locking relies on
+   * findOneAndUpdate, which FerretDB does not make atomic, so the same job can be delivered twice at once: the
+   * attempt is therefore claimed by a unique insert (`job:<id>:run<n>:a<attempt>`), which exactly one delivery wins.
+   * A worker that died is taken over once its attempt is older than the lock lifetime.
+   * (A document just inserted on one connection is now and then not yet visible to another with FerretDB: retried.)
    */
-  private async claim(_id: ObjectId, now: Date): Promise<JobDocument | undefined> {
+  private async claim(_id: ObjectId, lockLifetimeMs: number, now: Date): Promise<JobDocument | undefined> {
     for (let tries = 0; tries < 20; tries++) {
-      const doc = await this.jobs.findOneAndUpdate(
-        { _id, status: { $in: ['pending', 'processing'] } },
-        { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
-        { returnDocument: 'after' },
-      );
-      if (doc) return doc;
       const current = await this.jobs.findOne({ _id });
-      if (current && current.status !== 'pending' && current.status !== 'processing') return undefined;
-      await new Promise((r) => setTimeout(r, 25 * (tries + 1)));
+      if (!current) {
+        await new Promise((r) => setTimeout(r, 25 * (tries + 1)));
+        continue;
+      }
+      if (current.status === 'processed' || current.status === 'failed') return undefined;
+      if (current.status === 'processing' && current.started_at && now.getTime() - current.started_at.getTime() < lockLifetimeMs) return undefined;
+      const attempt = current.attempts + 1;
+      if (!(await claim(this.db, `job:${_id.toHexString()}:run${current.run ?? 0}:a${attempt}`))) return undefined;
+      await this.jobs.updateOne({ _id }, { $set: { status: 'processing', started_at: now, updated_at: now, attempts: attempt } });
+      return { ...current, status: 'processing', started_at: now, updated_at: now, attempts: attempt };
     }
-    throw new Error(`could not claim job ${_id.toHexString()}`);
+    throw new Error(`job ${_id.toHexString()} not found`);
   }
 
   private async enqueueRecurringRun(name: string, data: unknown): Promise<string> {

@@ -77,6 +77,8 @@ export interface JobDocument {
   eta: Date;
   attempts: number;
   max_attempts: number;
+  /** How many times an operator re-ran the job after it failed (0 for the first run). */
+  run?: number;
   progress?: { percent: number; message?: string };
   response?: { links?: JobLink[]; response_data?: unknown };
   error?: unknown;

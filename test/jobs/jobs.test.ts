@@ -4,7 +4,17 @@ import { startTestEngine, type TestEngine } from '../support/harness.js';
 
 /** Jobs of this test's own, run by the engine's real job runner (Agenda + the jobs collection). */
 let flakyRuns = 0;
+let countedRuns = 0;
 const testJobs: JobDefinition<any>[] = [
+  {
+    name: 'test.counted',
+    description: 'counts its runs',
+    create: () => async () => {
+      countedRuns++;
+      await new Promise((r) => setTimeout(r, 200));
+      return { status_code: 200, response_data: { runs: countedRuns } };
+    },
+  },
   {
     name: 'test.always-throws',
     description: 'throws on every run',
@@ -147,6 +157,15 @@ describe('jobs: runner and API', function () {
     const third = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
     expect(third.existing).to.equal(false);
     expect(third.id).to.not.equal(first.id);
+  });
+
+  it('a job delivered several times at once (Agenda locks are not atomic on FerretDB) runs once', async () => {
+    const { id } = await e.ctx.jobs.enqueue('test.counted', {});
+    await Promise.all([1, 2, 3].map(() => e.ctx.jobs.agenda.now('test.counted', { jobId: id })));
+    const done = await waitForStatus(e, adminToken, id, ['processed', 'failed']);
+    await new Promise((r) => setTimeout(r, 500)); // let every duplicate delivery finish
+    expect(countedRuns).to.equal(1);
+    expect(done.attempts).to.equal(1);
   });
 
   it('lists jobs with filters and paging, limited to the token\'s legal entity', async () => {

@@ -75,6 +75,6 @@ export async function startTestEngine(
   return {
     ...running,
     config,
-    token: (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'user-1', clientId: o.clientId, expiresIn: o.expiresIn }),
+    token: (scope, o = {}) => mintLocalToken(config.dataDir, { scope, sub: o.sub ?? 'user-1', clientId: o.clientId, expiresIn: o.expiresIn }),
   };
 }
