@@ -60,11 +60,14 @@ export class PostingIndex {
     return (await this.col.findOne({ _id: this.slotId(key, slot) }, { projection: { _id: 1 } })) !== null;
   }
 
-  /** First free slot at or after `from` (which must be ≤ the true end of the contiguous list, or any taken slot). */
-  private async firstFree(key: string, from: number): Promise<number> {
+  /**
+   * First free slot at or after `from` (any slot number; slots form a contiguous prefix). `belowTaken`: the caller
+   * knows slot from-1 exists (it just failed to insert there), which saves a lookup.
+   */
+  private async firstFree(key: string, from: number, belowTaken = false): Promise<number> {
     if (!(await this.exists(key, from))) {
       // from may be past the end only if from-1 exists or from = 0; otherwise search below
-      if (from === 0 || (await this.exists(key, from - 1))) return from;
+      if (from === 0 || belowTaken || (await this.exists(key, from - 1))) return from;
       let lo = -1; // exists(-1) treated as true
       let hi = from; // known missing
       while (hi - lo > 1) {
@@ -114,7 +117,7 @@ export class PostingIndex {
         const key = keys[i];
         let slot = (this.hints.get(key) ?? 0) + 1;
         for (let attempt = 0; ; attempt++) {
-          slot = await this.firstFree(key, slot);
+          slot = await this.firstFree(key, slot, true);
           try {
             await this.col.insertOne({ _id: this.slotId(key, slot), r: entries.get(key)! });
             this.setHint(key, slot + 1);

@@ -305,6 +305,22 @@ export class FhirRepository {
         assertValid(prepared);
       }
     }
+    if (opts.mustNotExist && prepared) {
+      // Create: version 1 or nothing. The existence check and the index keys go in parallel (keys of a refused
+      // create are harmless: every candidate is re-checked), then the unique history insert decides.
+      const lu = this.now();
+      const resource = { ...prepared, meta: { ...prepared.meta, versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource;
+      const keys = searchKeys(resource);
+      const [cur] = await Promise.all([this.findCurrent(type, id), this.postings.add(new Map(postingKeys(type, keys).map((k) => [k, [id]])))]);
+      if (cur) throw conflict(`Resource ${type}/${id} already exists`);
+      try {
+        await this.history$.insertOne({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j: JSON.stringify(resource) });
+      } catch (err) {
+        if (isDuplicateKey(err)) throw conflict(`Resource ${type}/${id} already exists`);
+        throw err;
+      }
+      return this.converge(type, id, { _id: id, v: 1, lu, r: resource, ...keys });
+    }
     for (let attempt = 0; attempt < 25; attempt++) {
       const cur = await this.findCurrent(type, id);
       let latest = cur?.v ?? 0;
