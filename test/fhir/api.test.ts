@@ -243,6 +243,21 @@ describe('FHIR API', function () {
       expect(ids(none)).to.deep.equal([]);
     });
 
+    it('date on a Period (CarePlan date): overlap semantics of ge/le, eq = within', async () => {
+      const c = await client();
+      const cp = (await c.create({
+        resourceType: 'CarePlan',
+        body: { resourceType: 'CarePlan', status: 'active', intent: 'plan', subject: { reference: `Patient/${other.id}` }, period: { start: '2024-01-01', end: '2024-06-30' } },
+      })) as unknown as CarePlan;
+      const q = async (date: string) => ids(await c.search({ resourceType: 'CarePlan', searchParams: { subject: `Patient/${other.id}`, date } }));
+      expect(await q('ge2024-03-01')).to.deep.equal([`CarePlan/${cp.id}`]);
+      expect(await q('le2024-03-01')).to.deep.equal([`CarePlan/${cp.id}`]);
+      expect(await q('eq2024')).to.deep.equal([`CarePlan/${cp.id}`]);
+      expect(await q('eq2024-03')).to.deep.equal([]);
+      expect(await q('gt2024-07-01')).to.deep.equal([]);
+      expect(await q('lt2023-12-31')).to.deep.equal([]);
+    });
+
     it('string: name and family (starts with, case and accent insensitive, :exact), birthdate, gender, _id', async () => {
       const c = await client(READ);
       const lower = family.toLowerCase().replace('æ', 'æ');
