@@ -9,7 +9,8 @@ import { messageCollections } from '../messages/store.js';
 import { ingestSettingsCollection } from '../referrals/resource-ids.js';
 import { registryCollections } from '../registries/definitions.js';
 import { carePlanCollections } from '../careplans/collections.js';
+import { claimCollections } from './claims.js';
 import type { CollectionSpec } from './mongo.js';
 import { fhirCollectionSpecs } from '../fhir/collections.js';
 
-export const collectionSpecs: CollectionSpec[] = [...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...fhirCollectionSpecs()];
+export const collectionSpecs: CollectionSpec[] = [...claimCollections, ...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...fhirCollectionSpecs()];

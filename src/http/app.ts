@@ -10,6 +10,7 @@ import { fhirTerminologyRouter, terminologyCapability } from '../dictionaries/fh
 import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
+import { openApiRouter } from '../openapi/routes.js';
 import { jobsRouter } from '../jobs/routes.js';
 import { consultationsRouter } from '../consultations/routes.js';
 import { registriesRouter } from '../registries/routes.js';
@@ -38,6 +39,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(healthRouter(ctx));
   app.use(metricsRouter(ctx));
   app.use(agendashRouter(ctx));
+  app.use(openApiRouter());
   // Before the global JSON parser: dictionary uploads (JSON or CSV) read their own bodies up to DICTIONARY_UPLOAD_LIMIT.
   app.use(dictionariesRouter(ctx));
   // Before the global JSON parser: henvisning XML and Pridok webhooks read their own raw bodies (MESSAGE_MAX_BYTES).

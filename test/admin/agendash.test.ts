@@ -34,7 +34,7 @@ describe('operators: Agendash at /admin/jobs', function () {
     expect(wrong.status).to.equal(401);
     const noScope = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Bearer ${await e.token('job:read')}` } });
     expect(noScope.status).to.equal(403);
-    expect((await noScope.json()).error.message).to.equal('Your scope does not allow to access this resource. Missing allowances: admin');
+    expect((((await noScope.json()) as any)).error.message).to.equal('Your scope does not allow to access this resource. Missing allowances: admin');
   });
 
   it('serves the dashboard to a bearer token with scope admin', async () => {

@@ -6,7 +6,7 @@ describe('GET /api/openapi.json', () => {
   it('is an OpenAPI 3.1 document describing the non-FHIR routes, with schemas that compile', async () => {
     const res = await fetch(`${engine().url}/api/openapi.json`);
     expect(res.status).to.equal(200);
-    const doc = await res.json();
+    const doc = ((await res.json()) as any);
     expect(doc.openapi).to.equal('3.1.0');
     for (const p of ['/healthz', '/readyz', '/metrics', '/api/jobs', '/api/jobs/{id}', '/api/jobs/{id}/rerun', '/admin/jobs/']) {
       expect(doc.paths, p).to.have.property(p);

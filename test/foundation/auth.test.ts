@@ -11,7 +11,7 @@ async function call(token?: string) {
   const headers: Record<string, string> = {};
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const res = await fetch(`${engine().url}/api/jobs/5f0c8b7e9d3a2b1c4d5e6f70`, { headers });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: ((await res.json()) as any) };
 }
 
 describe('token authentication', () => {

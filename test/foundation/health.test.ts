@@ -5,7 +5,7 @@ describe('health and readiness', () => {
   it('GET /healthz answers 200 while the process is up', async () => {
     const res = await fetch(`${engine().url}/healthz`);
     expect(res.status).to.equal(200);
-    expect(await res.json()).to.deep.equal({ status: 'ok' });
+    expect(((await res.json()) as any)).to.deep.equal({ status: 'ok' });
   });
 
   it('GET /readyz answers 200 when the database is reachable', async () => {
@@ -17,7 +17,7 @@ describe('health and readiness', () => {
   it('unknown routes get a JSON error body', async () => {
     const res = await fetch(`${engine().url}/no/such/route`);
     expect(res.status).to.equal(404);
-    expect(await res.json()).to.deep.equal({ error: { type: 'not_found', message: 'No route for GET /no/such/route' } });
+    expect(((await res.json()) as any)).to.deep.equal({ error: { type: 'not_found', message: 'No route for GET /no/such/route' } });
   });
 
   it('echoes a sane X-Request-Id', async () => {

@@ -69,7 +69,7 @@ async function waitForStatus(e: TestEngine, token: string, id: string, statuses:
   const end = Date.now() + ms;
   for (;;) {
     const res = await fetch(`${e.url}/api/jobs/${id}?details=true`, { headers: { authorization: `Bearer ${token}` } });
-    const body = await res.json();
+    const body = ((await res.json()) as any);
     if (statuses.includes(body.data?.status)) return body.data;
     if (Date.now() > end) throw new Error(`job ${id} still ${body.data?.status}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -99,7 +99,7 @@ describe('jobs: runner and API', function () {
 
     const res = await get(id);
     expect(res.status).to.equal(200);
-    const body = await res.json();
+    const body = ((await res.json()) as any);
     expect(body.data).to.deep.include({ status: 'failed', status_code: 500 });
     expect(body.data.error).to.deep.equal({ type: 'internal_error', message: 'Job failed after retries' });
     expect(body.meta).to.include({ code: 200, type: 'object' });
@@ -119,7 +119,7 @@ describe('jobs: runner and API', function () {
     const res = await get(id);
     expect(res.status).to.equal(303);
     expect(res.headers.get('location')).to.equal('/api/things/x1');
-    const body = await res.json();
+    const body = ((await res.json()) as any);
     expect(body.data).to.deep.equal({ eta: body.data.eta, status: 'processed', status_code: 200, links: [{ entity: 'thing', href: '/api/things/x1' }] });
     expect(body.data.eta).to.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z$/);
   });
@@ -130,10 +130,10 @@ describe('jobs: runner and API', function () {
     const fa = await waitForStatus(e, token, a.id, ['failed']);
     await waitForStatus(e, token, b.id, ['failed']);
     expect(fa.attempts).to.equal(1);
-    const ra = await (await get(a.id)).json();
+    const ra = ((await (await get(a.id)).json()) as any);
     expect(ra.data).to.deep.include({ status: 'failed', status_code: 422 });
     expect(ra.data.error).to.deep.equal({ type: 'validation_failed', message: 'Validation failed', invalid: [] });
-    const rb = await (await get(b.id)).json();
+    const rb = ((await (await get(b.id)).json()) as any);
     expect(rb.data.error).to.deep.equal({ type: 'request_conflict', message: 'Does not match the signer drfo' });
   });
 
@@ -143,7 +143,7 @@ describe('jobs: runner and API', function () {
     expect(done.progress).to.deep.equal({ percent: 50, message: 'half way' });
     const res = await get(id);
     expect(res.status).to.equal(200);
-    expect((await res.json()).data).to.deep.include({ status: 'processed', status_code: 200, response_data: { echoed: { n: 1 } } });
+    expect((((await res.json()) as any)).data).to.deep.include({ status: 'processed', status_code: 200, response_data: { echoed: { n: 1 } } });
   });
 
   it('an identical request while its job is pending gets the same job', async () => {
@@ -151,7 +151,7 @@ describe('jobs: runner and API', function () {
     const second = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
     expect(second).to.deep.equal({ id: first.id, existing: true });
     const pending = await get(first.id, adminToken);
-    const body = await pending.json();
+    const body = ((await pending.json()) as any);
     expect(body.data).to.deep.equal({ eta: body.data.eta, status: 'pending', links: [{ entity: 'job', href: `/api/jobs/${first.id}` }] });
     await waitForStatus(e, adminToken, first.id, ['processed']);
     const third = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
@@ -171,12 +171,12 @@ describe('jobs: runner and API', function () {
   it('lists jobs with filters and paging, limited to the token\'s legal entity', async () => {
     const res = await fetch(`${e.url}/api/jobs?name=test.always-throws&status=failed&page_size=10`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).to.equal(200);
-    const body = await res.json();
+    const body = ((await res.json()) as any);
     expect(body.data).to.have.length(1);
     expect(body.paging).to.include({ total_entries: 1, page_number: 1 });
     const other = await e.token('job:read', { clientId: 'le-2' });
     const res2 = await fetch(`${e.url}/api/jobs?name=test.always-throws`, { headers: { authorization: `Bearer ${other}` } });
-    expect((await res2.json()).data).to.have.length(0);
+    expect((((await res2.json()) as any)).data).to.have.length(0);
     const bad = await fetch(`${e.url}/api/jobs?status=weird`, { headers: { authorization: `Bearer ${token}` } });
     expect(bad.status).to.equal(422);
   });
@@ -193,7 +193,7 @@ describe('jobs: runner and API', function () {
     const t = await e.token('something:else', { clientId: 'le-1' });
     const res = await get('5f0c8b7e9d3a2b1c4d5e6f70', t);
     expect(res.status).to.equal(403);
-    expect(await res.json()).to.deep.equal({
+    expect(((await res.json()) as any)).to.deep.equal({
       error: { type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: job:read' },
     });
   });
