@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../paths.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -207,7 +207,7 @@ function ingestConfig(env: Env): Config['ingest'] {
     messageMaxBytes: maxBytes,
     messageInlineMaxBytes: inlineMax,
     retentionDays: int(env, 'MESSAGE_RETENTION_DAYS', 365, 1, 36_500),
-    mappingsDir: mappingsDir ? path.resolve(mappingsDir) : path.resolve(decodeURIComponent(new URL('.', import.meta.url).pathname), '..', '..', 'mappings'),
+    mappingsDir: mappingsDir ? path.resolve(mappingsDir) : projectPath('mappings'),
     receiverHerIds: herIds.map((id) => id.replace(/^0+(?=\d)/, '')),
     resourceIdKey,
     pridokWebhookSecret: pridokSecret,
@@ -350,7 +350,7 @@ export function loadConfig(env: Env = process.env): Config {
     signature: signatureConfig(env),
     carePlans: carePlansConfig(env),
     dictionaries: {
-      dir: path.resolve(str(env, 'DICTIONARIES_DIR') ?? path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dictionaries')),
+      dir: path.resolve(str(env, 'DICTIONARIES_DIR') ?? projectPath('dictionaries')),
       cacheCheckMs: int(env, 'DICTIONARY_CACHE_CHECK_MS', 1_000, 0, 3_600_000),
       uploadLimitBytes: parseSize('DICTIONARY_UPLOAD_LIMIT', str(env, 'DICTIONARY_UPLOAD_LIMIT') ?? '32mb'),
       versionsKept: int(env, 'DICTIONARY_VERSIONS_KEPT', 20, 2, 10_000),

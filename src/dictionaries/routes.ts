@@ -16,6 +16,7 @@
  * `If-Match: "<revision>"` (409 when the dictionary has changed). This router reads its own bodies (limit
  * DICTIONARY_UPLOAD_LIMIT, default 32mb) and is mounted before the global JSON parser.
  */
+import { HttpError } from '../http/errors.js';
 import express, { Router, type Request, type Response } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
@@ -32,16 +33,6 @@ const PREFIX = '/api/dictionaries/';
 const CSV_TYPES = ['text/csv', 'application/csv', 'text/comma-separated-values', 'application/vnd.ms-excel', 'text/tab-separated-values'];
 const JSON_TYPES = /^application\/(?:[\w.+-]+\+)?json$/;
 
-class ApiError extends Error {
-  constructor(
-    public readonly status: number,
-    public readonly type: string,
-    message: string,
-    public readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
 
 function queryInvalid(entry: string, description: string): InvalidEntry {
   return { entry_type: 'query_parameter', entry, rules: [{ rule: 'invalid', params: [], description }] };
@@ -61,7 +52,7 @@ export function parseTarget(rawPath: string): Target | undefined {
   try {
     segs = raw.split('/').map((s) => decodeURIComponent(s));
   } catch {
-    throw new ApiError(400, 'malformed_request', 'The path is not valid percent-encoding');
+    throw new HttpError(400, 'malformed_request', 'The path is not valid percent-encoding');
   }
   const rawSegs = raw.split('/');
   const n = rawSegs.length;
@@ -107,7 +98,7 @@ function strParam(req: Request, name: string, invalid: InvalidEntry[]): string |
 }
 
 function rejectInvalid(invalid: InvalidEntry[]): void {
-  if (invalid.length) throw new ApiError(422, 'validation_failed', 'Validation failed', { invalid });
+  if (invalid.length) throw new HttpError(422, 'validation_failed', 'Validation failed', { invalid });
 }
 
 /** `If-Match: "3"` (also W/"3" or 3) → 3. */
@@ -115,7 +106,7 @@ function expectedRevision(req: Request): number | undefined {
   const h = req.get('if-match');
   if (h === undefined || h.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(h);
-  if (!m) throw new ApiError(400, 'malformed_request', 'If-Match must be the revision, e.g. "3"');
+  if (!m) throw new HttpError(400, 'malformed_request', 'If-Match must be the revision, e.g. "3"');
   return Number(m[1]);
 }
 
@@ -149,7 +140,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
       (small ? smallParser : uploadParser)(req, res, (err?: unknown) => {
         if (err) {
           const mapped = bodyParserError(err);
-          reject(mapped ? new ApiError(mapped.status, mapped.type, mapped.message) : err);
+          reject(mapped ? new HttpError(mapped.status, mapped.type, mapped.message) : err);
           return;
         }
         resolve(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
@@ -160,15 +151,15 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const body = await readBody(req, res, true);
     if (body.length === 0) return {};
     const type = (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
-    if (type && !JSON_TYPES.test(type)) throw new ApiError(415, 'unsupported_media_type', 'Send application/json');
+    if (type && !JSON_TYPES.test(type)) throw new HttpError(415, 'unsupported_media_type', 'Send application/json');
     let v: unknown;
     try {
       v = JSON.parse(decodeText(body, charsetOf(req.get('content-type'))));
     } catch (err) {
       if (err instanceof TextDecodeError) throw err;
-      throw new ApiError(400, 'malformed_request', 'Request body is not valid JSON');
+      throw new HttpError(400, 'malformed_request', 'Request body is not valid JSON');
     }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ApiError(422, 'validation_failed', 'The body must be a JSON object');
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(422, 'validation_failed', 'The body must be a JSON object');
     return v as Record<string, unknown>;
   };
 
@@ -205,7 +196,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
     },
     handle(async (req, res) => {
       const target = parseTarget(req.path);
-      if (!target) throw new ApiError(404, 'not_found', 'Dictionary name missing');
+      if (!target) throw new HttpError(404, 'not_found', 'Dictionary name missing');
       const key = `${req.method} ${target.action}`;
       switch (key) {
         case 'GET dictionary':
@@ -228,7 +219,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
           return setActive(req, res, target.name, target.code!, target.action === 'code-activate');
         default:
           res.setHeader('Allow', allowed(target.action));
-          throw new ApiError(405, 'method_not_allowed', `${req.method} is not allowed here (allowed: ${allowed(target.action)})`);
+          throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed here (allowed: ${allowed(target.action)})`);
       }
     }),
   );
@@ -239,7 +230,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
 
   async function loaded(name: string) {
     const d = await service.get(name);
-    if (!d) throw new ApiError(404, 'not_found', `Dictionary ${name.slice(0, 200)} not found`);
+    if (!d) throw new HttpError(404, 'not_found', `Dictionary ${name.slice(0, 200)} not found`);
     return d;
   }
 
@@ -254,7 +245,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
     rejectInvalid(invalid);
     const d = await loaded(name);
     const summary = await service.summary(d.name);
-    if (!summary) throw new ApiError(404, 'not_found', `Dictionary ${name.slice(0, 200)} not found`);
+    if (!summary) throw new HttpError(404, 'not_found', `Dictionary ${name.slice(0, 200)} not found`);
     let codes: readonly DictionaryCode[] = d.codes;
     if (code !== undefined) codes = codes.filter((c) => c.code === code);
     if (activeParam !== undefined) codes = codes.filter((c) => c.active === (activeParam === 'true'));
@@ -298,7 +289,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
     rejectInvalid(invalid);
     const d = await loaded(name);
     const file = await service.export(d.name, revision);
-    if (!file) throw new ApiError(404, 'not_found', `Dictionary ${name.slice(0, 200)} not found`);
+    if (!file) throw new HttpError(404, 'not_found', `Dictionary ${name.slice(0, 200)} not found`);
     res.setHeader('Content-Disposition', `attachment; filename="${d.fhirId}.json"`);
     res.status(200).json(file);
   }
@@ -306,13 +297,13 @@ export function dictionariesRouter(ctx: AppContext): Router {
   async function getCode(req: Request, res: Response, name: string, code: string): Promise<void> {
     const d = await loaded(name);
     const c = await service.getCode(d.name, code);
-    if (!c) throw new ApiError(404, 'not_found', `Code "${code.slice(0, 256)}" not found in ${d.name}`);
+    if (!c) throw new HttpError(404, 'not_found', `Code "${code.slice(0, 256)}" not found in ${d.name}`);
     sendData(req, res, 200, { ...c, dictionary: d.name, revision: d.revision, ...(c.code !== code ? { requested: code } : {}) });
   }
 
   async function putDictionary(req: Request, res: Response, name: string): Promise<void> {
     if (!validName(name)) {
-      throw new ApiError(422, 'validation_failed', `Invalid dictionary name "${name.slice(0, 200)}": letters, digits, _ . - in segments separated by single slashes; no segment may be ${RESERVED_SEGMENTS.join(', ')}`);
+      throw new HttpError(422, 'validation_failed', `Invalid dictionary name "${name.slice(0, 200)}": letters, digits, _ . - in segments separated by single slashes; no segment may be ${RESERVED_SEGMENTS.join(', ')}`);
     }
     const invalid: InvalidEntry[] = [];
     const dryRun = boolParam(req, 'dry_run', invalid);
@@ -330,12 +321,12 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const mediaType = contentType.split(';')[0].trim().toLowerCase();
     const isCsv = CSV_TYPES.includes(mediaType);
     if (!isCsv && !JSON_TYPES.test(mediaType)) {
-      throw new ApiError(415, 'unsupported_media_type', `Send the dictionary as application/json or text/csv${mediaType ? `, not ${mediaType.slice(0, 100)}` : ' (Content-Type is missing)'}`);
+      throw new HttpError(415, 'unsupported_media_type', `Send the dictionary as application/json or text/csv${mediaType ? `, not ${mediaType.slice(0, 100)}` : ' (Content-Type is missing)'}`);
     }
     const body = await readBody(req, res);
-    if (body.length === 0) throw new ApiError(400, 'empty_body', `The body is empty: send the dictionary as ${isCsv ? 'CSV (header row + codes)' : 'JSON'}`);
+    if (body.length === 0) throw new HttpError(400, 'empty_body', `The body is empty: send the dictionary as ${isCsv ? 'CSV (header row + codes)' : 'JSON'}`);
     const text = decodeText(body, charsetOf(contentType));
-    if (text.trim() === '') throw new ApiError(400, 'empty_body', 'The body contains only whitespace');
+    if (text.trim() === '') throw new HttpError(400, 'empty_body', 'The body contains only whitespace');
 
     const current = await service.export(name);
     const uploadCtx = { name, current: current ? splitFile(current).meta : undefined, version, language };
@@ -349,7 +340,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
       try {
         parsed = JSON.parse(text);
       } catch (err) {
-        throw new ApiError(400, 'malformed_request', `Request body is not valid JSON (${(err as Error).message.slice(0, 200)})`);
+        throw new HttpError(400, 'malformed_request', `Request body is not valid JSON (${(err as Error).message.slice(0, 200)})`);
       }
       file = jsonToDictionary(parsed, uploadCtx);
     }
@@ -375,7 +366,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const body = await smallJson(req, res);
     if (body.revision !== undefined) {
       if (!Number.isInteger(body.revision) || (body.revision as number) < 1) {
-        throw new ApiError(422, 'validation_failed', 'Validation failed', {
+        throw new HttpError(422, 'validation_failed', 'Validation failed', {
           invalid: [{ entry_type: 'json_data_property', entry: '$.revision', rules: [{ rule: 'cast', params: [], description: 'must be a positive integer' }] }],
         });
       }
@@ -391,7 +382,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const body = await smallJson(req, res);
     const unknown = Object.keys(body).filter((k) => k !== 'active');
     if (typeof body.active !== 'boolean' || unknown.length) {
-      throw new ApiError(422, 'validation_failed', 'Validation failed', {
+      throw new HttpError(422, 'validation_failed', 'Validation failed', {
         invalid: [
           {
             entry_type: 'json_data_property',
@@ -420,7 +411,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
 function sendFailure(req: Request, res: Response, err: unknown): void {
   let status: number;
   let error: Record<string, unknown>;
-  if (err instanceof ApiError) {
+  if (err instanceof HttpError) {
     status = err.status;
     error = { type: err.type, message: err.message, ...err.extra };
   } else if (err instanceof DictionaryError || err instanceof UploadError) {

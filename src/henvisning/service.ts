@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../paths.js';
 import { Histogram } from 'prom-client';
 import { log } from '../logging/logger.js';
 import type { MappingRegistry, MappingRef } from '../mapping/registry.js';
@@ -39,8 +39,7 @@ import {
   type Envelope,
 } from './envelope.js';
 
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const SCHEMA_DIR = path.join(PROJECT_ROOT, 'schemas', 'ehelse');
+export const SCHEMA_DIR = projectPath('schemas', 'ehelse');
 
 export const henvisningStageSeconds = new Histogram({
   name: 'henvisning_ingest_stage_seconds',
@@ -52,7 +51,7 @@ export const henvisningStageSeconds = new Histogram({
 
 function softwareVersion(): string {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+    return (JSON.parse(fs.readFileSync(projectPath('package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
   } catch {
     return '0.0.0';
   }

@@ -7,13 +7,13 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../paths.js';
 import jsonata from 'jsonata';
 import type { ResourceIds } from '../referrals/resource-ids.js';
 import { mappingBindings } from './functions.js';
 
 /** `<project>/mappings`, from src/mapping or dist/mapping alike. */
-export const DEFAULT_MAPPINGS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'mappings');
+export const DEFAULT_MAPPINGS_DIR = projectPath('mappings');
 
 export interface MappingManifest {
   name: string;

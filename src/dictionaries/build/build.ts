@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../../paths.js';
 import { fhirIdOf, serializeDictionary, type DictionaryFile } from '../format.js';
 import { dictionarySchema, validateDictionary } from '../schema.js';
 import { buildEhealth } from './ehealth.js';
@@ -15,7 +16,7 @@ import { buildIcpc2 } from './icpc2.js';
 import { NORWEGIAN_SYSTEMS, buildNorwegian } from './norway.js';
 import { buildStarters } from './starters.js';
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const projectRoot = PROJECT_ROOT;
 
 export interface BuildOptions {
   source: string;
