@@ -7,6 +7,13 @@ describe('GET /metrics', () => {
     const token = await e.token('job:read');
     await fetch(`${e.url}/api/jobs/5f0c8b7e9d3a2b1c4d5e6f70`, { headers: { authorization: `Bearer ${token}` } });
     await fetch(`${e.url}/api/jobs/5f0c8b7e9d3a2b1c4d5e6f70`);
+    // An inbound message that is well-formed XML but no MsgHead: stored, rejected with an AppRec, and counted.
+    const ingest = await fetch(`${e.url}/api/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await e.token('messages:write')}`, 'content-type': 'application/xml' },
+      body: '<?xml version="1.0" encoding="UTF-8"?><NotAMsgHead xmlns="urn:example:nothing"/>',
+    });
+    expect(ingest.status).to.equal(200);
     const res = await fetch(`${e.url}/metrics`);
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.match(/^text\/plain/);
@@ -17,7 +24,7 @@ describe('GET /metrics', () => {
     expect(text).to.match(/db_command_duration_seconds_count\{command="find"\} [1-9]/);
     expect(text).to.include('# TYPE job_runs_total counter');
     expect(text).to.include('# TYPE job_queue_depth gauge');
-    expect(text).to.include('# TYPE ingest_messages_total counter');
+    expect(text).to.match(/ingest_messages_total\{source="henvisning",outcome="rejected"\} [1-9]/);
     expect(text).to.include('process_cpu_user_seconds_total');
   });
 });
