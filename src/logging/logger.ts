@@ -8,8 +8,33 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
+/**
+ * Error texts can quote values (a database's duplicate-key error quotes the key, a parser quotes the input): before an
+ * error reaches a log line, quoted strings, e-mail addresses and runs of 6 or more digits (national ids, phone
+ * numbers) are masked.
+ */
+export function maskPersonalData(text: string): string {
+  return text
+    .replace(/"[^"]*"|'[^']*'/g, '"…"')
+    .replace(/[\w.+-]+@[\w-]+(\.[\w-]+)+/g, '[email]')
+    .replace(/\+?\d[\d ]{4,}\d/g, (m) => (m.replace(/\D/g, '').length >= 6 ? '[digits]' : m));
+}
+
+/** Every `err` field, whatever its shape: type, code, and message and stack masked. */
+export function errSerializer(e: unknown): Record<string, unknown> {
+  const err = e as { name?: unknown; type?: unknown; message?: unknown; code?: unknown; stack?: unknown };
+  return {
+    type: typeof err?.name === 'string' ? err.name : typeof err?.type === 'string' ? err.type : undefined,
+    code: typeof err?.code === 'string' || typeof err?.code === 'number' ? err.code : undefined,
+    message: typeof err?.message === 'string' ? maskPersonalData(err.message) : undefined,
+    stack: typeof err?.stack === 'string' ? maskPersonalData(err.stack) : undefined,
+  };
+}
+
+const serializers = { err: errSerializer };
+
 // Until configureLogger runs with the validated level, log at info (an invalid LOG_LEVEL is reported by config).
-let root: Logger = pino({ level: 'info', base: { service: 'hl7-engine' } });
+let root: Logger = pino({ level: 'info', base: { service: 'hl7-engine' }, serializers });
 const requestScope = new AsyncLocalStorage<Logger>();
 
 /** `destination` (default stdout) lets tests capture what would be logged. */
@@ -18,6 +43,7 @@ export function configureLogger(level: string, destination?: DestinationStream):
     level,
     base: { service: 'hl7-engine' },
     redact: { paths: ['req.headers.authorization', 'authorization', 'token'], censor: '[redacted]' },
+    serializers,
   };
   root = destination ? pino(options, destination) : pino(options);
   return root;
