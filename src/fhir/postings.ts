@@ -37,8 +37,59 @@ export function isDuplicateKey(err: unknown): boolean {
 
 export class PostingIndex {
   private readonly hints = new Map<string, number>();
+  /** Entries waiting for the next group append, merged by key, and their callers. */
+  private pending = new Map<string, string[]>();
+  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushing = false;
+  private scheduled = false;
 
   constructor(private readonly col: Collection<PostingDoc>) {}
+
+  /**
+   * Group append: like `add`, but the entries of concurrent writers are merged (one slot per key for all of them)
+   * and written by one `add` at a time. Hot keys (a type, a status, an organisation) then get one new slot per batch
+   * instead of one per writer, and writers of one engine never race each other for a slot (a race costs a failed
+   * insert and slot lookups). Resolves once the entries are written.
+   */
+  append(entries: Map<string, string[]>): Promise<void> {
+    if (entries.size === 0) return Promise.resolve();
+    for (const [k, ids] of entries) {
+      const list = this.pending.get(k);
+      if (list) list.push(...ids);
+      else this.pending.set(k, [...ids]);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.scheduleAppend();
+    });
+  }
+
+  private scheduleAppend(): void {
+    if (this.flushing || this.scheduled || this.waiters.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flushAppend();
+    });
+  }
+
+  private async flushAppend(): Promise<void> {
+    if (this.flushing || this.waiters.length === 0) return;
+    this.flushing = true;
+    const entries = new Map([...this.pending].map(([k, ids]) => [k, [...new Set(ids)]]));
+    const waiters = this.waiters;
+    this.pending = new Map();
+    this.waiters = [];
+    try {
+      await this.add(entries);
+      for (const w of waiters) w.resolve();
+    } catch (err) {
+      for (const w of waiters) w.reject(err);
+    } finally {
+      this.flushing = false;
+      this.scheduleAppend();
+    }
+  }
 
   private slotId(key: string, slot: number): string {
     return `${key}#${slot}`;
@@ -100,7 +151,8 @@ export class PostingIndex {
   async add(entries: Map<string, string[]>): Promise<void> {
     if (entries.size === 0) return;
     const keys = [...entries.keys()];
-    const docs: PostingDoc[] = keys.map((k) => ({ _id: this.slotId(k, this.hints.get(k) ?? 0), r: entries.get(k)! }));
+    const firstSlot = keys.map((k) => this.hints.get(k) ?? 0);
+    const docs: PostingDoc[] = keys.map((k, i) => ({ _id: this.slotId(k, firstSlot[i]), r: entries.get(k)! }));
     const failed = new Set<number>();
     try {
       await this.col.insertMany(docs, { ordered: false });
@@ -110,12 +162,31 @@ export class PostingIndex {
       for (const w of writeErrors) failed.add(w.index);
     }
     keys.forEach((k, i) => {
-      if (!failed.has(i)) this.setHint(k, (this.hints.get(k) ?? 0) + 1);
+      if (!failed.has(i)) this.setHint(k, firstSlot[i] + 1);
     });
+    if (failed.size === 0) return;
+    // Second optimistic round, one batch: the slot after the taken one is usually free (a list without a hint that
+    // has one slot, or a hint one behind another writer).
+    const retry = [...failed];
+    const retrySlot = new Map(retry.map((i) => [i, firstSlot[i] + 1]));
+    const second = new Set<number>();
+    try {
+      await this.col.insertMany(
+        retry.map((i) => ({ _id: this.slotId(keys[i], retrySlot.get(i)!), r: entries.get(keys[i])! })),
+        { ordered: false },
+      );
+    } catch (err) {
+      const writeErrors = (err as { writeErrors?: { index: number; code?: number }[] }).writeErrors;
+      if (!Array.isArray(writeErrors) || writeErrors.some((w) => w.code !== 11000)) throw err;
+      for (const w of writeErrors) second.add(retry[w.index]);
+    }
+    for (const i of retry) {
+      if (!second.has(i)) this.setHint(keys[i], retrySlot.get(i)! + 1);
+    }
     await Promise.all(
-      [...failed].map(async (i) => {
+      [...second].map(async (i) => {
         const key = keys[i];
-        let slot = (this.hints.get(key) ?? 0) + 1;
+        let slot = retrySlot.get(i)! + 1; // retrySlot is known taken
         for (let attempt = 0; ; attempt++) {
           slot = await this.firstFree(key, slot, true);
           try {

@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { InsertBatcher } from '../db/insert-batcher.js';
 import { AuditLog } from './audit.js';
 import { conflict, FhirError, gone, notFound, notSupported, preconditionFailed, tooCostly } from './errors.js';
 import { isDuplicateKey, PostingIndex, type PostingDoc } from './postings.js';
@@ -139,6 +140,10 @@ export class FhirRepository {
   /** AuditEvents of reads and searches (batched writes through bulkLoad). */
   readonly audit: AuditLog;
   private readonly now: () => number;
+  /** Group commit of history inserts (unique `_id`: each document still wins or loses on its own). */
+  private readonly historyInserts: InsertBatcher<HistoryDoc>;
+  /** Group commit of first current documents (creates), per type. */
+  private readonly currentInserts = new Map<string, InsertBatcher<StoredDoc>>();
 
   constructor(
     private readonly db: Db,
@@ -148,6 +153,13 @@ export class FhirRepository {
     this.postings = new PostingIndex(db.collection<PostingDoc>(SEARCH_INDEX_COLLECTION));
     this.now = options.now ?? Date.now;
     this.audit = new AuditLog(this);
+    this.historyInserts = new InsertBatcher(this.history$);
+  }
+
+  private currentInsert(type: string, doc: StoredDoc): Promise<void> {
+    let b = this.currentInserts.get(type);
+    if (!b) this.currentInserts.set(type, (b = new InsertBatcher(this.current(type))));
+    return b.insert(doc);
   }
 
   /** Writes queued AuditEvents (call before closing the database). */
@@ -269,7 +281,8 @@ export class FhirRepository {
     if (!type || !typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${String(type)} is not supported`);
     const id = opts.id ?? randomUUID();
     this.checkId(type, id);
-    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true });
+    // A generated id (a random UUID) cannot exist yet: no existence check.
+    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true, newId: opts.id === undefined });
     return doc.r as T;
   }
 
@@ -292,7 +305,7 @@ export class FhirRepository {
     type: string,
     id: string,
     build: () => Resource | undefined,
-    opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean },
+    opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean; newId?: boolean },
   ): Promise<CurrentDoc> {
     let prepared: Resource | undefined;
     if (!opts.isDelete) {
@@ -306,20 +319,33 @@ export class FhirRepository {
       }
     }
     if (opts.mustNotExist && prepared) {
-      // Create: version 1 or nothing. The existence check and the index keys go in parallel (keys of a refused
-      // create are harmless: every candidate is re-checked), then the unique history insert decides.
+      // Create: version 1 or nothing. The existence check (for current documents without history: bulk-loaded
+      // ones) and the index keys go in parallel (keys of a refused create are harmless: every candidate is
+      // re-checked), then the unique history insert decides.
       const lu = this.now();
       const resource = { ...prepared, meta: { ...prepared.meta, versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource;
       const keys = searchKeys(resource);
-      const [cur] = await Promise.all([this.findCurrent(type, id), this.postings.add(new Map(postingKeys(type, keys).map((k) => [k, [id]])))]);
+      const [cur] = await Promise.all([
+        opts.newId ? undefined : this.findCurrent(type, id),
+        this.postings.append(new Map(postingKeys(type, keys).map((k) => [k, [id]]))),
+      ]);
       if (cur) throw conflict(`Resource ${type}/${id} already exists`);
+      const j = JSON.stringify(resource);
       try {
-        await this.history$.insertOne({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j: JSON.stringify(resource) });
+        await this.historyInserts.insert({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j });
       } catch (err) {
         if (isDuplicateKey(err)) throw conflict(`Resource ${type}/${id} already exists`);
         throw err;
       }
-      return this.converge(type, id, { _id: id, v: 1, lu, r: resource, ...keys });
+      // The current document is inserted, not replaced: when it already exists, whoever wrote it (a reader repairing
+      // from our history entry, or a writer of version 2 on top of ours, which converges itself) wrote a version at
+      // least as new as ours, so there is nothing to check afterwards.
+      try {
+        await this.currentInsert(type, { _id: id, v: 1, lu, j });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      return { _id: id, v: 1, lu, r: resource, ...keys };
     }
     for (let attempt = 0; attempt < 25; attempt++) {
       const cur = await this.findCurrent(type, id);
@@ -346,13 +372,13 @@ export class FhirRepository {
         const oldKeys = latestDoc?.r && !latestDoc.deleted ? new Set(postingKeys(type, searchKeys(latestDoc.r))) : new Set<string>();
         const add = new Map<string, string[]>();
         for (const k of postingKeys(type, keys)) if (!oldKeys.has(k)) add.set(k, [id]);
-        await this.postings.add(add);
+        await this.postings.append(add);
       }
       const h: HistoryDoc = { _id: this.hid(type, id, v), t: type, id, v, lu };
       if (resource) h.j = JSON.stringify(resource);
       else h.deleted = true;
       try {
-        await this.history$.insertOne(h);
+        await this.historyInserts.insert(h);
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         if (opts.mustNotExist) throw conflict(`Resource ${type}/${id} already exists`);

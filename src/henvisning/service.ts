@@ -189,7 +189,7 @@ export class HenvisningService {
     const started = performance.now();
     const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw)) : await this.run(doc, raw);
     const t = performance.now();
-    const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: t - started });
+    const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: t - started }, doc);
     henvisningStageSeconds.observe({ stage: 'message_store' }, (performance.now() - t) / 1000);
     ingestMessages.inc({ source: 'henvisning', outcome: outcome.status });
     const codes = outcome.error ? [outcome.error.code] : [];

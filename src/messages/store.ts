@@ -16,6 +16,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, type Filter } from 'mongodb';
+import { InsertBatcher } from '../db/insert-batcher.js';
 import type { CollectionSpec } from '../db/mongo.js';
 import type { MappingRef } from '../mapping/registry.js';
 import type { AppliedResource } from '../referrals/apply.js';
@@ -164,6 +165,8 @@ export class DuplicateMessageError extends Error {
 export class MessageStore {
   readonly collection: Collection<MessageDoc>;
   private sweeper: NodeJS.Timeout | undefined;
+  /** Group commit of new messages (the unique dedup key still decides for each message on its own). */
+  private readonly inserts: InsertBatcher<MessageDoc>;
 
   constructor(
     db: Db,
@@ -171,6 +174,7 @@ export class MessageStore {
     private readonly options: { retentionDays: number; inlineMaxBytes: number },
   ) {
     this.collection = db.collection<MessageDoc>(MESSAGES_COLLECTION);
+    this.inserts = new InsertBatcher(this.collection);
   }
 
   /**
@@ -208,7 +212,7 @@ export class MessageStore {
     }
     for (const k of Object.keys(doc) as (keyof MessageDoc)[]) if (doc[k] === undefined) delete doc[k];
     try {
-      await this.collection.insertOne(doc);
+      await this.inserts.insert(doc);
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
       const existing = await this.collection.findOne({ dedupKey: doc.dedupKey });
@@ -263,8 +267,11 @@ export class MessageStore {
     if (Object.keys(set).length > 0) await this.collection.updateOne({ _id: id }, { $set: set });
   }
 
-  /** Records the outcome of a processing run (the latest run decides the message's status). */
-  async record(id: string, o: Outcome): Promise<MessageDoc | undefined> {
+  /**
+   * Records the outcome of a processing run (the latest run decides the message's status). Returns the message as
+   * updated: computed from `base` (the stored message the run started from) when given, else read back.
+   */
+  async record(id: string, o: Outcome, base?: MessageDoc): Promise<MessageDoc | undefined> {
     const now = new Date();
     const set: Record<string, unknown> = { status: o.status, updatedAt: now };
     const unset: Record<string, ''> = {};
@@ -289,7 +296,10 @@ export class MessageStore {
     };
     if (Object.keys(unset).length > 0) update.$unset = unset;
     await this.collection.updateOne({ _id: id }, update);
-    return this.get(id);
+    if (!base) return this.get(id);
+    const out = { ...base, ...set, attempts: (base.attempts ?? 0) + 1, runs: [...(base.runs ?? []), run].slice(-MAX_RUNS_KEPT) } as MessageDoc;
+    for (const k of Object.keys(unset)) delete (out as unknown as Record<string, unknown>)[k];
+    return out;
   }
 
   filter(q: MessageQuery): Filter<MessageDoc> {

@@ -124,7 +124,7 @@ export class PridokService {
   async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc> {
     const started = performance.now();
     const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw)) : await this.run(doc, raw);
-    const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: performance.now() - started });
+    const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: performance.now() - started }, doc);
     ingestMessages.inc({ source: 'pridok', outcome: outcome.status });
     log().info({ messageId: doc._id, status: outcome.status, code: outcome.error?.code, trigger }, 'pridok referral processed');
     return saved ?? doc;

@@ -76,4 +76,29 @@ describe('FHIR repository', () => {
     expect(final.meta?.versionId).to.equal('9');
     expect(final.note!.map((n) => n.text).sort()).to.deep.equal(notes);
   });
+
+  it('concurrent creates of one id: exactly one wins (201), the others get 409, and the winner is what is stored', async () => {
+    const id = randomUUID();
+    const results = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) =>
+        fhir().create<ServiceRequest>({ resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: `Patient/c${i}` } }, { id }),
+      ),
+    );
+    const won = results.filter((r): r is PromiseFulfilledResult<ServiceRequest> => r.status === 'fulfilled');
+    expect(won).to.have.length(1);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as FhirError).status).to.equal(409);
+    const stored = await fhir().read<ServiceRequest>('ServiceRequest', id);
+    expect(stored).to.deep.equal(won[0].value);
+    expect((await fhir().history('ServiceRequest', id)).map((h) => h.meta?.versionId)).to.deep.equal(['1']);
+  });
+
+  it('concurrent creates sharing search keys (grouped index appends) are all found', async () => {
+    const patient = `Patient/${randomUUID()}`;
+    const created = await Promise.all(
+      Array.from({ length: 40 }, () => fhir().create<ServiceRequest>({ resourceType: 'ServiceRequest', status: 'active', intent: 'order', subject: { reference: patient } })),
+    );
+    const found = await fhir().search<ServiceRequest>('ServiceRequest', { subject: patient });
+    expect(found.resources.map((r) => r.id).sort()).to.deep.equal(created.map((r) => r.id).sort());
+    for (const r of created.slice(0, 5)) expect(await fhir().read('ServiceRequest', r.id!)).to.deep.equal(r);
+  });
 });
