@@ -47,7 +47,7 @@ export interface Config {
     resourceIdKey: string | undefined;
     /** Shared secret of Pridok webhook signatures (PRIDOK_WEBHOOK_SECRET); undefined = the webhook answers 503. */
     pridokWebhookSecret: string | undefined;
-    /** Messages mapped and written to FHIR at once per engine (INGEST_CONCURRENCY, default 2); the others wait. */
+    /** Messages mapped and written to FHIR at once per engine (INGEST_CONCURRENCY, default 8); the others wait. */
     concurrency: number;
   };
   /** Basic-auth credentials for the operators' pages (Agendash); unset = admin bearer tokens only. */
@@ -211,7 +211,7 @@ function ingestConfig(env: Env): Config['ingest'] {
     receiverHerIds: herIds.map((id) => id.replace(/^0+(?=\d)/, '')),
     resourceIdKey,
     pridokWebhookSecret: pridokSecret,
-    concurrency: int(env, 'INGEST_CONCURRENCY', 2, 1, 64),
+    concurrency: int(env, 'INGEST_CONCURRENCY', 8, 1, 64),
   };
 }
 

@@ -111,3 +111,94 @@ export class InsertBatcher<D extends Document & { _id: unknown }> {
     }
   }
 }
+
+interface PendingUpdate {
+  filter: Document;
+  update: Document;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit of `updateOne` calls on distinct documents (e.g. each message's outcome): sent together as one
+ * `bulkWrite({ordered: false})`. Only for updates that never race each other on one document (FerretDB applies each
+ * update as a read-modify-write). A lone update goes out at once as `updateOne`.
+ */
+export class UpdateBatcher<D extends Document> {
+  private queue: PendingUpdate[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly col: Collection<D>,
+    options: InsertBatcherOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 256;
+    this.maxInFlight = options.maxInFlight ?? 2;
+  }
+
+  updateOne(filter: Document, update: Document): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ filter, update, resolve, reject });
+      if (this.scheduled || this.inFlight >= this.maxInFlight) return;
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    });
+  }
+
+  private flush(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0 && !this.scheduled) {
+          this.scheduled = true;
+          setImmediate(() => {
+            this.scheduled = false;
+            this.flush();
+          });
+        }
+      });
+      if (this.queue.length === 0) break;
+    }
+  }
+
+  private async send(batch: PendingUpdate[]): Promise<void> {
+    if (batch.length === 1) {
+      try {
+        await this.col.updateOne(batch[0].filter as never, batch[0].update as never);
+        batch[0].resolve();
+      } catch (err) {
+        batch[0].reject(err);
+      }
+      return;
+    }
+    try {
+      await this.col.bulkWrite(
+        batch.map((p) => ({ updateOne: { filter: p.filter, update: p.update } })) as never,
+        { ordered: false },
+      );
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      const e = err as { writeErrors?: WriteErrorLike[] | WriteErrorLike; writeConcernError?: unknown; result?: { writeConcernErrors?: unknown[] } };
+      const writeErrors = e.writeErrors === undefined ? undefined : Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
+      const concernFailed = e.writeConcernError !== undefined || (e.result?.writeConcernErrors?.length ?? 0) > 0;
+      if (!writeErrors || writeErrors.length === 0 || concernFailed || writeErrors.some((w) => typeof w.index !== 'number')) {
+        for (const p of batch) p.reject(err);
+        return;
+      }
+      const failed = new Map(writeErrors.map((w) => [w.index, w]));
+      batch.forEach((p, i) => {
+        const w = failed.get(i);
+        if (!w) p.resolve();
+        else p.reject(Object.assign(new Error(w.errmsg ?? 'update failed'), { name: 'MongoServerError', code: w.code, errmsg: w.errmsg }));
+      });
+    }
+  }
+}

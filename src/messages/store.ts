@@ -16,7 +16,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, type Filter } from 'mongodb';
-import { InsertBatcher } from '../db/insert-batcher.js';
+import { InsertBatcher, UpdateBatcher } from '../db/insert-batcher.js';
 import type { CollectionSpec } from '../db/mongo.js';
 import type { MappingRef } from '../mapping/registry.js';
 import type { AppliedResource } from '../referrals/apply.js';
@@ -167,6 +167,8 @@ export class MessageStore {
   private sweeper: NodeJS.Timeout | undefined;
   /** Group commit of new messages (the unique dedup key still decides for each message on its own). */
   private readonly inserts: InsertBatcher<MessageDoc>;
+  /** Group commit of outcomes (each message's outcome is written by the one run that processed it). */
+  private readonly outcomes: UpdateBatcher<MessageDoc>;
 
   constructor(
     db: Db,
@@ -175,6 +177,7 @@ export class MessageStore {
   ) {
     this.collection = db.collection<MessageDoc>(MESSAGES_COLLECTION);
     this.inserts = new InsertBatcher(this.collection);
+    this.outcomes = new UpdateBatcher(this.collection);
   }
 
   /**
@@ -295,7 +298,7 @@ export class MessageStore {
       $push: { runs: { $each: [run], $slice: -MAX_RUNS_KEPT } },
     };
     if (Object.keys(unset).length > 0) update.$unset = unset;
-    await this.collection.updateOne({ _id: id }, update);
+    await this.outcomes.updateOne({ _id: id }, update);
     if (!base) return this.get(id);
     const out = { ...base, ...set, attempts: (base.attempts ?? 0) + 1, runs: [...(base.runs ?? []), run].slice(-MAX_RUNS_KEPT) } as MessageDoc;
     for (const k of Object.keys(unset)) delete (out as unknown as Record<string, unknown>)[k];
