@@ -351,7 +351,11 @@ export class FhirRepository {
       const cur = await this.findCurrent(type, id);
       let latest = cur?.v ?? 0;
       let latestDoc: CurrentDoc | undefined = cur;
-      for (;;) {
+      // The current document may lag behind history (a writer between its history insert and its replace). A first
+      // update attempt trusts an existing current document: if it lags, the history insert of latest+1 fails
+      // (duplicate) and the next attempt looks for newer versions (with If-Match the answer is then 412, which is
+      // right: the version is not current). Deletes, and writes that find no current document, always look.
+      for (; attempt > 0 || !cur || opts.isDelete; ) {
         const h = await this.findHistory(type, id, latest + 1);
         if (!h) break;
         latest = h.v;

@@ -16,8 +16,21 @@ const offsetFormat = new Intl.DateTimeFormat('en-US', {
   second: '2-digit',
 });
 
+/** Offsets by UTC hour: Europe/Oslo changes its offset only on the hour (01:00 UTC), so an hour has one offset. */
+const offsetByHour = new Map<number, number>();
+
 /** Offset of Europe/Oslo (minutes east of UTC) at the UTC instant `ms`. */
 function osloOffsetAt(ms: number): number {
+  const hour = Math.floor(ms / 3_600_000);
+  const known = offsetByHour.get(hour);
+  if (known !== undefined) return known;
+  const off = computeOsloOffset(hour * 3_600_000);
+  if (offsetByHour.size >= 10_000) offsetByHour.clear();
+  offsetByHour.set(hour, off);
+  return off;
+}
+
+function computeOsloOffset(ms: number): number {
   const parts = Object.fromEntries(offsetFormat.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
   const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
   return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
