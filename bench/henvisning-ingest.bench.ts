@@ -4,9 +4,13 @@
  * short-circuits: each one is stored, validated, mapped and written to FHIR as a new referral) and one of 500
  * patients. Reports messages/s (AppRec status 1), the time split per stage from the engine's own histogram
  * (henvisning_ingest_stage_seconds: parse, xsd, checks, map, fhir_store, message_store), and the in-process cost of
- * the XSD validation and the mapping alone.
+ * the XSD validation and the mapping alone. Database commands are counted from the driver's command monitoring
+ * (per message during the load, by command and collection; a batched insert counts once), and a sequential FHIR
+ * create and update (If-Match) are timed and counted on the side.
  */
 import { randomUUID } from 'node:crypto';
+import type { Observation } from '@medplum/fhirtypes';
+import type { CommandStartedEvent } from 'mongodb';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +110,13 @@ export async function run(): Promise<Record<string, unknown>> {
       const text = await res.text();
       if (!text.includes('<Status V="1"')) throw new Error(`warm-up: AppRec not OK: ${text.slice(0, 400)}`);
     }
+    const commands = new Map<string, number>();
+    const onCommand = (e: CommandStartedEvent) => {
+      const coll = typeof e.command[e.commandName] === 'string' ? String(e.command[e.commandName]) : '';
+      const k = `${e.commandName} ${coll}`.trim();
+      commands.set(k, (commands.get(k) ?? 0) + 1);
+    };
+    engine.ctx.database.client.on('commandStarted', onCommand);
     const before = await stageSums();
     const processedBefore = await engine.ctx.ingest.messages.collection.countDocuments({ status: 'processed' });
     const started = Date.now();
@@ -118,8 +129,15 @@ export async function run(): Promise<Record<string, unknown>> {
     for (let i = 0; i < 120 && (await engine.ctx.ingest.messages.collection.countDocuments({ status: 'received' })) > 0; i++) {
       await new Promise((r) => setTimeout(r, 250));
     }
+    engine.ctx.database.client.off('commandStarted', onCommand);
     const after = await stageSums();
     const processed = (await engine.ctx.ingest.messages.collection.countDocuments({ status: 'processed' })) - processedBefore;
+    const perMessage = (n: number) => Number((n / Math.max(1, processed)).toFixed(2));
+    const commandsPerMessage = perMessage([...commands.values()].reduce((a, b) => a + b, 0));
+    const commandBreakdown = Object.fromEntries(
+      [...commands].sort((a, b) => b[1] - a[1]).filter(([, n]) => perMessage(n) >= 0.01).map(([k, n]) => [k, perMessage(n)]),
+    );
+    const fhirWrites = await measureFhirWrites(engine);
     const notProcessed = await engine.ctx.ingest.messages.collection.countDocuments({ status: { $ne: 'processed' } });
     const split: Record<string, number> = {};
     const count = Math.max(1, (after.map?.count ?? 0) - (before.map?.count ?? 0));
@@ -137,9 +155,46 @@ export async function run(): Promise<Record<string, unknown>> {
       processed,
       notProcessed,
       timeSplitPerMessage: split,
+      commandsPerMessage,
+      commandBreakdown,
+      fhirWrites,
       inProcess: { xsdValidateMs: Number(xsdMs.toFixed(3)), jsonataMapMs: Number(mapMs.toFixed(3)) },
     };
   } finally {
     await engine.stop();
   }
+}
+
+/** Sequential FhirRepository.create (generated id) and update (If-Match) of an Observation: ms and database commands each. */
+async function measureFhirWrites(engine: Awaited<ReturnType<typeof startBenchEngine>>): Promise<Record<string, number>> {
+  const repo = engine.ctx.fhir;
+  let count = 0;
+  const onCommand = () => void count++;
+  const obs = (i: number): Observation => ({
+    resourceType: 'Observation',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+    subject: { reference: `Patient/bench-${i % 50}` },
+    valueQuantity: { value: 60 + (i % 40), unit: '/min' },
+  });
+  const n = 100;
+  for (let i = 0; i < 10; i++) await repo.create(obs(i)); // warm-up
+  engine.ctx.database.client.on('commandStarted', onCommand);
+  let t = performance.now();
+  let last = await repo.create(obs(0));
+  for (let i = 1; i < n; i++) last = await repo.create(obs(i));
+  const createMs = (performance.now() - t) / n;
+  const createCommands = count / n;
+  count = 0;
+  t = performance.now();
+  for (let i = 0; i < n; i++) last = await repo.update({ ...last, valueQuantity: { value: i, unit: '/min' } }, { ifMatchVersion: last.meta!.versionId });
+  const updateMs = (performance.now() - t) / n;
+  const updateCommands = count / n;
+  engine.ctx.database.client.off('commandStarted', onCommand);
+  return {
+    createMs: Number(createMs.toFixed(2)),
+    createCommands: Number(createCommands.toFixed(2)),
+    updateMs: Number(updateMs.toFixed(2)),
+    updateCommands: Number(updateCommands.toFixed(2)),
+  };
 }

@@ -204,12 +204,15 @@ export class PostingIndex {
 
   /**
    * Reads slots from `from` upwards (at most `maxSlots`), stopping at the first missing slot.
-   * Slots are fetched in parallel in growing batches (2, 4, 8, ... up to 32).
+   * Slots are fetched in parallel in growing batches (2, 4, 8, ... up to 32). The first batch is two slots (most
+   * lists, e.g. an identifier's, have one: its slot and the proof of the end in one round trip), or, when this
+   * process knows the list's length (a hint), every known slot and the one after it.
    */
   async read(key: string, from: number, maxSlots: number): Promise<{ slots: SlotRead[]; end: boolean }> {
     const slots: SlotRead[] = [];
     let next = from;
-    let batch = 2;
+    const hint = this.hints.get(key);
+    let batch = hint !== undefined && hint > from ? Math.min(hint - from + 1, 32) : 2;
     while (slots.length < maxSlots) {
       const n = Math.min(batch, maxSlots - slots.length);
       const docs = await Promise.all(Array.from({ length: n }, (_, i) => this.col.findOne({ _id: this.slotId(key, next + i) })));
