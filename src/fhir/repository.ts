@@ -276,13 +276,18 @@ export class FhirRepository {
 
   // ---------------------------------------------------------------- writes
 
-  async create<T extends Resource>(resource: T, opts: { id?: string } = {}): Promise<T> {
+  /**
+   * Creates version 1. `knownAbsent`: the caller has just read this id and found nothing (`read` → 404), so the
+   * existence check for current documents without history (bulk-loaded ones) is skipped; the unique history insert
+   * still decides between concurrent creators.
+   */
+  async create<T extends Resource>(resource: T, opts: { id?: string; knownAbsent?: boolean } = {}): Promise<T> {
     const type = resource?.resourceType;
     if (!type || !typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${String(type)} is not supported`);
     const id = opts.id ?? randomUUID();
     this.checkId(type, id);
     // A generated id (a random UUID) cannot exist yet: no existence check.
-    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true, newId: opts.id === undefined });
+    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true, newId: opts.id === undefined || opts.knownAbsent === true });
     return doc.r as T;
   }
 

@@ -20,7 +20,7 @@ import { EXTENSIONS } from './systems.js';
 
 /** The subset of the FHIR repository (src/fhir/repository.ts, contract in /tmp/contracts.md) used here. */
 export interface FhirStore {
-  create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
+  create<T extends Resource>(resource: T, opts?: { id?: string; knownAbsent?: boolean }): Promise<T>;
   read<T extends Resource>(type: string, id: string): Promise<T>;
   update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
   searchOne<T extends Resource>(type: string, params: Record<string, string | string[]>): Promise<T | undefined>;
@@ -316,7 +316,8 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo,
       }
       if (!existing) {
         const body = withSource(entry.resource, src);
-        const created = gone ? await store.update(body) : await store.create(body, { id: entry.resource.id });
+        // The read above found nothing at this id (a create racing us still loses on the unique version insert).
+        const created = gone ? await store.update(body) : await store.create(body, { id: entry.resource.id, knownAbsent: true });
         cache?.put(created);
         return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
       }
