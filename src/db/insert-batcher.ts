@@ -11,8 +11,8 @@
  */
 import type { Collection, Document, OptionalUnlessRequiredId } from 'mongodb';
 
-interface Pending<D> {
-  doc: D;
+interface Pending<T> {
+  item: T;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -25,33 +25,38 @@ interface WriteErrorLike {
 }
 
 export interface InsertBatcherOptions {
-  /** Documents per insertMany (default 256). */
+  /** Operations per batch (default 256). */
   maxBatch?: number;
-  /** Batches in flight at once (default 2); further inserts queue and go out in the next batch. */
+  /** Batches in flight at once (default 2); further operations queue and go out in the next batch. */
   maxInFlight?: number;
 }
 
-export class InsertBatcher<D extends Document & { _id: unknown }> {
-  private queue: Pending<D>[] = [];
+/**
+ * The group-commit mechanism shared by the batchers: operations queued in one turn of the event loop, or while
+ * `maxInFlight` batches are being written, go out together; a lone operation goes out at once on its own.
+ */
+abstract class GroupCommit<T> {
+  private queue: Pending<T>[] = [];
   private inFlight = 0;
   private scheduled = false;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
-  /** Commands sent and documents written (for benchmarks). */
+  /** Commands sent and operations written (for benchmarks). */
   readonly stats = { batches: 0, documents: 0 };
 
-  constructor(
-    private readonly col: Collection<D>,
-    options: InsertBatcherOptions = {},
-  ) {
+  constructor(options: InsertBatcherOptions) {
     this.maxBatch = options.maxBatch ?? 256;
     this.maxInFlight = options.maxInFlight ?? 2;
   }
 
-  /** Inserts one document (resolves when it is written; rejects with the server's error for this document). */
-  insert(doc: D): Promise<void> {
+  /** One operation on its own (insertOne, updateOne). */
+  protected abstract sendOne(item: T): Promise<unknown>;
+  /** Several operations in one unordered command (insertMany, bulkWrite). */
+  protected abstract sendMany(items: T[]): Promise<unknown>;
+
+  protected enqueue(item: T): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ doc, resolve, reject });
+      this.queue.push({ item, resolve, reject });
       this.schedule();
     });
   }
@@ -74,16 +79,15 @@ export class InsertBatcher<D extends Document & { _id: unknown }> {
         this.inFlight--;
         this.schedule();
       });
-      if (this.queue.length === 0) break;
     }
   }
 
-  private async send(batch: Pending<D>[]): Promise<void> {
+  private async send(batch: Pending<T>[]): Promise<void> {
     this.stats.batches++;
     this.stats.documents += batch.length;
     if (batch.length === 1) {
       try {
-        await this.col.insertOne(batch[0].doc as OptionalUnlessRequiredId<D>);
+        await this.sendOne(batch[0].item);
         batch[0].resolve();
       } catch (err) {
         batch[0].reject(err);
@@ -91,7 +95,7 @@ export class InsertBatcher<D extends Document & { _id: unknown }> {
       return;
     }
     try {
-      await this.col.insertMany(batch.map((p) => p.doc as OptionalUnlessRequiredId<D>), { ordered: false });
+      await this.sendMany(batch.map((p) => p.item));
       for (const p of batch) p.resolve();
     } catch (err) {
       const e = err as { writeErrors?: WriteErrorLike[] | WriteErrorLike; writeConcernError?: unknown; result?: { writeConcernErrors?: unknown[] } };
@@ -101,22 +105,42 @@ export class InsertBatcher<D extends Document & { _id: unknown }> {
         for (const p of batch) p.reject(err);
         return;
       }
-      // ordered:false: every document without a write error was inserted.
+      // ordered:false: every operation without a write error was applied.
       const failed = new Map(writeErrors.map((w) => [w.index, w]));
       batch.forEach((p, i) => {
         const w = failed.get(i);
         if (!w) p.resolve();
-        else p.reject(Object.assign(new Error(w.errmsg ?? 'insert failed'), { name: 'MongoServerError', code: w.code, errmsg: w.errmsg, errInfo: w.errInfo }));
+        else p.reject(Object.assign(new Error(w.errmsg ?? 'write failed'), { name: 'MongoServerError', code: w.code, errmsg: w.errmsg, errInfo: w.errInfo }));
       });
     }
   }
 }
 
-interface PendingUpdate {
+export class InsertBatcher<D extends Document & { _id: unknown }> extends GroupCommit<D> {
+  constructor(
+    private readonly col: Collection<D>,
+    options: InsertBatcherOptions = {},
+  ) {
+    super(options);
+  }
+
+  /** Inserts one document (resolves when it is written; rejects with the server's error for this document). */
+  insert(doc: D): Promise<void> {
+    return this.enqueue(doc);
+  }
+
+  protected sendOne(doc: D): Promise<unknown> {
+    return this.col.insertOne(doc as OptionalUnlessRequiredId<D>);
+  }
+
+  protected sendMany(docs: D[]): Promise<unknown> {
+    return this.col.insertMany(docs as OptionalUnlessRequiredId<D>[], { ordered: false });
+  }
+}
+
+interface UpdateOp {
   filter: Document;
   update: Document;
-  resolve: () => void;
-  reject: (err: unknown) => void;
 }
 
 /**
@@ -124,81 +148,23 @@ interface PendingUpdate {
  * `bulkWrite({ordered: false})`. Only for updates that never race each other on one document (FerretDB applies each
  * update as a read-modify-write). A lone update goes out at once as `updateOne`.
  */
-export class UpdateBatcher<D extends Document> {
-  private queue: PendingUpdate[] = [];
-  private inFlight = 0;
-  private scheduled = false;
-  private readonly maxBatch: number;
-  private readonly maxInFlight: number;
-
+export class UpdateBatcher<D extends Document> extends GroupCommit<UpdateOp> {
   constructor(
     private readonly col: Collection<D>,
     options: InsertBatcherOptions = {},
   ) {
-    this.maxBatch = options.maxBatch ?? 256;
-    this.maxInFlight = options.maxInFlight ?? 2;
+    super(options);
   }
 
   updateOne(filter: Document, update: Document): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ filter, update, resolve, reject });
-      if (this.scheduled || this.inFlight >= this.maxInFlight) return;
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.flush();
-      });
-    });
+    return this.enqueue({ filter, update });
   }
 
-  private flush(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      this.inFlight++;
-      void this.send(batch).finally(() => {
-        this.inFlight--;
-        if (this.queue.length > 0 && !this.scheduled) {
-          this.scheduled = true;
-          setImmediate(() => {
-            this.scheduled = false;
-            this.flush();
-          });
-        }
-      });
-      if (this.queue.length === 0) break;
-    }
+  protected sendOne(op: UpdateOp): Promise<unknown> {
+    return this.col.updateOne(op.filter as never, op.update as never);
   }
 
-  private async send(batch: PendingUpdate[]): Promise<void> {
-    if (batch.length === 1) {
-      try {
-        await this.col.updateOne(batch[0].filter as never, batch[0].update as never);
-        batch[0].resolve();
-      } catch (err) {
-        batch[0].reject(err);
-      }
-      return;
-    }
-    try {
-      await this.col.bulkWrite(
-        batch.map((p) => ({ updateOne: { filter: p.filter, update: p.update } })) as never,
-        { ordered: false },
-      );
-      for (const p of batch) p.resolve();
-    } catch (err) {
-      const e = err as { writeErrors?: WriteErrorLike[] | WriteErrorLike; writeConcernError?: unknown; result?: { writeConcernErrors?: unknown[] } };
-      const writeErrors = e.writeErrors === undefined ? undefined : Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
-      const concernFailed = e.writeConcernError !== undefined || (e.result?.writeConcernErrors?.length ?? 0) > 0;
-      if (!writeErrors || writeErrors.length === 0 || concernFailed || writeErrors.some((w) => typeof w.index !== 'number')) {
-        for (const p of batch) p.reject(err);
-        return;
-      }
-      const failed = new Map(writeErrors.map((w) => [w.index, w]));
-      batch.forEach((p, i) => {
-        const w = failed.get(i);
-        if (!w) p.resolve();
-        else p.reject(Object.assign(new Error(w.errmsg ?? 'update failed'), { name: 'MongoServerError', code: w.code, errmsg: w.errmsg }));
-      });
-    }
+  protected sendMany(ops: UpdateOp[]): Promise<unknown> {
+    return this.col.bulkWrite(ops.map((op) => ({ updateOne: { filter: op.filter, update: op.update } })) as never, { ordered: false });
   }
 }
