@@ -10,6 +10,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import type { CommandStartedEvent } from 'mongodb';
 import forge from 'node-forge';
 import { verifySignedData } from '../src/signature/index.js';
 import { testPki } from '../test/careplans/pki.js';
@@ -118,6 +119,20 @@ export async function run(): Promise<Record<string, unknown>> {
     failures = 0;
     accepted = 0;
 
+    // Database commands: over the whole concurrent run (everything: POSTs, job runs, Agenda's polling, the clients'
+    // GET /api/jobs polls) per processed activity, and in a sequential probe afterwards split into the POST's own
+    // commands and the job's (polled through ctx.jobs.get, whose one `find jobs` per poll is subtracted).
+    const commands = new Map<string, number>();
+    let phase: Map<string, number> | undefined;
+    const onCommand = (ev: CommandStartedEvent) => {
+      const coll = typeof ev.command[ev.commandName] === 'string' ? String(ev.command[ev.commandName]) : '';
+      const k = `${ev.commandName} ${coll}`.trim();
+      commands.set(k, (commands.get(k) ?? 0) + 1);
+      if (phase) phase.set(k, (phase.get(k) ?? 0) + 1);
+    };
+    const client = engine.ctx.database.client;
+    client.on('commandStarted', onCommand);
+
     const start = performance.now();
     const deadline = start + durationSeconds * 1000;
     await Promise.all(
@@ -126,6 +141,40 @@ export async function run(): Promise<Record<string, unknown>> {
       }),
     );
     const seconds = (performance.now() - start) / 1000;
+    client.off('commandStarted', onCommand);
+    const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+    const per = (n: number, d: number) => Number((n / Math.max(1, d)).toFixed(2));
+    const breakdown = (m: Map<string, number>, d: number) =>
+      Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).filter(([, n]) => per(n, d) >= 0.01).map(([k, n]) => [k, per(n, d)]));
+    const commandsPerActivity = per(total(commands), e2eLatencies.length);
+
+    // Sequential probe: PROBE activities one at a time on one client's plan.
+    const PROBE = 5;
+    const postCommands = new Map<string, number>();
+    const jobCommands = new Map<string, number>();
+    client.on('commandStarted', onCommand);
+    const w = worlds[0];
+    for (let i = 0; i < PROBE; i++) {
+      phase = postCommands;
+      const signed = signCms(Buffer.from(JSON.stringify(w.activity()))).toString('base64');
+      const post = await fetch(`${engine.url}${w.activitiesPath()}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${w.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ signed_data: signed }),
+      });
+      const body = (await post.json()) as { data: { links: { href: string }[] } };
+      const jobId = body.data.links[0].href.split('/').pop()!;
+      phase = jobCommands;
+      if (post.status !== 202) throw new Error(`probe POST answered ${post.status}`);
+      for (;;) {
+        const job = await engine.ctx.jobs.get(jobId);
+        jobCommands.set('find jobs', (jobCommands.get('find jobs') ?? 0) - 1);
+        if (job && job.status !== 'pending' && job.status !== 'processing') break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      phase = undefined;
+    }
+    client.off('commandStarted', onCommand);
     return {
       clients: CLIENTS,
       activitiesProcessed: e2eLatencies.length,
@@ -136,6 +185,12 @@ export async function run(): Promise<Record<string, unknown>> {
       endToEndP50Ms: percentile(e2eLatencies, 50),
       endToEndP99Ms: percentile(e2eLatencies, 99),
       failures,
+      commandsPerActivity,
+      commandBreakdownPerActivity: breakdown(commands, e2eLatencies.length),
+      probePostCommands: per(total(postCommands), PROBE),
+      probePostBreakdown: breakdown(postCommands, PROBE),
+      probeJobCommands: per(total(jobCommands), PROBE),
+      probeJobBreakdown: breakdown(jobCommands, PROBE),
     };
   } finally {
     await engine.stop();
