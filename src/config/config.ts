@@ -93,6 +93,8 @@ export interface Config {
     crlFiles: string[];
     allowSha1: boolean;
   };
+  /** Registries (src/registries): how often the read cache compares its stamps with the database (0 = every lookup). */
+  registries: { cacheCheckMs: number };
   /** Dictionaries (src/dictionaries): shipped files, cache freshness, uploads, kept revisions, FHIR canonical URLs. */
   dictionaries: {
     /** Folder of the shipped dictionary files stored on first start (DICTIONARIES_DIR). */
@@ -349,6 +351,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     signature: signatureConfig(env),
     carePlans: carePlansConfig(env),
+    registries: { cacheCheckMs: int(env, 'REGISTRY_CACHE_CHECK_MS', 1_000, 0, 3_600_000) },
     dictionaries: {
       dir: path.resolve(str(env, 'DICTIONARIES_DIR') ?? projectPath('dictionaries')),
       cacheCheckMs: int(env, 'DICTIONARY_CACHE_CHECK_MS', 1_000, 0, 3_600_000),

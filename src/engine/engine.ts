@@ -61,7 +61,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   const ctx = { config, database, auth, shuttingDown: false } as AppContext;
   ctx.media = createMediaStorage(config);
   ctx.fhir = new FhirRepository(database.db, { baseUrl: config.fhir.baseUrl });
-  ctx.registries = new RegistryStore(database.db);
+  ctx.registries = new RegistryStore(database.db, { cacheCheckMs: config.registries.cacheCheckMs });
   ctx.signatureTrust = signatureTrust;
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
   await ctx.dictionaries.seed(config.dictionaries.dir);

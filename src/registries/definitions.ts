@@ -3,6 +3,7 @@
  */
 import type { IndexDescription } from 'mongodb';
 import type { CollectionSpec } from '../db/mongo.js';
+import { registryStampCollection } from './cache.js';
 import * as s from './schemas.js';
 import type { RegistryName } from './types.js';
 
@@ -84,4 +85,4 @@ export const registryDefinitions: RegistryDefinition[] = [
 
 export const registryByName = new Map(registryDefinitions.map((d) => [d.name, d]));
 
-export const registryCollections: CollectionSpec[] = registryDefinitions.map((d) => ({ name: d.collection, indexes: d.indexes }));
+export const registryCollections: CollectionSpec[] = [...registryDefinitions.map((d) => ({ name: d.collection, indexes: d.indexes })), registryStampCollection];

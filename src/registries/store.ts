@@ -6,6 +6,7 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import type { ValidateFunction } from 'ajv';
 import { ajvToInvalid, createAjv, validationFailed, type InvalidEntry, type ValidationFailedBody } from '../ehealth/validation.js';
+import { RegistryCache } from './cache.js';
 import { registryByName, registryDefinitions, type RegistryDefinition } from './definitions.js';
 import type { AuditFields, RegistryName, RegistryRecordMap } from './types.js';
 
@@ -42,8 +43,14 @@ function content(doc: Record<string, unknown>): string {
 
 export class RegistryStore {
   private readonly validators = new Map<RegistryName, ValidateFunction>();
+  private readonly cache: RegistryCache;
 
-  constructor(private readonly db: Db) {
+  /** `cacheCheckMs`: see RegistryCache (get/find are cached; list/count always read the database). */
+  constructor(
+    private readonly db: Db,
+    opts: { cacheCheckMs?: number } = {},
+  ) {
+    this.cache = new RegistryCache(db, opts.cacheCheckMs ?? 0);
     const ajv = createAjv();
     for (const d of registryDefinitions) this.validators.set(d.name, ajv.compile(d.schema));
   }
@@ -65,12 +72,14 @@ export class RegistryStore {
 
   async get<N extends RegistryName>(name: N, id: string): Promise<StoredRecord<N> | undefined> {
     if (typeof id !== 'string' || id === '') return undefined;
-    return toRecord<StoredRecord<N>>(await this.collection(name).findOne({ _id: id }));
+    return this.cache.read(name, `get\u0000${id}`, async () => toRecord<StoredRecord<N>>(await this.collection(name).findOne({ _id: id })));
   }
 
   async find<N extends RegistryName>(name: N, filter: Filter<Doc>, limit = 1000): Promise<StoredRecord<N>[]> {
-    const docs = await this.collection(name).find(filter).limit(limit).toArray();
-    return docs.map((d) => toRecord<StoredRecord<N>>(d)!);
+    return this.cache.read(name, `find\u0000${limit}\u0000${JSON.stringify(filter)}`, async () => {
+      const docs = await this.collection(name).find(filter).limit(limit).toArray();
+      return docs.map((d) => toRecord<StoredRecord<N>>(d)!);
+    });
   }
 
   async list<N extends RegistryName>(
@@ -114,6 +123,7 @@ export class RegistryStore {
     if (invalid.length) throw new RegistryValidationError(validationFailed(invalid.slice(0, 500)));
 
     const col = this.collection(name);
+    await this.cache.changed(name);
     const summary: UpsertSummary = { inserted: 0, updated: 0, unchanged: 0 };
     const BATCH = 500;
     for (let start = 0; start < records.length; start += BATCH) {
@@ -144,11 +154,14 @@ export class RegistryStore {
       }
       if (ops.length) await col.bulkWrite(ops, { ordered: false });
     }
+    await this.cache.changed(name);
     return summary;
   }
 
   async remove(name: RegistryName, id: string): Promise<boolean> {
+    await this.cache.changed(name);
     const res = await this.collection(name).deleteOne({ _id: id });
+    await this.cache.changed(name);
     return res.deletedCount === 1;
   }
 }
