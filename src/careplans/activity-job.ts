@@ -119,7 +119,7 @@ export const createActivityJob: JobDefinition<CreateActivityJobData> = {
       maybeFault(fault, 'care_plan_activated', job.attempt);
 
       // 4. FHIR mirror and Provenance
-      await syncFhirCarePlan(ctx, data.care_plan_id);
+      await syncFhirCarePlan(ctx, data.care_plan_id, activation.plan);
       const v = facts.verdict!;
       await ensureProvenance(ctx, {
         activityId,

@@ -119,15 +119,17 @@ function derive(plan: CarePlanDoc, changes: StatusChangeDoc[]): Partial<CarePlan
 }
 
 /** Brings the care plan document in line with its status changes (idempotent; converges under concurrency). */
-export async function materialiseStatus(ctx: AppContext, carePlanId: string): Promise<CarePlanDoc | undefined> {
+export async function materialiseStatus(ctx: AppContext, carePlanId: string, readChanges?: StatusChangeDoc[]): Promise<CarePlanDoc | undefined> {
   for (let i = 0; i < 20; i++) {
-    const changes = await statusChanges(ctx).find({ care_plan_id: carePlanId }).toArray();
+    // `readChanges`: the caller has just read the plan's changes (and inserted none since): no second read.
+    const changes = i === 0 && readChanges ? readChanges : await statusChanges(ctx).find({ care_plan_id: carePlanId }).toArray();
     const key = changes.map((c) => c._id).sort().join(',');
     const plan = await carePlans(ctx).findOne({ _id: carePlanId });
     if (!plan) return undefined;
-    if ((plan.status_changes_key ?? '') !== key) {
-      await carePlans(ctx).updateOne({ _id: carePlanId }, { $set: { ...derive(plan, changes), status_changes_key: key } });
-    }
+    // Already derived from these changes: nothing to write, so nothing to verify. (A change inserted meanwhile is
+    // materialised by its inserter, and a writer whose derivation is older than the changes re-checks its own write.)
+    if ((plan.status_changes_key ?? '') === key) return plan;
+    await carePlans(ctx).updateOne({ _id: carePlanId }, { $set: { ...derive(plan, changes), status_changes_key: key } });
     const after = (await statusChanges(ctx).find({ care_plan_id: carePlanId }, { projection: { _id: 1 } }).toArray()).map((c) => c._id).sort().join(',');
     const stored = await carePlans(ctx).findOne({ _id: carePlanId });
     if (after === key && stored?.status_changes_key === key) return stored;
@@ -145,10 +147,13 @@ export async function activateCarePlan(
   activityId: string,
   userId: string,
   now = new Date(),
-): Promise<{ activatedBy?: string; activatedAt?: Date }> {
-  const final = await statusChanges(ctx).findOne({ _id: `${carePlanId}/final` });
-  let activation = await statusChanges(ctx).findOne({ _id: `${carePlanId}/active` });
+): Promise<{ activatedBy?: string; activatedAt?: Date; plan?: CarePlanDoc }> {
+  // One read of the plan's changes: its activation and final status, and what materialiseStatus derives from.
+  let changes: StatusChangeDoc[] | undefined = await statusChanges(ctx).find({ care_plan_id: carePlanId }).toArray();
+  const final = changes.find((c) => c._id === `${carePlanId}/final`);
+  let activation = changes.find((c) => c._id === `${carePlanId}/active`);
   if (!activation && !final) {
+    changes = undefined; // changed by us (or a racing activation): materialiseStatus reads them again
     ({ change: activation } = await insertChange(ctx, {
       _id: `${carePlanId}/active`,
       care_plan_id: carePlanId,
@@ -158,8 +163,8 @@ export async function activateCarePlan(
       inserted_by: userId,
     }));
   }
-  await materialiseStatus(ctx, carePlanId);
-  return activation ? { activatedBy: activation.activity_id, activatedAt: activation.inserted_at } : {};
+  const plan = await materialiseStatus(ctx, carePlanId, changes);
+  return activation ? { activatedBy: activation.activity_id, activatedAt: activation.inserted_at, plan } : { plan };
 }
 
 /** The termination job of an activation, recorded once (insert-only) so that retries do not enqueue it again. */

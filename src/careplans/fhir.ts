@@ -37,7 +37,7 @@ export const CARE_PLAN_EXTENSIONS = {
 
 /** The FHIR operations used here (ctx.fhir, src/fhir/repository.ts). */
 export interface FhirPort {
-  create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
+  create<T extends Resource>(resource: T, opts?: { id?: string; knownAbsent?: boolean }): Promise<T>;
   read<T extends Resource>(type: string, id: string): Promise<T>;
   update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
 }
@@ -220,11 +220,12 @@ function sameContent(a: Resource, b: Resource): boolean {
  * Makes the FHIR CarePlan equal to the stored care plan (created when absent, updated with If-Match when different,
  * untouched when equal). Safe to call any number of times, from any job.
  */
-export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string): Promise<void> {
+export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string, justRead?: CarePlanDoc): Promise<void> {
   const fhir = fhirOf(ctx);
   const db = ctx.database.db;
   for (let attempt = 0; attempt < 6; attempt++) {
-    const plan = await db.collection<CarePlanDoc>(CARE_PLANS).findOne({ _id: carePlanId });
+    // `justRead`: the plan as the caller has just read (or written) it; used for the first attempt only.
+    const plan = attempt === 0 && justRead ? justRead : await db.collection<CarePlanDoc>(CARE_PLANS).findOne({ _id: carePlanId });
     if (!plan) return;
     const activities = await db.collection<ActivityDoc>(CARE_PLAN_ACTIVITIES).find({ care_plan_id: carePlanId }).sort({ inserted_at: 1, _id: 1 }).limit(5000).toArray();
     const desired = toFhirCarePlan(plan, activities);
@@ -329,7 +330,9 @@ export async function ensureProvenance(ctx: AppContext, s: SignatureFacts): Prom
   const fhir = fhirOf(ctx);
   const resource = activityProvenance(s);
   try {
-    await fhir.create(resource, { id: resource.id });
+    // knownAbsent: this id (derived from the activity) is only ever written by this create, which always writes
+    // history version 1, so the unique history insert alone tells a retry (409) from the first run.
+    await fhir.create(resource, { id: resource.id, knownAbsent: true });
   } catch (err) {
     if (statusOf(err) !== 409) throw err;
   }
