@@ -155,6 +155,15 @@ function reportView(r: ReportDoc): Record<string, unknown> {
   };
 }
 
+/**
+ * The reports a requester may see: those requested by its own legal entity (client_id); a token without a legal
+ * entity sees the reports of no legal entity (the daily runs and its own); scope admin sees all.
+ */
+function reportScope(req: Request): Record<string, unknown> {
+  if (req.auth!.scopes.has('admin')) return {};
+  return { client_id: req.auth!.clientId ?? null };
+}
+
 export function consultationsRouter(ctx: AppContext): Router {
   const router = Router();
   const service = ctx.consultations;
@@ -209,9 +218,10 @@ export function consultationsRouter(ctx: AppContext): Router {
     const invalid: Invalid[] = [];
     const { page, pageSize } = parsePaging(req.query, invalid);
     if (invalid.length) throw validationError(invalid);
+    const scope = reportScope(req);
     const [docs, total] = await Promise.all([
-      reports.find({}).sort({ created_at: -1 }).skip((page - 1) * pageSize).limit(pageSize).toArray(),
-      reports.countDocuments({}),
+      reports.find(scope).sort({ created_at: -1 }).skip((page - 1) * pageSize).limit(pageSize).toArray(),
+      reports.countDocuments(scope),
     ]);
     sendData(req, res, 200, docs.map(reportView), {
       paging: { page_number: page, page_size: pageSize, total_entries: total, total_pages: Math.ceil(total / pageSize) },
@@ -219,13 +229,13 @@ export function consultationsRouter(ctx: AppContext): Router {
   });
 
   router.get('/api/consultations/reports/:id', ctx.auth.requireScopes(SCOPES.resultRead), async (req, res) => {
-    const r = await reports.findOne({ _id: id(req) });
+    const r = await reports.findOne({ _id: id(req), ...reportScope(req) });
     if (!r) throw new HttpError(404, 'not_found', `Report ${id(req)} not found`);
     sendData(req, res, 200, reportView(r));
   });
 
   router.get('/api/consultations/reports/:id/download', ctx.auth.requireScopes(SCOPES.resultRead), async (req, res) => {
-    const r = await reports.findOne({ _id: id(req) });
+    const r = await reports.findOne({ _id: id(req), ...reportScope(req) });
     if (!r) throw new HttpError(404, 'not_found', `Report ${id(req)} not found`);
     if (r.status !== 'ready') throw new HttpError(409, 'request_conflict', `Report ${r._id} is ${r.status}; it can be downloaded once ready`);
     const bytes = await readReport({ cipher: ctx.fieldCipher, media: ctx.media }, r);

@@ -65,9 +65,23 @@ export interface JobListFilter {
   status?: JobStatus;
   from?: Date;
   to?: Date;
-  clientId?: string;
+  /** Only the jobs this requester may see (undefined: all, for admins). */
+  owner?: { clientId?: string; userId: string };
   limit: number;
   offset: number;
+}
+
+/**
+ * The jobs a requester may see: those of its legal entity; a token without a legal entity sees only the jobs it
+ * asked for itself that belong to no legal entity. Jobs of nobody (recurring runs) are for admins only.
+ */
+export function ownerFilter(owner: { clientId?: string; userId: string }): Filter<JobDocument> {
+  return owner.clientId ? { 'owner.clientId': owner.clientId } : { 'owner.userId': owner.userId, 'owner.clientId': null };
+}
+
+export function ownedBy(job: JobDocument, owner: { clientId?: string; userId: string }): boolean {
+  if (owner.clientId) return job.owner?.clientId === owner.clientId;
+  return job.owner?.clientId == null && job.owner?.userId != null && job.owner.userId === owner.userId;
 }
 
 export class JobRunner {
@@ -149,7 +163,7 @@ export class JobRunner {
           await this.hashes.insertOne({ _id: key, job_id: id });
           break;
         } catch (err) {
-          if ((err as { code?: number }).code !== 11000 || tries > 5) throw err;
+          if ((err as { code?: number }).code !== 11000 || tries > 20) throw err;
         }
         const holder = await this.hashes.findOne({ _id: key });
         if (!holder) continue;
@@ -157,8 +171,13 @@ export class JobRunner {
         if (held && (held.status === 'pending' || held.status === 'processing')) {
           return { id: held._id.toHexString(), existing: true };
         }
-        const taken = await this.hashes.updateOne({ _id: key, job_id: holder.job_id }, { $set: { job_id: id } });
-        if (taken.modifiedCount === 1) break;
+        // The holder finished: exactly one request takes the hash over (a claim, since a conditional update is not
+        // atomic on FerretDB); the others wait for the new holder and get its job.
+        if (await claim(this.db, `jobhash:${key}:after:${holder.job_id.toHexString()}`)) {
+          await this.hashes.updateOne({ _id: key }, { $set: { job_id: id } });
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 10 * (tries + 1)));
       }
     }
     const now = new Date();
@@ -198,7 +217,7 @@ export class JobRunner {
     const q: Filter<JobDocument> = {};
     if (filter.name) q.name = filter.name;
     if (filter.status) q.status = filter.status;
-    if (filter.clientId) q['owner.clientId'] = filter.clientId;
+    if (filter.owner) Object.assign(q, ownerFilter(filter.owner));
     if (filter.from || filter.to) {
       q.inserted_at = {};
       if (filter.from) q.inserted_at.$gte = filter.from;

@@ -9,15 +9,20 @@
 import { Router, type Request } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
+import { ownedBy } from './job-runner.js';
 import { clientJobView, detailedJobView, jobHref } from './job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
 import { jobListQuerySchema } from './schemas.js';
 import type { JobDocument, JobStatus } from './types.js';
 
+function requester(req: Request): { clientId?: string; userId: string } | undefined {
+  return req.auth!.scopes.has('admin') ? undefined : { clientId: req.auth!.clientId, userId: req.auth!.userId };
+}
+
 function visible(req: Request, job: JobDocument | undefined): job is JobDocument {
   if (!job) return false;
-  if (req.auth!.scopes.has('admin')) return true;
-  return !job.owner?.clientId || job.owner.clientId === req.auth!.clientId;
+  const owner = requester(req);
+  return owner === undefined || ownedBy(job, owner);
 }
 
 function notFound(req: Request, res: import('express').Response): void {
@@ -50,7 +55,7 @@ export function jobsRouter(ctx: AppContext): Router {
       status,
       from: from ? new Date(from) : undefined,
       to: to ? new Date(to) : undefined,
-      clientId: req.auth!.scopes.has('admin') ? undefined : req.auth!.clientId ?? '',
+      owner: requester(req),
       limit: pageSize,
       offset: (page - 1) * pageSize,
     });

@@ -145,9 +145,30 @@ describe('consultations: insurer report (XLSX job)', () => {
     const scheduled = await eng.ctx.database.db.collection('agendaJobs').findOne({ name: INSURER_REPORT_JOB, repeatInterval: { $exists: true } });
     expect(scheduled?.repeatInterval).to.equal('0 2 * * *');
     const { id } = await eng.ctx.jobs.enqueue(INSURER_REPORT_JOB, { daily: true });
-    expect((await waitForJob(eng, t.resultReader, id)).status).to.equal('processed');
+    // A scheduled run belongs to no legal entity: only operators (scope admin) see it in the jobs API.
+    expect((await waitForJob(eng, await eng.token('job:read admin'), id)).status).to.equal('processed');
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     const daily = await ok(api(eng, 'GET', `/api/consultations/reports/daily-${yesterday}`, t.resultReader));
     expect(daily).to.include({ kind: 'daily', status: 'ready', from: `${yesterday}T00:00:00.000Z`, to: `${today}T00:00:00.000Z` });
+  });
+});
+
+describe('consultations: insurer reports stay with the legal entity that asked for them', () => {
+  it('another legal entity neither lists, reads nor downloads them', async function () {
+    this.timeout(30_000);
+    const eng = engine();
+    const insurerA = await eng.token('consultations:read consultation_result:read job:read', { sub: 'analyst-a', clientId: 'INS-A' });
+    const insurerB = await eng.token('consultations:read consultation_result:read job:read', { sub: 'analyst-b', clientId: 'INS-B' });
+    const today = new Date().toISOString().slice(0, 10);
+    const created = await api(eng, 'POST', '/api/consultations/reports', insurerA, { from: today, to: today, organization_id: uniqueOrg() });
+    expect(created.status).to.equal(202);
+    const id = created.body.data.id as string;
+    const listA = await api(eng, 'GET', '/api/consultations/reports?page_size=500', insurerA);
+    expect(listA.body.data.map((r: { id: string }) => r.id)).to.include(id);
+    const listB = await api(eng, 'GET', '/api/consultations/reports?page_size=500', insurerB);
+    expect(listB.body.data.map((r: { id: string }) => r.id)).to.not.include(id);
+    expect((await api(eng, 'GET', `/api/consultations/reports/${id}`, insurerB)).status).to.equal(404);
+    expect((await api(eng, 'GET', `/api/consultations/reports/${id}/download`, insurerB)).status).to.equal(404);
+    expect((await api(eng, 'GET', `/api/consultations/reports/${id}`, insurerA)).status).to.equal(200);
   });
 });

@@ -181,6 +181,21 @@ describe('jobs: runner and API', function () {
     expect(bad.status).to.equal(422);
   });
 
+  it('a token without a legal entity sees only the jobs it asked for itself, never other legal entities\' jobs', async () => {
+    const owned = await e.ctx.jobs.enqueue('test.response-data', { secret: 'le-1 data' }, { owner: { clientId: 'le-1', userId: 'u-a' } });
+    const mine = await e.ctx.jobs.enqueue('test.response-data', { mine: true }, { owner: { userId: 'u-no-le', clientId: undefined } });
+    const nobodys = await e.ctx.jobs.enqueue('test.response-data', {});
+    await waitForStatus(e, adminToken, owned.id, ['processed']);
+    await waitForStatus(e, adminToken, mine.id, ['processed']);
+    const noLe = await e.token('job:read', { sub: 'u-no-le' });
+    const list = (await (await fetch(`${e.url}/api/jobs?page_size=500`, { headers: { authorization: `Bearer ${noLe}` } })).json()) as any;
+    expect(list.data.map((j: { id: string }) => j.id)).to.deep.equal([mine.id]);
+    expect((await get(owned.id, noLe)).status).to.equal(404);
+    expect((await get(nobodys.id, noLe)).status).to.equal(404);
+    expect((await get(nobodys.id, token)).status).to.equal(404);
+    expect((await get(mine.id, noLe)).status).to.equal(200);
+  });
+
   it('unknown and malformed ids answer 404; another legal entity cannot read a job', async () => {
     expect((await get('5f0c8b7e9d3a2b1c4d5e6f70')).status).to.equal(404);
     expect((await get('not-an-id')).status).to.equal(404);
