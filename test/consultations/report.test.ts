@@ -160,7 +160,7 @@ describe('consultations: insurer reports stay with the legal entity that asked f
     const insurerA = await eng.token('consultations:read consultation_result:read job:read', { sub: 'analyst-a', clientId: 'INS-A' });
     const insurerB = await eng.token('consultations:read consultation_result:read job:read', { sub: 'analyst-b', clientId: 'INS-B' });
     const today = new Date().toISOString().slice(0, 10);
-    const created = await api(eng, 'POST', '/api/consultations/reports', insurerA, { from: today, to: today, organization_id: uniqueOrg() });
+    const created = await api(eng, 'POST', '/api/consultations/reports', insurerA, { from: today, to: today, organization_id: uniqueOrg('org-tenant') });
     expect(created.status).to.equal(202);
     const id = created.body.data.id as string;
     const listA = await api(eng, 'GET', '/api/consultations/reports?page_size=500', insurerA);
