@@ -147,6 +147,12 @@ export async function run(): Promise<Record<string, unknown>> {
     const breakdown = (m: Map<string, number>, d: number) =>
       Object.fromEntries([...m].sort((a, b) => b[1] - a[1]).filter(([, n]) => per(n, d) >= 0.01).map(([k, n]) => [k, per(n, d)]));
     const commandsPerActivity = per(total(commands), e2eLatencies.length);
+    // Server side: how long a job waited for a worker (inserted → started) and ran (started → finished).
+    const runs = await engine.ctx.jobs.jobs
+      .find({ name: 'care_plan_activity.create', inserted_at: { $gte: new Date(Date.now() - seconds * 1000) } })
+      .toArray();
+    const jobWaitMs = runs.filter((j) => j.started_at).map((j) => j.started_at!.getTime() - j.inserted_at.getTime());
+    const jobRunMs = runs.filter((j) => j.started_at && j.finished_at).map((j) => j.finished_at!.getTime() - j.started_at!.getTime());
 
     // Sequential probe: PROBE activities one at a time on one client's plan.
     const PROBE = 5;
@@ -185,6 +191,10 @@ export async function run(): Promise<Record<string, unknown>> {
       endToEndP50Ms: percentile(e2eLatencies, 50),
       endToEndP99Ms: percentile(e2eLatencies, 99),
       failures,
+      jobWaitP50Ms: percentile(jobWaitMs, 50),
+      jobWaitP99Ms: percentile(jobWaitMs, 99),
+      jobRunP50Ms: percentile(jobRunMs, 50),
+      jobRunP99Ms: percentile(jobRunMs, 99),
       commandsPerActivity,
       commandBreakdownPerActivity: breakdown(commands, e2eLatencies.length),
       probePostCommands: per(total(postCommands), PROBE),
