@@ -54,6 +54,7 @@ function operationParams(req: Request): Params {
   if (!body || typeof body !== 'object' || Array.isArray(body) || body.resourceType !== 'Parameters') {
     throw new FhirError(400, 'structure', 'The body must be a Parameters resource (Content-Type: application/fhir+json)');
   }
+  if (body.parameter !== undefined && !Array.isArray(body.parameter)) throw new FhirError(400, 'structure', 'Parameters.parameter must be an array');
   for (const p of body.parameter ?? []) {
     if (typeof p?.name !== 'string') continue;
     const value = Object.entries(p).find(([k]) => k.startsWith('value'))?.[1];
@@ -75,6 +76,12 @@ function oneObject<T>(params: Params, name: string): T | undefined {
   const v = params.get(name);
   if (!v || v.length === 0) return undefined;
   if (v.length > 1 || typeof v[0] !== 'object' || v[0] === null) throw new FhirError(400, 'invalid', `Parameter "${name}" must be given once, as a ${name === 'coding' ? 'Coding' : 'CodeableConcept'}`);
+  const concept = v[0] as { coding?: unknown };
+  const codings = name === 'coding' ? [v[0]] : concept.coding === undefined ? [] : Array.isArray(concept.coding) ? concept.coding : [null];
+  for (const c of codings as Record<string, unknown>[]) {
+    const bad = !c || typeof c !== 'object' || ['system', 'code', 'display', 'version'].some((k) => c[k] !== undefined && typeof c[k] !== 'string');
+    if (bad) throw new FhirError(400, 'invalid', `Parameter "${name}" has a Coding whose system, code, display or version is not a string`);
+  }
   return v[0] as T;
 }
 

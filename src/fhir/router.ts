@@ -280,6 +280,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     writable(req, type, 'update', req.params.id as string);
     const body = bodyResource(req, type);
     if (!body.id) throw new FhirError(400, 'required', 'The resource must carry its id (equal to the id in the URL)');
+    if (typeof body.id !== 'string') throw new FhirError(400, 'invalid', 'Resource.id must be a string');
     if (body.id !== req.params.id) throw new FhirError(400, 'invalid', `Resource id ${body.id.slice(0, 64)} does not match the URL id ${String(req.params.id).slice(0, 64)}`);
     const updated = await ctx.fhir.update(body, { ifMatchVersion: ifMatchVersion(req) });
     await audit(req, 'update', type, [updated]);
