@@ -317,6 +317,10 @@ export function loadConfig(env: Env = process.env): Config {
   const jwksFile = str(env, 'AUTH_JWKS_FILE');
   const jwksUri = url(env, 'AUTH_JWKS_URI', ['https:', 'http:']);
   if (jwksFile && jwksUri) throw new ConfigError('AUTH_JWKS_URI', 'cannot be set together with AUTH_JWKS_FILE');
+  // With an external identity provider, a token it issued for another application must not open this one.
+  if ((jwksFile || jwksUri) && !str(env, 'AUTH_AUDIENCE')) {
+    throw new ConfigError('AUTH_AUDIENCE', 'must be set when AUTH_JWKS_FILE or AUTH_JWKS_URI is set (the audience tokens for this engine carry)');
+  }
   const dbName = str(env, 'MONGODB_DATABASE') ?? 'hl7engine';
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(dbName)) {
     throw new ConfigError('MONGODB_DATABASE', `must be 1-63 letters, digits, _ or -, got "${dbName}"`);

@@ -50,7 +50,7 @@ describe('command line', function () {
   });
 
   it('token refuses to mint when an external identity provider is configured', async () => {
-    const err = await cli(['token', '--scope', 'admin'], { AUTH_JWKS_URI: 'https://idp.example/jwks.json' }).then(
+    const err = await cli(['token', '--scope', 'admin'], { AUTH_JWKS_URI: 'https://idp.example/jwks.json', AUTH_AUDIENCE: 'hl7-engine' }).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );
