@@ -5,11 +5,13 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { loadConfig } from '../../src/config/config.js';
 import { startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
 
+type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
 /** An engine that trusts an identity provider's JWKS file (RS256 and ES256 keys), with issuer and audience. */
 describe('token authentication against configured keys (AUTH_JWKS_FILE)', () => {
   let e: TestEngine;
-  let rsa: CryptoKey;
-  let ec: CryptoKey;
+  let rsa: PrivateKey;
+  let ec: PrivateKey;
   const INVALID = { error: { type: 'access_denied', message: 'Invalid access token' } };
 
   before(async () => {
@@ -27,7 +29,7 @@ describe('token authentication against configured keys (AUTH_JWKS_FILE)', () => 
   });
   after(async () => e?.stop());
 
-  const sign = (key: CryptoKey, alg: string, kid: string, claims: { aud?: string; iss?: string } = {}) =>
+  const sign = (key: PrivateKey, alg: string, kid: string, claims: { aud?: string; iss?: string } = {}) =>
     new SignJWT({ scope: 'job:read', client_id: 'le-1' })
       .setProtectedHeader({ alg, kid })
       .setSubject('user-9')
