@@ -10,7 +10,7 @@
  * Reading needs the token's legal entity to manage the plan or an active approval of the patient (read or write).
  */
 import { createHash } from 'node:crypto';
-import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Filter } from 'mongodb';
 import type { ValidateFunction } from 'ajv';
 import type { AppContext } from '../http/context.js';
@@ -134,7 +134,8 @@ export function carePlansRouter(ctx: AppContext): Router {
       if ((err as { code?: number }).code !== 11000) throw err;
       // Same id again: idempotent when it is the same patient's plan (a retried request), else a conflict.
       const existing = await carePlans(ctx).findOne({ _id: doc._id });
-      if (!existing || existing.patient_id !== patientId) {
+      // …and of the same legal entity: another one must not learn a plan by re-posting its id.
+      if (!existing || existing.patient_id !== patientId || existing.managing_organization.identifier.value !== clientId) {
         return sendEnvelopeError(req, res, 409, { type: 'request_conflict', message: 'Care plan with such id already exists' });
       }
       await syncFhirCarePlan(ctx, existing._id);
@@ -263,6 +264,13 @@ export function carePlansRouter(ctx: AppContext): Router {
     res.setHeader('Content-Disposition', `attachment; filename="${activity._id}.p7s"`);
     res.status(200).end(media.bytes);
   });
+
+  // Errors thrown by these routes keep the eHealth envelope ({meta, error}).
+  router.use('/api/patients', ((err, req, res, next) => {
+    if (res.headersSent) return next(err);
+    log().error({ err }, 'care plan route failed');
+    sendEnvelopeError(req, res, 500, { type: 'internal_error', message: 'Internal server error' });
+  }) as ErrorRequestHandler);
 
   return router;
 }

@@ -47,6 +47,10 @@ describe('care plans API', function () {
     const other = await newWorld(e);
     const clash = await create({ ...body({ id }), author: reference('employee', other.employeeId) }, other.token, other.patientId);
     expect(clash.status).to.equal(409);
+    // Another legal entity re-posting the id for the same patient learns nothing about the plan.
+    const probe = await create({ ...body({ id }), author: reference('employee', other.employeeId) }, other.token, w.patientId);
+    expect(probe.status).to.equal(409);
+    expect(probe.body.data).to.equal(undefined);
   });
 
   it('is readable as a FHIR CarePlan (draft while new; addresses as contained Conditions)', async () => {
