@@ -287,20 +287,26 @@ export class JobRunner {
         await aj.touch(Math.max(0, Math.min(100, percent))).catch(() => {});
       },
     };
+    const oneOff = recurringRun ? undefined : aj; // a recurring job's Agenda document stays: it schedules the next run
     try {
       const outcome = await handler(doc.data, handle);
-      await this.finish(_id, doc, {
-        status: 'processed',
-        status_code: outcome.status_code,
-        response: capStored(
-          outcome.response_data !== undefined ? { response_data: outcome.response_data } : { links: outcome.links ?? [] },
-        ) as JobDocument['response'],
-      });
+      await this.finish(
+        _id,
+        doc,
+        {
+          status: 'processed',
+          status_code: outcome.status_code,
+          response: capStored(
+            outcome.response_data !== undefined ? { response_data: outcome.response_data } : { links: outcome.links ?? [] },
+          ) as JobDocument['response'],
+        },
+        oneOff,
+      );
       jobRuns.inc({ name: def.name, outcome: 'processed' });
       logger.info('job processed');
     } catch (err) {
       if (err instanceof JobFailure) {
-        await this.finish(_id, doc, { status: 'failed', status_code: err.status_code, error: capStored(err.error) });
+        await this.finish(_id, doc, { status: 'failed', status_code: err.status_code, error: capStored(err.error) }, oneOff);
         jobRuns.inc({ name: def.name, outcome: 'failed' });
         logger.info({ statusCode: err.status_code }, 'job failed');
         return;
@@ -313,7 +319,7 @@ export class JobRunner {
           status_code: 500,
           error: { type: 'internal_error', message: 'Job failed after retries' },
           last_error: message.slice(0, 1000),
-        });
+        }, oneOff);
         jobRuns.inc({ name: def.name, outcome: 'failed' });
         logger.error({ err: { message } }, 'job failed after its last attempt');
         return;
@@ -368,9 +374,17 @@ export class JobRunner {
     return doc._id.toHexString();
   }
 
-  private async finish(_id: ObjectId, doc: JobDocument, set: Partial<JobDocument>): Promise<void> {
+  private async finish(_id: ObjectId, doc: JobDocument, set: Partial<JobDocument>, aj?: Job<unknown>): Promise<void> {
     const now = new Date();
     await this.jobs.updateOne({ _id }, { $set: { ...set, finished_at: now, updated_at: now } });
-    if (doc.hash) await this.hashes.deleteOne({ _id: `${doc.name}:${doc.hash}`, job_id: _id });
+    await Promise.all([
+      doc.hash ? this.hashes.deleteOne({ _id: `${doc.name}:${doc.hash}`, job_id: _id }) : undefined,
+      // The one-off Agenda document of a finished job is not needed any more (the job document is the record):
+      // removing it keeps agendaJobs as small as the work in flight, and Agenda's lock queries (findAndModify, 2 per
+      // run plus every poll) scan it on FerretDB. Only the run that finished the job removes it (a duplicate
+      // delivery that lost the claim does not), so a retry Agenda still has to schedule is never lost; Agenda's own
+      // save after the run then finds no document, which it ignores.
+      aj?.attrs._id ? this.agendaJobs.deleteOne({ _id: new ObjectId(String(aj.attrs._id)) } as never) : undefined,
+    ]);
   }
 }

@@ -124,6 +124,18 @@ describe('jobs: runner and API', function () {
     expect(body.data.eta).to.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,6}Z$/);
   });
 
+  it('a finished job leaves no Agenda document behind (retries kept theirs until the end)', async () => {
+    const agendaDocs = (id: string) => e.ctx.database.db.collection('agendaJobs').countDocuments({ 'data.jobId': id });
+    const ok = await e.ctx.jobs.enqueue('test.response-data', { n: 2 }, { owner: { clientId: 'le-agenda' } });
+    const failed = await e.ctx.jobs.enqueue('test.always-throws', {}, { owner: { clientId: 'le-agenda' } });
+    await waitForStatus(e, adminToken, ok.id, ['processed']);
+    const f = await waitForStatus(e, adminToken, failed.id, ['failed']);
+    expect(f.attempts).to.equal(3);
+    for (let i = 0; i < 50 && (await agendaDocs(ok.id)) + (await agendaDocs(failed.id)) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await agendaDocs(ok.id)).to.equal(0);
+    expect(await agendaDocs(failed.id)).to.equal(0);
+  });
+
   it('business failures are not retried and answer the eHealth error shapes', async () => {
     const a = await e.ctx.jobs.enqueue('test.business-failure', {}, { owner: { clientId: 'le-1' } });
     const b = await e.ctx.jobs.enqueue('test.conflict', {}, { owner: { clientId: 'le-1' } });
