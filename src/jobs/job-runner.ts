@@ -15,7 +15,7 @@ import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { claim } from '../db/claims.js';
 import type { CollectionSpec } from '../db/mongo.js';
 import type { AppContext } from '../http/context.js';
-import { log } from '../logging/logger.js';
+import { log, maskPersonalData } from '../logging/logger.js';
 import { jobQueueDepth, jobRuns } from '../metrics/registry.js';
 import { JobFailure, type JobDefinition, type JobDocument, type JobHandle, type JobOwner, type JobStatus } from './types.js';
 
@@ -287,7 +287,9 @@ export class JobRunner {
         await aj.touch(Math.max(0, Math.min(100, percent))).catch(() => {});
       },
     };
-    const oneOff = recurringRun ? undefined : aj; // a recurring job's Agenda document stays: it schedules the next run
+    // A processed one-off job's Agenda document is removed (see finish); a recurring job's stays (it schedules the next
+    // run), and so does a failed job's, marked failed, for operators.
+    const oneOff = recurringRun ? undefined : aj;
     try {
       const outcome = await handler(doc.data, handle);
       await this.finish(
@@ -306,7 +308,9 @@ export class JobRunner {
       logger.info('job processed');
     } catch (err) {
       if (err instanceof JobFailure) {
-        await this.finish(_id, doc, { status: 'failed', status_code: err.status_code, error: capStored(err.error) }, oneOff);
+        // A failed job keeps its Agenda document, marked failed, so operators see it in Agendash.
+        aj.fail(`${err.status_code}: ${maskPersonalData(err.message).slice(0, 200)}`);
+        await this.finish(_id, doc, { status: 'failed', status_code: err.status_code, error: capStored(err.error) });
         jobRuns.inc({ name: def.name, outcome: 'failed' });
         logger.info({ statusCode: err.status_code }, 'job failed');
         return;
@@ -319,7 +323,8 @@ export class JobRunner {
           status_code: 500,
           error: { type: 'internal_error', message: 'Job failed after retries' },
           last_error: message.slice(0, 1000),
-        }, oneOff);
+        });
+        aj.fail(`failed after ${doc.attempts} attempts: ${maskPersonalData(message).slice(0, 200)}`);
         jobRuns.inc({ name: def.name, outcome: 'failed' });
         logger.error({ err: { message } }, 'job failed after its last attempt');
         return;

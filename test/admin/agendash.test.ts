@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
-import type { JobDefinition } from '../../src/jobs/types.js';
+import { JobFailure, type JobDefinition } from '../../src/jobs/types.js';
 import { startTestEngine, type TestEngine } from '../support/harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -9,8 +9,10 @@ const ADMIN = { username: 'operator', password: 'correct horse battery' };
 
 const reportJob: JobDefinition = {
   name: 'test.operator-visible',
-  description: 'a job an operator should see in Agendash',
-  create: () => async () => ({ status_code: 200, response_data: { ok: true } }),
+  description: 'a failed job an operator should see in Agendash (processed one-off jobs leave Agenda; failed ones stay)',
+  create: () => async () => {
+    throw new JobFailure(422, { type: 'validation_failed', message: 'bad input' });
+  },
 };
 
 describe('operators: Agendash at /admin/jobs', function () {
