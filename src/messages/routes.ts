@@ -20,7 +20,7 @@ import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
 import { jobHref } from '../jobs/job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
-import { REPLAY_JOB, REPLAY_MAX, type ReplayJobData } from './replay.js';
+import { REPLAY_JOB, REPLAY_MAX, toQuery, type ReplayJobData } from './replay.js';
 import type { MessageDoc, MessageQuery, MessageSource, MessageStatus } from './store.js';
 
 const filterProperties = {
@@ -72,16 +72,22 @@ interface Filters {
   mapping_version?: string;
 }
 
-function queryOf(f: Filters): MessageQuery {
+/** The API's snake_case filters as the replay job stores them (dates kept as the ISO strings given). */
+function jobQueryOf(f: Filters & { ids?: string[] }): ReplayJobData['query'] {
   return {
     source: f.source,
     status: f.status,
-    from: f.from ? new Date(f.from) : undefined,
-    to: f.to ? new Date(f.to) : undefined,
+    from: f.from,
+    to: f.to,
     externalId: f.external_id,
     mappingName: f.mapping_name,
     mappingVersion: f.mapping_version,
+    ids: f.ids,
   };
+}
+
+function queryOf(f: Filters): MessageQuery {
+  return toQuery(jobQueryOf(f));
 }
 
 /** The API view of a stored message. Raw content, receipt body and error details only with `full`. */
@@ -165,20 +171,8 @@ export function messagesRouter(ctx: AppContext): Router {
     const invalid = validateWith(validateReplay, body);
     if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
     const f = body as unknown as Filters & { ids?: string[]; limit: number };
-    const data: ReplayJobData = {
-      query: {
-        source: f.source,
-        status: f.status,
-        from: f.from,
-        to: f.to,
-        externalId: f.external_id,
-        mappingName: f.mapping_name,
-        mappingVersion: f.mapping_version,
-        ids: f.ids,
-      },
-      limit: f.limit,
-    };
-    const matched = Math.min(await store().collection.countDocuments(store().filter({ ...queryOf(f), ids: f.ids })), f.limit);
+    const data: ReplayJobData = { query: jobQueryOf(f), limit: f.limit };
+    const matched = Math.min(await store().collection.countDocuments(store().filter(toQuery(data.query))), f.limit);
     const job = await ctx.jobs.enqueue(REPLAY_JOB, data, { owner: { userId: req.auth!.userId, clientId: req.auth!.clientId } });
     sendData(req, res, 202, { status: 'pending', matched, links: [{ entity: 'job', href: jobHref(job.id) }] });
   });
