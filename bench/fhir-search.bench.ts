@@ -4,11 +4,15 @@
  * GET /fhir/ServiceRequest?identifier=<system|value> and GET /fhir/ServiceRequest?subject=Patient/<id> with random
  * existing values, and reports p50/p99 (target p99 ≤ 10 ms), then the same with a single client. Every request is a full API request: token check,
  * search, Bundle, and an AuditEvent (batched).
+ * It also reports the database's own floor: a bare findOne by _id with 32 concurrent callers (dbFindById*), the
+ * cheapest command there is; an identifier search costs at least two such round trips.
  *
  * Seeding is bounded by BENCH_FHIR_SEED_SECONDS (default 1800): when the time is up the benchmark runs on what was
  * seeded and says so. Progress is printed every 50 000 resources.
  */
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
+import type { Collection } from 'mongodb';
+import { currentCollectionName } from '../src/fhir/types.js';
 import { durationSeconds, load, startBenchEngine } from './support.js';
 
 export const title = 'FHIR search: by identifier and by subject over a bulk-seeded repository (32 clients)';
@@ -100,6 +104,9 @@ export async function run(): Promise<Record<string, unknown>> {
     const byIdentifier1 = await load({ url: engine.url, headers, requests: identifierRequest, connections: 1 });
     const bySubject1 = await load({ url: engine.url, headers, requests: subjectRequest, connections: 1 });
     await repo.audit.flush();
+    // The database's own floor: one findOne by _id (the cheapest command there is) on the seeded ServiceRequests, 32
+    // concurrent callers, no HTTP. An identifier search needs at least two such round trips (posting list, resource).
+    const floor = await findByIdFloor(engine.ctx.database.db.collection(currentCollectionName('ServiceRequest')), seededRequests);
     return {
       resourcesSeeded: seeded,
       resourcesRequested: total,
@@ -120,10 +127,33 @@ export async function run(): Promise<Record<string, unknown>> {
       oneClientSubjectP99Ms: bySubject1.p99Ms,
       requestsPerSecond: byIdentifier.requestsPerSecond,
       targetP99Ms: 10,
+      dbFindByIdPerSecond: floor.perSecond,
+      dbFindByIdP50Ms: floor.p50Ms,
+      dbFindByIdP99Ms: floor.p99Ms,
       auditEventsWritten: repo.audit.written,
       auditEventsLost: repo.audit.lost,
     };
   } finally {
     await engine.stop();
   }
+}
+
+/** Bare `findOne({_id})` with 32 concurrent callers for the benchmark duration: the database's latency floor. */
+async function findByIdFloor(col: Collection<{ _id: string }>, n: number): Promise<{ perSecond: number; p50Ms: number; p99Ms: number }> {
+  const latencies: number[] = [];
+  const started = Date.now();
+  const until = started + durationSeconds * 1000;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (Date.now() < until) {
+        const t = performance.now();
+        const doc = await col.findOne({ _id: `bsr-${Math.floor(Math.random() * n)}` });
+        if (!doc) throw new Error('findOne floor: seeded document missing');
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))].toFixed(1));
+  return { perSecond: Math.round(latencies.length / ((Date.now() - started) / 1000)), p50Ms: at(0.5), p99Ms: at(0.99) };
 }

@@ -319,6 +319,12 @@ describe('FHIR API', function () {
       expect(ev.agent[0].who.identifier.value).to.equal('fhir-tester');
       expect(ev.agent[0].altId).to.equal('le-1');
       expect(ev.action).to.equal('R');
+      // an AuditEvent is stored once (no separate history copy): read, vread and _history still serve it
+      expect(await c.read({ resourceType: 'AuditEvent', id: ev.id })).to.deep.equal(ev);
+      expect(await c.vread({ resourceType: 'AuditEvent', id: ev.id, version: '1' })).to.deep.equal(ev);
+      const hist = (await c.history({ resourceType: 'AuditEvent', id: ev.id })) as unknown as Bundle;
+      expectValid(hist);
+      expect(hist.entry!.map((e) => e.resource)).to.deep.equal([ev]);
     });
   });
 
