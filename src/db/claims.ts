@@ -39,3 +39,20 @@ export async function claimHolder(db: Db, key: string): Promise<{ at: Date; by?:
 export async function releaseClaim(db: Db, key: string): Promise<void> {
   await db.collection<ClaimDocument>('claims').deleteOne({ _id: key });
 }
+
+/**
+ * Like `claim`, for work that may die while holding it: when the key is held for longer than `staleMs`, exactly one
+ * caller takes it over by claiming `<key>:after:<holder's time>` (and so on along the chain). Returns the key now held,
+ * or undefined while a live holder has it.
+ */
+export async function claimWithTakeover(db: Db, key: string, staleMs: number, by?: string): Promise<string | undefined> {
+  let k = key;
+  for (let hops = 0; hops < 50; hops++) {
+    if (await claim(db, k, by)) return k;
+    const holder = await claimHolder(db, k);
+    if (!holder) continue; // released (or not yet visible on another connection): try the same key again
+    if (Date.now() - holder.at.getTime() < staleMs) return undefined;
+    k = `${key}:after:${holder.at.getTime()}`;
+  }
+  throw new Error(`claim ${key}: too many stale holders`);
+}

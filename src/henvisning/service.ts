@@ -22,6 +22,7 @@ import type { MappingRegistry, MappingRef } from '../mapping/registry.js';
 import { ingestMessages, metricsRegistry } from '../metrics/registry.js';
 import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
 import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCache } from '../referrals/apply.js';
+import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
 import type { Limiter } from '../messages/limiter.js';
 import { decodeXml, looksLikeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement } from '../xml/secure-xml.js';
 import { checkWellFormed, SchemaSet } from '../xml/xsd.js';
@@ -101,6 +102,11 @@ interface Parsed {
   tree: ReturnType<typeof parseXmlTree>;
 }
 
+/** Processed or rejected, with the AppRec that answered it: a resend gets that AppRec again. */
+function isFinal(doc: MessageDoc): boolean {
+  return !!doc.receipt && (doc.status === 'processed' || doc.status === 'rejected');
+}
+
 export class HenvisningService {
   private readonly formats = new Map<string, FormatHandler>();
   private readonly version = softwareVersion();
@@ -168,18 +174,23 @@ export class HenvisningService {
     return this.answer(done, false);
   }
 
-  /** A repeated MsgId: the stored AppRec, or (when the first attempt failed or never finished) process it again. */
+  /**
+   * A repeated MsgId: the stored AppRec; when the earlier delivery failed (or never finished), it is processed again,
+   * once, however many resends and replays arrive at the same time (exclusiveAttempt).
+   */
   private async answerDuplicate(existing: MessageDoc): Promise<ReceiveResult> {
-    let current = existing;
-    // A concurrent first delivery may still be processing: wait for it (bounded).
-    for (let i = 0; i < 50 && current.status === 'received' && Date.now() - current.receivedAt.getTime() < 30_000; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      current = (await this.store.get(existing._id)) ?? current;
-    }
     ingestMessages.inc({ source: 'henvisning', outcome: 'duplicate' });
-    if (current.receipt && (current.status === 'processed' || current.status === 'rejected')) return this.answer(current, true);
-    const raw = await this.store.raw(current);
-    return this.answer(await this.process(current, raw, 'retry'), true);
+    if (isFinal(existing)) return this.answer(existing, true);
+    let done: MessageDoc;
+    try {
+      done = await exclusiveAttempt(this.store, existing, async (current) =>
+        isFinal(current) ? current : this.process(current, await this.store.raw(current), 'retry'),
+      );
+    } catch (err) {
+      if (!(err instanceof MessageBusyError)) throw err;
+      done = (await this.store.get(existing._id)) ?? existing;
+    }
+    return this.answer(done, true);
   }
 
   private answer(doc: MessageDoc, duplicate: boolean): ReceiveResult {

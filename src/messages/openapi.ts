@@ -121,9 +121,16 @@ export const ingestOpenApi: OpenApiFragment = {
       post: {
         tags: ['messages'],
         summary: 'Re-run the current mapping on a stored message and record the new outcome (synchronous)',
+        description:
+          'A replay that arrives while the same message is being processed (ingest, a resend, another replay) waits for that run and answers with its outcome instead of processing the message twice.',
         security: [{ bearer: ['messages:replay'] }],
         parameters: [idParam],
-        responses: { 200: { description: 'The message with its new outcome', content: jsonContent(envelope({ $ref: '#/components/schemas/InboundMessage' })) }, 404: { description: 'Unknown id' }, ...errorResponses },
+        responses: {
+          200: { description: 'The message with its new outcome', content: jsonContent(envelope({ $ref: '#/components/schemas/InboundMessage' })) },
+          404: { description: 'Unknown id' },
+          409: { description: 'message_busy: another run of this message did not finish within 30 s' },
+          ...errorResponses,
+        },
       },
     },
     '/api/messages/replay': {

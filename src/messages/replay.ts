@@ -6,6 +6,7 @@
  * newer one wrote (source-message extension).
  */
 import type { JobDefinition } from '../jobs/types.js';
+import { exclusiveAttempt } from './attempts.js';
 import type { MessageDoc, MessageQuery, MessageSource, MessageStatus, MessageStore, Outcome } from './store.js';
 
 export interface MessageProcessor {
@@ -29,11 +30,14 @@ export class ReplayService {
     private readonly processors: Record<MessageSource, MessageProcessor>,
   ) {}
 
+  /**
+   * Replays one message. A replay that arrives while the same message is being processed (an ingest, a resend or
+   * another replay) joins that run and answers with its outcome instead of processing the message a second time.
+   */
   async replayOne(id: string): Promise<MessageDoc | undefined> {
     const doc = await this.store.get(id);
     if (!doc) return undefined;
-    const raw = await this.store.raw(doc);
-    return this.processors[doc.source].process(doc, raw, 'replay');
+    return exclusiveAttempt(this.store, doc, async (current) => this.processors[current.source].process(current, await this.store.raw(current), 'replay'));
   }
 
   /** Replays every message matching `query`, oldest first (at most `limit`), a few at a time. */

@@ -20,6 +20,7 @@ import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
 import { jobHref } from '../jobs/job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
+import { MessageBusyError } from './attempts.js';
 import { REPLAY_JOB, REPLAY_MAX, toQuery, type ReplayJobData } from './replay.js';
 import type { MessageDoc, MessageQuery, MessageSource, MessageStatus } from './store.js';
 
@@ -178,7 +179,13 @@ export function messagesRouter(ctx: AppContext): Router {
   });
 
   router.post('/api/messages/:id/replay', ctx.auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
-    const doc = await ctx.ingest.replay.replayOne(String(req.params.id));
+    let doc;
+    try {
+      doc = await ctx.ingest.replay.replayOne(String(req.params.id));
+    } catch (err) {
+      if (!(err instanceof MessageBusyError)) throw err;
+      return sendEnvelopeError(req, res, 409, { type: 'message_busy', message: 'The message is being processed by another request; try again later' });
+    }
     if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
     sendData(req, res, 200, messageView(doc, false));
   });

@@ -171,7 +171,7 @@ export class MessageStore {
   private readonly outcomes: UpdateBatcher<MessageDoc>;
 
   constructor(
-    db: Db,
+    readonly db: Db,
     private readonly media: MediaStorage,
     private readonly options: { retentionDays: number; inlineMaxBytes: number },
   ) {

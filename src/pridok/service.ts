@@ -15,6 +15,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { log } from '../logging/logger.js';
 import type { MappingRegistry } from '../mapping/registry.js';
 import { ingestMessages } from '../metrics/registry.js';
+import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
 import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
 import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCache } from '../referrals/apply.js';
 import type { Limiter } from '../messages/limiter.js';
@@ -90,19 +91,24 @@ export class PridokService {
     } catch (err) {
       if (!(err instanceof DuplicateMessageError)) throw err;
       ingestMessages.inc({ source: 'pridok', outcome: 'duplicate' });
-      let existing = err.existing;
-      for (let i = 0; i < 50 && existing.status === 'received' && Date.now() - existing.receivedAt.getTime() < 30_000; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        existing = (await this.store.get(existing._id)) ?? existing;
+      const processed = (d: MessageDoc) => d.status === 'processed' && !!d.receipt;
+      let done: MessageDoc;
+      let ranHere = false;
+      try {
+        // Once, however many resends and replays arrive at the same time: the first takes the new body and processes
+        // it (an earlier delivery was rejected or failed); the others answer with its outcome.
+        done = await exclusiveAttempt(this.store, err.existing, async (current) => {
+          if (processed(current)) return current;
+          ranHere = true;
+          await this.store.replaceRaw(current._id, body, contentType);
+          return this.process((await this.store.get(current._id)) ?? current, body, 'retry');
+        });
+      } catch (e) {
+        if (!(e instanceof MessageBusyError)) throw e;
+        done = (await this.store.get(err.existing._id)) ?? err.existing;
       }
-      if (existing.status === 'processed' && existing.receipt) {
-        const data = JSON.parse(existing.receipt.body) as PridokReferences & { message_id: string };
-        return { httpStatus: 200, data };
-      }
-      // Earlier delivery rejected or failed: take the new body and process it again.
-      await this.store.replaceRaw(existing._id, body, contentType);
-      const fresh = (await this.store.get(existing._id)) ?? existing;
-      return this.result(await this.process(fresh, body, 'retry'));
+      if (processed(done) && !ranHere) return { httpStatus: 200, data: JSON.parse(done.receipt!.body) as PridokReferences & { message_id: string } };
+      return this.result(done);
     }
     return this.result(await this.process(doc, body, 'ingest'));
   }

@@ -192,6 +192,51 @@ describe('message store API, replay and retention', function () {
     });
   });
 
+  describe('one processing at a time', () => {
+    it('resends and replays of a failed message arriving together process it once; all get that outcome', async () => {
+      const e = await startTestEngine();
+      try {
+        // The henvisning processor of this engine: the first run fails (a simulated outage of our side), later runs
+        // are slow (300 ms), so that every concurrent request below arrives while one of them is processing.
+        const svc = e.ctx.ingest.henvisning as unknown as { run: (...a: unknown[]) => Promise<unknown> };
+        const original = svc.run.bind(svc);
+        let runs = 0;
+        svc.run = async (...a: unknown[]) => {
+          runs++;
+          if (runs === 1) return { status: 'failed', error: { code: 'processing_failed', message: 'simulated outage' } };
+          await new Promise((r) => setTimeout(r, 300));
+          return original(...a);
+        };
+        const body = variant(NY);
+        const first = await postXml(e, body);
+        expect(first.status).to.equal(500);
+        const id = ((await first.json()) as { error: { message_id: string } }).error.message_id;
+        expect((await getMessage(e, id)).status).to.equal('failed');
+
+        const [resends, replays] = await Promise.all([
+          Promise.all(Array.from({ length: 4 }, () => ingest(e, body))),
+          Promise.all(Array.from({ length: 4 }, () => post(e, `/api/messages/${id}/replay`, 'messages:replay'))),
+        ]);
+        expect(runs).to.equal(2); // the failed ingest and exactly one more
+        for (const r of resends) expect(r).to.include({ status: '1', messageId: id, duplicate: true });
+        for (const r of replays) {
+          expect(r.status).to.equal(200);
+          expect(r.body.data.status).to.equal('processed');
+        }
+        const m = (await getMessage(e, id)) as unknown as { attempts: number; runs: { trigger: string; status: string }[] };
+        expect(m.attempts).to.equal(2);
+        expect(m.runs.map((r) => r.status)).to.deep.equal(['failed', 'processed']);
+
+        // A replay after that one finished is a new run, as asked.
+        const again = await post(e, `/api/messages/${id}/replay`, 'messages:replay');
+        expect(again.body.data.status).to.equal('processed');
+        expect(runs).to.equal(3);
+      } finally {
+        await e.stop();
+      }
+    });
+  });
+
   it('documents its routes in /api/openapi.json', async () => {
     const e = (await import('../support/harness.js')).engine();
     const doc = (await (await fetch(`${e.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };

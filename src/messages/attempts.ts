@@ -1,0 +1,68 @@
+/**
+ * One processing at a time per stored message.
+ *
+ * Ingest processes a message right after inserting it, and the unique dedup key makes that insert the claim of the
+ * first attempt. Every later attempt (a sender's resend of a message that failed, an operator's replay, a replay job)
+ * claims `message:<id>:attempt:<n>` (n = attempts recorded + 1) with a unique insert, which exactly one caller wins
+ * on MongoDB and FerretDB alike; the others wait for the winner's outcome and answer with it instead of processing
+ * the same message again. A first ingest still running (status `received`, younger than INGEST_LEASE_MS) is waited
+ * for the same way. A holder that died is taken over after STALE_MS.
+ */
+import { claimWithTakeover, releaseClaim } from '../db/claims.js';
+import type { MessageDoc, MessageStore } from './store.js';
+
+/** How long a first ingest (status `received`, no attempt recorded) counts as still running. */
+export const INGEST_LEASE_MS = 30_000;
+/** How long a claimed attempt counts as running before another caller may take it over. */
+export const STALE_MS = 120_000;
+/** How long a caller waits for another's attempt before answering with the message as it stands. */
+const WAIT_MS = 30_000;
+const POLL_MS = 50;
+
+export class MessageBusyError extends Error {
+  constructor(readonly messageId: string) {
+    super(`Message ${messageId} is being processed by another request`);
+    this.name = 'MessageBusyError';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `work` as the next processing attempt of `doc`, unless another caller is processing it: then waits for that
+ * attempt and returns the message as it recorded it. `work` gets the message as last read (re-read after waiting).
+ * Throws MessageBusyError when the other attempt does not finish within WAIT_MS.
+ */
+export async function exclusiveAttempt(store: MessageStore, doc: MessageDoc, work: (current: MessageDoc) => Promise<MessageDoc>): Promise<MessageDoc> {
+  const db = store.db;
+  let current = doc;
+  const deadline = Date.now() + WAIT_MS;
+  const reread = async () => {
+    await sleep(POLL_MS);
+    const fresh = await store.get(current._id);
+    if (!fresh) throw new MessageBusyError(current._id); // deleted meanwhile (retention)
+    return fresh;
+  };
+  while (Date.now() < deadline) {
+    if (current.status === 'received' && (current.attempts ?? 0) === 0 && Date.now() - current.receivedAt.getTime() < INGEST_LEASE_MS) {
+      current = await reread(); // the first ingest is still running
+      continue;
+    }
+    const n = (current.attempts ?? 0) + 1;
+    const key = await claimWithTakeover(db, `message:${current._id}:attempt:${n}`, STALE_MS);
+    if (key) {
+      try {
+        return await work(current);
+      } catch (err) {
+        await releaseClaim(db, key).catch(() => undefined); // nothing recorded: the attempt may be made again at once
+        throw err;
+      }
+    }
+    // Another caller makes attempt n: wait until it is recorded and answer with its outcome.
+    while (Date.now() < deadline) {
+      current = await reread();
+      if ((current.attempts ?? 0) >= n) return current;
+    }
+  }
+  throw new MessageBusyError(current._id);
+}
