@@ -22,7 +22,7 @@ import { jobHref } from '../jobs/job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
 import { MessageBusyError } from './attempts.js';
 import { REPLAY_JOB, REPLAY_MAX, toQuery, type ReplayJobData } from './replay.js';
-import type { MessageDoc, MessageQuery, MessageSource, MessageStatus } from './store.js';
+import { retainUntilOf, type MessageDoc, type MessageQuery, type MessageSource, type MessageStatus } from './store.js';
 
 const filterProperties = {
   source: { type: 'string', enum: ['henvisning', 'pridok'] },
@@ -100,7 +100,7 @@ export function messageView(doc: MessageDoc, full: boolean): Record<string, unkn
     content_type: doc.contentType,
     received_at: doc.receivedAt.toISOString(),
     updated_at: doc.updatedAt.toISOString(),
-    expires_at: doc.expiresAt.toISOString(),
+    expires_at: retainUntilOf(doc).toISOString(),
     size: doc.size,
     sha256: doc.sha256,
     external_id: doc.externalId,

@@ -9,10 +9,13 @@
  *   externalId (MsgId / JournalGuid), messageType, format, sender / receiver (organisation names and ids only),
  *   status received → processed | failed | rejected, error {code, message, details}, warnings,
  *   fhir [{reference, action, versionId}], mapping {name, version, sha256}, receipt (the AppRec or HTTP answer),
- *   runs [{at, trigger, status, error?, mapping?}], attempts, updatedAt, expiresAt (TTL).
+ *   runs [{at, trigger, status, error?, mapping?}], attempts, updatedAt, retainUntil, expiresAt (TTL).
  *
- * Retention: `expiresAt` = receivedAt + MESSAGE_RETENTION_DAYS with a TTL index. FerretDB 1.24 (SQLite) does not
- * delete expired documents by TTL index, so the store also sweeps expired messages itself (hourly, and at start).
+ * Retention: `retainUntil` = receivedAt + MESSAGE_RETENTION_DAYS. Messages kept inline also carry it as `expiresAt`,
+ * which a TTL index deletes on MongoDB. Messages whose raw bytes are in media storage have no `expiresAt`: the TTL
+ * monitor would delete the document and leave the bytes behind, so the store's sweep (hourly, and at start) erases
+ * their media object first and then the document. FerretDB 1.24 (SQLite) does not delete by TTL index at all; the
+ * sweep deletes expired inline messages there too.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, type Filter } from 'mongodb';
@@ -35,6 +38,7 @@ export const messageCollections: CollectionSpec[] = [
       { key: { externalId: 1 }, name: 'external_id' },
       { key: { 'mapping.version': 1, receivedAt: -1 }, name: 'mapping_version' },
       { key: { expiresAt: 1 }, name: 'retention_ttl', expireAfterSeconds: 0 },
+      { key: { retainUntil: 1 }, name: 'retain_until' },
     ],
   },
 ];
@@ -114,7 +118,10 @@ export interface MessageDoc {
   runs: MessageRun[];
   attempts: number;
   updatedAt: Date;
-  expiresAt: Date;
+  /** End of retention (every message; older documents have only expiresAt). */
+  retainUntil?: Date;
+  /** The TTL field: set only while the raw bytes are inline (see the header). */
+  expiresAt?: Date;
 }
 
 export interface NewMessage {
@@ -205,10 +212,11 @@ export class MessageStore {
       runs: [],
       attempts: 0,
       updatedAt: receivedAt,
-      expiresAt: new Date(receivedAt.getTime() + this.options.retentionDays * 86_400_000),
+      retainUntil: new Date(receivedAt.getTime() + this.options.retentionDays * 86_400_000),
     };
     if (m.bytes.length <= this.options.inlineMaxBytes) {
       doc.raw = new Binary(m.bytes);
+      doc.expiresAt = doc.retainUntil;
     } else {
       const stored = await this.media.put(`messages/${_id}`, m.bytes, m.contentType.split(';')[0] || 'application/octet-stream');
       doc.rawMedia = stored;
@@ -246,6 +254,8 @@ export class MessageStore {
 
   /** Replaces the raw content of a message that was not processed (a corrected resend under the same dedup key). */
   async replaceRaw(id: string, bytes: Buffer, contentType: string): Promise<void> {
+    const before = await this.collection.findOne({ _id: id }, { projection: { raw: 0 } });
+    if (!before || before.status === 'processed') return;
     const set: Record<string, unknown> = {
       contentType,
       size: bytes.length,
@@ -255,12 +265,17 @@ export class MessageStore {
     const unset: Record<string, ''> = {};
     if (bytes.length <= this.options.inlineMaxBytes) {
       set.raw = new Binary(bytes);
+      set.expiresAt = retainUntilOf(before);
       unset.rawMedia = '';
     } else {
       set.rawMedia = await this.media.put(`messages/${id}`, bytes, contentType.split(';')[0] || 'application/octet-stream');
+      set.retainUntil = retainUntilOf(before);
       unset.raw = '';
+      unset.expiresAt = ''; // the sweep, not the TTL monitor, deletes messages kept in media storage
     }
     await this.collection.updateOne({ _id: id, status: { $ne: 'processed' } }, { $set: set, $unset: unset });
+    // The bytes moved inline: the media object is no longer needed.
+    if (before.rawMedia && !set.rawMedia) await this.media.delete(before.rawMedia.key);
   }
 
   /** Adds envelope facts learnt while processing (sender, type …) without touching the outcome. */
@@ -341,10 +356,25 @@ export class MessageStore {
     return docs.map((d) => d._id);
   }
 
-  /** Deletes expired messages (the TTL index does this on MongoDB; FerretDB needs it). Returns how many. */
+  /**
+   * Deletes expired messages: those kept in media storage (media object first, then the document), and inline ones
+   * (the TTL index does that on MongoDB; FerretDB needs it). Returns how many.
+   */
   async sweepExpired(now = new Date()): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const batch = await this.collection
+        .find({ retainUntil: { $lt: now }, rawMedia: { $exists: true } }, { projection: { _id: 1, rawMedia: 1 } })
+        .limit(500)
+        .toArray();
+      for (const m of batch) {
+        await this.media.delete(m.rawMedia!.key);
+        deleted += (await this.collection.deleteOne({ _id: m._id })).deletedCount;
+      }
+      if (batch.length < 500) break;
+    }
     const r = await this.collection.deleteMany({ expiresAt: { $lt: now } });
-    return r.deletedCount;
+    return deleted + r.deletedCount;
   }
 
   startSweeper(intervalMs = 3_600_000, onError: (err: unknown) => void = () => {}): void {
@@ -358,4 +388,9 @@ export class MessageStore {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
   }
+}
+
+/** End of retention of a stored message (documents from before `retainUntil` have only `expiresAt`). */
+export function retainUntilOf(doc: Pick<MessageDoc, 'retainUntil' | 'expiresAt' | 'receivedAt'>): Date {
+  return doc.retainUntil ?? doc.expiresAt ?? doc.receivedAt;
 }

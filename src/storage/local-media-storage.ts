@@ -3,12 +3,18 @@
  *
  *   blobs/<aa>/<sha256>        content-addressed bytes (one copy per distinct content)
  *   keys/<hh>/<sha256(key)>.json  the key index: {key, sha256, size, content_type, stored_at}
+ *   refs/<aa>/<sha256>/<sha256(key)>  which keys point to a blob (empty marker files): a blob is erased when the last
+ *                              key pointing to it is deleted or re-pointed
  *   tmp/                       files being written
  *
  * Every file is written to tmp/, fsync'd, renamed into place (atomic on POSIX) and its directory fsync'd, so after
  * `put` resolves the data survives a crash, and a crash during `put` never leaves a partial blob or index entry
  * behind (at worst an orphan temp file, removed at the next start). The blob is durable before the index points to
  * it. `get` re-hashes what it reads and refuses bytes that no longer match.
+ *
+ * Reference markers and blob erasure are serialised per blob within the process. Several engine processes sharing
+ * one media directory could race a `put` of some content against the erasure of the same content under another key;
+ * such deployments should use an object store (one object per key) behind the MediaStorage interface.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -36,18 +42,22 @@ export class LocalMediaStorage implements MediaStorage {
   private readonly blobsDir: string;
   private readonly keysDir: string;
   private readonly tmpDir: string;
+  private readonly refsDir: string;
+  /** Per-blob queue: marker changes and erasure of one blob never interleave (within this process). */
+  private readonly blobLocks = new Map<string, Promise<unknown>>();
   private ready: Promise<void> | undefined;
 
   constructor(readonly rootDir: string) {
     this.blobsDir = path.join(rootDir, 'blobs');
     this.keysDir = path.join(rootDir, 'keys');
     this.tmpDir = path.join(rootDir, 'tmp');
+    this.refsDir = path.join(rootDir, 'refs');
   }
 
   /** Creates the directories and removes temp files left by a crash (idempotent; called lazily). */
   init(): Promise<void> {
     this.ready ??= (async () => {
-      for (const dir of [this.blobsDir, this.keysDir, this.tmpDir]) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      for (const dir of [this.blobsDir, this.keysDir, this.tmpDir, this.refsDir]) await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       const cutoff = Date.now() - 60 * 60 * 1000;
       for (const name of await fs.readdir(this.tmpDir)) {
         const p = path.join(this.tmpDir, name);
@@ -67,16 +77,60 @@ export class LocalMediaStorage implements MediaStorage {
     await this.init();
     const sha256 = sha256Hex(bytes);
     const blobPath = this.blobPath(sha256);
-    if (!(await this.blobIntact(blobPath, bytes.length))) {
-      await this.writeDurably(blobPath, bytes);
-    }
+    const keyHash = sha256Hex(key);
+    // The marker goes first: from then on no erasure of this blob can happen until the key lets go of it.
+    await this.withBlob(sha256, async () => {
+      await this.writeDurably(this.refPath(sha256, keyHash), Buffer.alloc(0));
+      if (!(await this.blobIntact(blobPath, bytes.length))) await this.writeDurably(blobPath, bytes);
+    });
     const indexPath = this.indexPath(key);
     const existing = await this.readIndex(indexPath);
     if (!existing || existing.sha256 !== sha256 || existing.content_type !== contentType || existing.key !== key) {
       const entry: IndexEntry = { key, sha256, size: bytes.length, content_type: contentType, stored_at: new Date().toISOString() };
       await this.writeDurably(indexPath, Buffer.from(JSON.stringify(entry)));
     }
+    // The key pointed to other bytes before: let go of them (erased when nothing else points there).
+    if (existing && existing.key === key && existing.sha256 !== sha256) await this.release(existing.sha256, keyHash);
     return { key, sha256, size: bytes.length };
+  }
+
+  async delete(key: string): Promise<boolean> {
+    validateMediaKey(key);
+    await this.init();
+    const indexPath = this.indexPath(key);
+    const entry = await this.readIndex(indexPath);
+    if (!entry || entry.key !== key) return false;
+    await fs.rm(indexPath, { force: true });
+    await fsyncDir(path.dirname(indexPath));
+    await this.release(entry.sha256, sha256Hex(key));
+    return true;
+  }
+
+  /** Removes a key's marker from a blob and erases the blob when no marker is left. */
+  private async release(sha256: string, keyHash: string): Promise<void> {
+    await this.withBlob(sha256, async () => {
+      const refs = this.refDir(sha256);
+      await fs.rm(path.join(refs, keyHash), { force: true });
+      const left = await fs.readdir(refs).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (left === undefined || left.length > 0) return; // other keys point here (or a blob from before markers)
+      await fs.rm(this.blobPath(sha256), { force: true });
+      await fs.rm(refs, { recursive: true, force: true });
+      await fsyncDir(path.dirname(this.blobPath(sha256)));
+    });
+  }
+
+  private withBlob<T>(sha256: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.blobLocks.get(sha256) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.blobLocks.set(sha256, tail);
+    void tail.then(() => {
+      if (this.blobLocks.get(sha256) === tail) this.blobLocks.delete(sha256);
+    });
+    return run;
   }
 
   async get(key: string): Promise<MediaObject | undefined> {
@@ -97,6 +151,14 @@ export class LocalMediaStorage implements MediaStorage {
 
   private blobPath(sha256: string): string {
     return path.join(this.blobsDir, sha256.slice(0, 2), sha256);
+  }
+
+  private refDir(sha256: string): string {
+    return path.join(this.refsDir, sha256.slice(0, 2), sha256);
+  }
+
+  private refPath(sha256: string, keyHash: string): string {
+    return path.join(this.refDir(sha256), keyHash);
   }
 
   private indexPath(key: string): string {

@@ -27,6 +27,12 @@ export interface MediaStorage {
   put(key: string, bytes: Uint8Array, contentType: string): Promise<StoredMedia>;
   /** The bytes stored under `key`, or undefined. Throws MediaIntegrityError when the stored bytes no longer match. */
   get(key: string): Promise<MediaObject | undefined>;
+  /**
+   * Removes what `key` points to; the bytes themselves are erased once no other key points to them (retention of
+   * personal data: after `delete` resolves, the content is no longer on disk unless another key holds the same
+   * bytes). True when the key existed.
+   */
+  delete(key: string): Promise<boolean>;
 }
 
 export class MediaKeyError extends Error {

@@ -104,6 +104,54 @@ describe('message store API, replay and retention', function () {
     });
   });
 
+  describe('retention of messages kept in media storage', () => {
+    it('the sweep erases the raw bytes from media storage before the message, and the TTL index never sees them', async () => {
+      const e = await startTestEngine({ env: { MESSAGE_INLINE_MAX_BYTES: '1kb' } });
+      try {
+        const body = Buffer.from(variant(NY), 'latin1');
+        const { messageId } = await ingest(e, body);
+        const store = e.ctx.ingest.messages;
+        const doc = (await store.get(messageId))!;
+        expect(doc.rawMedia, 'stored in media storage').to.exist;
+        expect(doc).not.to.have.property('raw');
+        expect(doc, 'no TTL field: the TTL monitor would leave the bytes behind').not.to.have.property('expiresAt');
+        const m = await getMessage(e, messageId, true);
+        expect((Date.parse(m.expires_at as string) - Date.parse(m.received_at as string)) / 86_400_000).to.equal(e.config.ingest.retentionDays);
+        expect(Buffer.from(m.raw!.content, 'base64').equals(body)).to.equal(true);
+        const root = (e.ctx.media as unknown as { rootDir: string }).rootDir;
+        const blob = path.join(root, 'blobs', doc.sha256.slice(0, 2), doc.sha256);
+        expect(fs.existsSync(blob)).to.equal(true);
+
+        // not yet expired: the sweep keeps it
+        expect(await store.sweepExpired()).to.equal(0);
+        await store.collection.updateOne({ _id: messageId }, { $set: { retainUntil: new Date(Date.now() - 1000) } });
+        expect(await store.sweepExpired()).to.equal(1);
+        expect((await get(e, `/api/messages/${messageId}`, 'messages:read')).status).to.equal(404);
+        expect(await e.ctx.media.get(doc.rawMedia!.key)).to.equal(undefined);
+        expect(fs.existsSync(blob), 'the bytes are erased from disk').to.equal(false);
+      } finally {
+        await e.stop();
+      }
+    });
+
+    it('a blob shared by two keys stays until the last key is deleted', async () => {
+      const media = (await import('../../src/storage/local-media-storage.js')).LocalMediaStorage;
+      const m = new media(path.join(tmpDir(), `media-${randomUUID().slice(0, 8)}`));
+      const bytes = Buffer.from('same bytes under two keys');
+      const a = await m.put('k/a', bytes, 'text/plain');
+      await m.put('k/b', bytes, 'text/plain');
+      const blob = path.join(m.rootDir, 'blobs', a.sha256.slice(0, 2), a.sha256);
+      expect(await m.delete('k/a')).to.equal(true);
+      expect(await m.delete('k/a')).to.equal(false);
+      expect(fs.existsSync(blob)).to.equal(true);
+      expect((await m.get('k/b'))!.bytes.equals(bytes)).to.equal(true);
+      // re-pointing a key lets go of its old bytes
+      await m.put('k/b', Buffer.from('other bytes'), 'text/plain');
+      expect(fs.existsSync(blob)).to.equal(false);
+      expect((await m.get('k/b'))!.bytes.toString()).to.equal('other bytes');
+    });
+  });
+
   describe('replay after fixing the cause', () => {
     it('a message rejected because its receiver was not served (E21) is processed by replay once the allow-list includes it', async () => {
       const dbName = `test_replay_${randomUUID().slice(0, 8)}`;
