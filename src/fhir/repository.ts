@@ -13,9 +13,10 @@
  * again with the newest if one did, so the current document always converges to the latest history entry and no
  * update is lost. Posting keys are added before the history insert, so a visible version is always findable.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { claimHolder, claimWithTakeover, releaseClaim } from '../db/claims.js';
 import { InsertBatcher } from '../db/insert-batcher.js';
 import { AuditLog } from './audit.js';
 import { conflict, FhirError, gone, notFound, notSupported, preconditionFailed, tooCostly } from './errors.js';
@@ -686,15 +687,57 @@ export class FhirRepository {
 
   /**
    * Conditional create (If-None-Exist): no match → create (201); one match → that resource (200); several → 412.
+   *
+   * Concurrent conditional creates with the same criteria create one resource: the creator claims
+   * `fhir-ine:<Type>:<hash of the criteria>` (unique insert) naming the id it is about to create, and keeps the claim
+   * for a few seconds after creating; the others read that id from the claim and answer with the resource it
+   * created. A claim whose holder died is taken over after INE_STALE_MS.
    */
   async conditionalCreate<T extends Resource>(resource: T, query: Record<string, string | string[]>): Promise<{ resource: T; created: boolean }> {
-    const ps = this.parse(resource.resourceType, { ...query, _count: '2' });
+    const type = resource.resourceType;
+    const ps = this.parse(type, { ...query, _count: '2' });
     if (ps.unknown.length > 0) throw new FhirError(400, 'not-supported', `Unknown search parameter(s) in If-None-Exist: ${ps.unknown.join(', ')}`);
     if (ps.conditions.length === 0 && !ps.ids) throw new FhirError(400, 'invalid', 'If-None-Exist holds no search criteria');
-    const page = await this.searchPage<T>(ps);
-    if (page.matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
-    if (page.matches.length === 1) return { resource: page.matches[0], created: false };
-    return { resource: await this.create(resource), created: true };
+    const existing = async (): Promise<T | undefined> => {
+      const page = await this.searchPage<T>({ ...ps });
+      if (page.matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
+      return page.matches[0];
+    };
+    const criteria = Object.entries(query)
+      .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`))
+      .sort()
+      .join('&');
+    const key = `fhir-ine:${type}:${createHash('sha256').update(criteria).digest('hex')}`;
+    const deadline = Date.now() + INE_WAIT_MS;
+    for (;;) {
+      const found = await existing();
+      if (found) return { resource: found, created: false };
+      const id = randomUUID();
+      const held = await claimWithTakeover(this.db, key, INE_STALE_MS, id);
+      if (held) {
+        try {
+          const again = await existing(); // a creator that finished just before our claim
+          if (again) {
+            await releaseClaim(this.db, held);
+            return { resource: again, created: false };
+          }
+          const created = await this.create({ ...resource, id } as T, { id, knownAbsent: true });
+          setTimeout(() => void releaseClaim(this.db, held).catch(() => undefined), INE_HOLD_MS).unref();
+          return { resource: created, created: true };
+        } catch (err) {
+          await releaseClaim(this.db, held).catch(() => undefined);
+          throw err;
+        }
+      }
+      // Another request is creating (or just created) a resource for the same criteria: answer with it.
+      const holder = await claimHolder(this.db, key);
+      if (holder?.by) {
+        const theirs = await this.readStored(type, holder.by).catch(() => undefined);
+        if (theirs?.r && !theirs.deleted && matchesAll(ps, { ...theirs, ...searchKeys(theirs.r) })) return { resource: theirs.r as T, created: false };
+      }
+      if (Date.now() > deadline) throw conflict('A concurrent conditional create with the same criteria did not finish; try again');
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 
   /** A searchset/history Bundle helper shared by HTTP and internal callers. */
@@ -706,6 +749,10 @@ export class FhirRepository {
 }
 
 const MAX_IDS = 1000;
+/** Conditional create: how long the creator keeps its claim, when a claim counts as dead, how long others wait. */
+const INE_HOLD_MS = 5_000;
+const INE_STALE_MS = 30_000;
+const INE_WAIT_MS = 10_000;
 
 /** References of a resource for an include spec ("Type/id" strings, restricted to the target type). */
 function referencesOf(resource: Resource, inc: IncludeSpec): string[] {

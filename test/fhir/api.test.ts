@@ -136,6 +136,19 @@ describe('FHIR API', function () {
       await raw('/CarePlan', { method: 'POST', body });
       expectOutcome(await raw('/CarePlan', { method: 'POST', body, headers }), 412);
     });
+
+    it('concurrent conditional creates with the same criteria create one resource; the others get it with 200', async () => {
+      const p = await seedPatient('Cond', 'Race');
+      const ident = randomUUID();
+      const body = { resourceType: 'CarePlan', identifier: [{ system: 'urn:test:cp-race', value: ident }], status: 'active', intent: 'plan', subject: { reference: `Patient/${p.id}` } };
+      const headers = { 'If-None-Exist': `identifier=urn:test:cp-race|${ident}` };
+      const answers = await Promise.all(Array.from({ length: 8 }, () => raw('/CarePlan', { method: 'POST', body, headers })));
+      expect(answers.map((a) => a.status).sort()).to.deep.equal([200, 200, 200, 200, 200, 200, 200, 201]);
+      expect(new Set(answers.map((a) => a.body.id)).size).to.equal(1);
+      const c = await client(READ);
+      const found = (await c.search({ resourceType: 'CarePlan', searchParams: { identifier: `urn:test:cp-race|${ident}` } })) as unknown as Bundle;
+      expect(found.entry).to.have.length(1);
+    });
   });
 
   describe('errors', () => {
