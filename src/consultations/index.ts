@@ -51,9 +51,14 @@ export function createConsultationService(ctx: AppContext, notifier?: Notifier):
 }
 
 /** After the job runner started: complete half-done changes (background) and schedule the daily report. */
-export async function startConsultations(ctx: AppContext): Promise<void> {
-  void ctx.consultations.repair().catch((err: Error) => rootLogger().error({ err: { message: err.message } }, 'consultation repair failed'));
+/** Starts the consultations' background work; resolves with the start-up repair still running (shutdown awaits it). */
+export async function startConsultations(ctx: AppContext): Promise<{ repair: Promise<void> }> {
+  const repair = ctx.consultations
+    .repair()
+    .then(() => undefined)
+    .catch((err: Error) => rootLogger().error({ err: { message: err.message } }, 'consultation repair failed'));
   if (ctx.config.consultations.reportSchedule) {
     await ctx.jobs.every(ctx.config.consultations.reportSchedule, INSURER_REPORT_JOB, { daily: true });
   }
+  return { repair };
 }

@@ -77,7 +77,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
 
   ctx.jobs.register([...jobDefinitions, ...(options.extraJobDefinitions ?? [])], ctx);
   await ctx.jobs.start();
-  await startConsultations(ctx);
+  const consultations = await startConsultations(ctx);
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.requestTimeout = 120_000;
@@ -102,8 +102,12 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
       await closed;
       clearTimeout(timer);
       await ctx.jobs.stop(config.shutdownTimeoutMs);
+      // Background work started with the engine finishes before the database goes away (bounded like the rest).
+      await Promise.race([
+        Promise.all([consultations.repair, ctx.ingest.messages.stopSweeper()]),
+        new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref()),
+      ]);
       await ctx.fhir.close();
-      ctx.ingest.messages.stopSweeper();
       await database.close();
       await embedded.stop();
       logger.info('shutdown complete');

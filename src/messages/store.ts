@@ -172,6 +172,7 @@ export class DuplicateMessageError extends Error {
 export class MessageStore {
   readonly collection: Collection<MessageDoc>;
   private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
   /** Group commit of new messages (the unique dedup key still decides for each message on its own). */
   private readonly inserts: InsertBatcher<MessageDoc>;
   /** Group commit of outcomes (each message's outcome is written by the one run that processed it). */
@@ -378,15 +379,22 @@ export class MessageStore {
   }
 
   startSweeper(intervalMs = 3_600_000, onError: (err: unknown) => void = () => {}): void {
-    const run = () => void this.sweepExpired().catch(onError);
+    const run = () => {
+      if (this.sweeping) return; // the previous sweep is still going
+      this.sweeping = this.sweepExpired()
+        .then(() => undefined, onError)
+        .finally(() => (this.sweeping = undefined));
+    };
     run();
     this.sweeper = setInterval(run, intervalMs);
     this.sweeper.unref();
   }
 
-  stopSweeper(): void {
+  /** Stops the periodic sweep and waits for a sweep in progress. */
+  async stopSweeper(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+    await this.sweeping;
   }
 }
 

@@ -3,9 +3,10 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
+import { MongoClient } from 'mongodb';
 import { configureLogger } from '../../src/logging/logger.js';
 import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
-import { startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
+import { databaseUri, startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
 import { getMessage, ingest, postXml, sample, variant } from './support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
@@ -131,6 +132,40 @@ describe('message store API, replay and retention', function () {
         expect(fs.existsSync(blob), 'the bytes are erased from disk').to.equal(false);
       } finally {
         await e.stop();
+      }
+    });
+
+    it('an engine stopped right after start finishes its first sweep before closing the database', async () => {
+      const dbName = `test_sweep_${randomUUID().slice(0, 8)}`;
+      const client = new MongoClient(databaseUri());
+      try {
+        const col = client.db(dbName).collection('messages');
+        const past = new Date(Date.now() - 86_400_000);
+        await col.insertMany(
+          Array.from({ length: 300 }, (_, i) => ({
+            _id: randomUUID() as never,
+            source: 'henvisning',
+            dedupKey: `henvisning:sweep-${i}`,
+            status: 'processed',
+            receivedAt: past,
+            retainUntil: past,
+            rawMedia: { key: `messages/sweep-${i}`, sha256: '0'.repeat(64), size: 1 },
+            runs: [],
+            attempts: 1,
+          })),
+        );
+        const lines: string[] = [];
+        configureLogger('warn', new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }));
+        try {
+          const e = await startTestEngine({ env: { MONGODB_DATABASE: dbName, LOG_LEVEL: 'warn' } });
+          await e.stop();
+        } finally {
+          configureLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+        }
+        expect(lines.join(''), 'no sweep cut short by the shutdown').not.to.include('sweep failed');
+        expect(await col.countDocuments({})).to.equal(0);
+      } finally {
+        await client.close();
       }
     });
 
