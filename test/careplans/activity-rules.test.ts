@@ -316,7 +316,7 @@ describe('care plan activities: rules inside the job', function () {
   it('keeps the job failed with status 500 "Failed to save signed content" when media storage keeps failing', async function () {
     this.timeout(60_000);
     const media = e.ctx.media;
-    e.ctx.media = { put: async () => Promise.reject(new Error('disk full')), get: media.get.bind(media) };
+    e.ctx.media = { put: async () => Promise.reject(new Error('disk full')), get: media.get.bind(media), delete: media.delete.bind(media) };
     try {
       const job = await (async () => {
         const post = await w.post(w.activity());
