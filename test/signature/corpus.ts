@@ -265,7 +265,10 @@ export async function buildCorpus(): Promise<Corpus> {
   await o('ca', ...cnf, '-gencrl', '-out', 'crl.pem');
   fs.writeFileSync(path.join(dir, 'root-and-crl.pem'), fs.readFileSync(path.join(dir, 'root.pem'), 'utf8') + fs.readFileSync(path.join(dir, 'crl.pem'), 'utf8'));
 
-  // signatures
+  // signatures, at least one second after the leaf certificates were issued: the signingTime tampering below may move
+  // the time one second back, which must not fall before the certificate's notBefore (that would be a validity
+  // verdict, not the bad signature both verifiers must report)
+  await new Promise((r) => setTimeout(r, 1100));
   const sign = (out: string, cert: string, key: string, ...extra: string[]) =>
     o('cms', '-sign', '-binary', '-in', 'content.json', '-signer', cert, '-inkey', key, '-outform', 'DER', '-out', out, ...extra);
   const withInter = ['-certfile', 'inter.pem'];
