@@ -50,8 +50,10 @@ export function createConsultationService(ctx: AppContext, notifier?: Notifier):
   });
 }
 
-/** After the job runner started: complete half-done changes (background) and schedule the daily report. */
-/** Starts the consultations' background work; resolves with the start-up repair still running (shutdown awaits it). */
+/**
+ * After the job runner started: completes half-done changes (in the background) and schedules the daily report.
+ * Resolves with the repair still running; shutdown awaits it.
+ */
 export async function startConsultations(ctx: AppContext): Promise<{ repair: Promise<void> }> {
   const repair = ctx.consultations
     .repair()

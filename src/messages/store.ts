@@ -253,10 +253,12 @@ export class MessageStore {
     throw new Error(`Message ${doc._id} has no raw content`);
   }
 
-  /** Replaces the raw content of a message that was not processed (a corrected resend under the same dedup key). */
-  async replaceRaw(id: string, bytes: Buffer, contentType: string): Promise<void> {
-    const before = await this.collection.findOne({ _id: id }, { projection: { raw: 0 } });
-    if (!before || before.status === 'processed') return;
+  /**
+   * Replaces the raw content of a message that was not processed (a corrected resend under the same dedup key) and
+   * returns the message as updated. `doc`: the message as just read by the caller.
+   */
+  async replaceRaw(doc: MessageDoc, bytes: Buffer, contentType: string): Promise<MessageDoc> {
+    if (doc.status === 'processed') return doc;
     const set: Record<string, unknown> = {
       contentType,
       size: bytes.length,
@@ -266,17 +268,20 @@ export class MessageStore {
     const unset: Record<string, ''> = {};
     if (bytes.length <= this.options.inlineMaxBytes) {
       set.raw = new Binary(bytes);
-      set.expiresAt = retainUntilOf(before);
+      set.expiresAt = retainUntilOf(doc);
       unset.rawMedia = '';
     } else {
-      set.rawMedia = await this.media.put(`messages/${id}`, bytes, contentType.split(';')[0] || 'application/octet-stream');
-      set.retainUntil = retainUntilOf(before);
+      set.rawMedia = await this.media.put(`messages/${doc._id}`, bytes, contentType.split(';')[0] || 'application/octet-stream');
+      set.retainUntil = retainUntilOf(doc);
       unset.raw = '';
       unset.expiresAt = ''; // the sweep, not the TTL monitor, deletes messages kept in media storage
     }
-    await this.collection.updateOne({ _id: id, status: { $ne: 'processed' } }, { $set: set, $unset: unset });
+    await this.collection.updateOne({ _id: doc._id, status: { $ne: 'processed' } }, { $set: set, $unset: unset });
     // The bytes moved inline: the media object is no longer needed.
-    if (before.rawMedia && !set.rawMedia) await this.media.delete(before.rawMedia.key);
+    if (doc.rawMedia && !set.rawMedia) await this.media.delete(doc.rawMedia.key);
+    const out = { ...doc, ...set } as MessageDoc;
+    for (const k of Object.keys(unset)) delete (out as unknown as Record<string, unknown>)[k];
+    return out;
   }
 
   /** Adds envelope facts learnt while processing (sender, type …) without touching the outcome. */

@@ -100,8 +100,7 @@ export class PridokService {
         done = await exclusiveAttempt(this.store, err.existing, async (current) => {
           if (processed(current)) return current;
           ranHere = true;
-          await this.store.replaceRaw(current._id, body, contentType);
-          return this.process((await this.store.get(current._id)) ?? current, body, 'retry');
+          return this.process(await this.store.replaceRaw(current, body, contentType), body, 'retry');
         });
       } catch (e) {
         if (!(e instanceof MessageBusyError)) throw e;

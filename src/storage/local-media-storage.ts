@@ -80,7 +80,8 @@ export class LocalMediaStorage implements MediaStorage {
     const keyHash = sha256Hex(key);
     // The marker goes first: from then on no erasure of this blob can happen until the key lets go of it.
     await this.withBlob(sha256, async () => {
-      await this.writeDurably(this.refPath(sha256, keyHash), Buffer.alloc(0));
+      const ref = this.refPath(sha256, keyHash);
+      if (!(await fs.stat(ref).catch(() => undefined))) await this.writeDurably(ref, Buffer.alloc(0)); // a repeated put has it
       if (!(await this.blobIntact(blobPath, bytes.length))) await this.writeDurably(blobPath, bytes);
     });
     const indexPath = this.indexPath(key);
