@@ -20,6 +20,7 @@ import { ensureProvenance, syncFhirCarePlan } from './fhir.js';
 import { MSG } from './messages.js';
 import { TERMINATE_SUPERSEDED_JOB } from './termination-job.js';
 import type { ActivityDoc, ActivityDetail, CreateActivityJobData, QuantityValue } from './types.js';
+import { isDuplicateKey } from '../db/mongo.js';
 
 export const CREATE_ACTIVITY_JOB = 'care_plan_activity.create';
 export const MAX_ATTEMPTS = 5;
@@ -99,7 +100,7 @@ export const createActivityJob: JobDefinition<CreateActivityJobData> = {
         try {
           await activities(ctx).insertOne(doc);
         } catch (err) {
-          if ((err as { code?: number }).code !== 11000) throw err;
+          if (!isDuplicateKey(err)) throw err;
           const existing = await activities(ctx).findOne({ _id: activityId }, { projection: { job_id: 1 } });
           if (existing?.job_id !== job.id) throw unprocessable('$.id', MSG.activityExists);
         }

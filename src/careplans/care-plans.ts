@@ -9,6 +9,7 @@ import type { LegalEntity } from '../registries/types.js';
 import { CARE_PLAN_ACTIVITIES, CARE_PLAN_STATUS_CHANGES, CARE_PLANS } from './collections.js';
 import type { ActivityDoc, CarePlanDoc, CarePlanStatus, CodeableConcept, Reference } from './types.js';
 import { ref } from './types.js';
+import { isDuplicateKey } from '../db/mongo.js';
 
 export const carePlans = (ctx: AppContext): Collection<CarePlanDoc> => ctx.database.db.collection<CarePlanDoc>(CARE_PLANS);
 export const activities = (ctx: AppContext): Collection<ActivityDoc> => ctx.database.db.collection<ActivityDoc>(CARE_PLAN_ACTIVITIES);
@@ -85,7 +86,6 @@ export interface StatusChangeDoc {
 
 export const statusChanges = (ctx: AppContext): Collection<StatusChangeDoc> => ctx.database.db.collection<StatusChangeDoc>(CARE_PLAN_STATUS_CHANGES);
 
-const isDuplicate = (err: unknown) => (err as { code?: number })?.code === 11000;
 
 /** Inserts a status change unless one with that _id exists; answers the stored one either way. */
 async function insertChange(ctx: AppContext, change: StatusChangeDoc): Promise<{ change: StatusChangeDoc; inserted: boolean }> {
@@ -93,7 +93,7 @@ async function insertChange(ctx: AppContext, change: StatusChangeDoc): Promise<{
     await statusChanges(ctx).insertOne(change);
     return { change, inserted: true };
   } catch (err) {
-    if (!isDuplicate(err)) throw err;
+    if (!isDuplicateKey(err)) throw err;
     const existing = await statusChanges(ctx).findOne({ _id: change._id });
     if (!existing) throw err;
     return { change: existing, inserted: false };
@@ -177,7 +177,7 @@ export async function recordTerminationJob(ctx: AppContext, carePlanId: string, 
   try {
     await ctx.database.db.collection(CARE_PLAN_STATUS_CHANGES).insertOne({ _id: `${carePlanId}/termination-job`, job_id: jobId } as never);
   } catch (err) {
-    if (!isDuplicate(err)) throw err;
+    if (!isDuplicateKey(err)) throw err;
   }
 }
 

@@ -27,6 +27,7 @@ import { runRequestChecks } from './request-checks.js';
 import { carePlanCreateSchema, signedDataRequestSchema } from './schemas.js';
 import { ACTIVITY_STATUSES, CARE_PLAN_STATUSES, type ActivityDoc, type CarePlanDoc, type CreateActivityJobData } from './types.js';
 import { activityView, carePlanView } from './views.js';
+import { isDuplicateKey } from '../db/mongo.js';
 
 /** Bearer token + scope with the eHealth gateway's messages, in the envelope. */
 function requireScope(ctx: AppContext, scope: string): RequestHandler {
@@ -131,7 +132,7 @@ export function carePlansRouter(ctx: AppContext): Router {
     try {
       await carePlans(ctx).insertOne(doc);
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
       // Same id again: idempotent when it is the same patient's plan (a retried request), else a conflict.
       const existing = await carePlans(ctx).findOne({ _id: doc._id });
       // …and of the same legal entity: another one must not learn a plan by re-posting its id.

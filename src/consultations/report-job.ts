@@ -8,6 +8,7 @@ import type { AppContext } from '../http/context.js';
 import { JobFailure, type JobDefinition } from '../jobs/types.js';
 import { log } from '../logging/logger.js';
 import { generateReport, INSURER_REPORT_JOB, newReportDoc, previousUtcDay, reportsCollection, type ReportDoc } from './report.js';
+import { isDuplicateKey } from '../db/mongo.js';
 
 export interface ReportJobData {
   report_id?: string;
@@ -32,7 +33,7 @@ export const insurerReportJob: JobDefinition<ReportJobData> = {
         try {
           await reports.insertOne(fresh);
         } catch (err) {
-          if ((err as { code?: number }).code !== 11000) throw err;
+          if (!isDuplicateKey(err)) throw err;
         }
         report = await reports.findOne({ _id: fresh._id });
       } else {

@@ -18,7 +18,7 @@
  * so they are serialized per consultation too.
  */
 import type { Collection, Db } from 'mongodb';
-import type { CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import { HttpError } from '../http/errors.js';
 import type { ConsultationDoc, StatusHistoryEntry } from './types.js';
 
@@ -114,7 +114,7 @@ export class RevisionStore {
           change: { set: change.set, push: change.push, affectsEncounter: change.affectsEncounter },
         });
       } catch (err) {
-        if ((err as { code?: number }).code !== 11000) throw err;
+        if (!isDuplicateKey(err)) throw err;
         // Another writer holds this revision: wait for its result (or complete it when it died), then decide again.
         await this.waitPast(id, doc.rev, claimId, deadline);
         continue;

@@ -11,7 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Collection, Db, Filter } from 'mongodb';
 import type { Encounter, Patient, Practitioner, ServiceRequest } from '@medplum/fhirtypes';
 import type { FieldCipher } from '../crypto/field-cipher.js';
-import type { CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import { HttpError } from '../http/errors.js';
 import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
 import { log } from '../logging/logger.js';
@@ -195,7 +195,7 @@ export class ConsultationService {
     try {
       await this.collection.insertOne(doc);
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
       // A concurrent create for the same referral won.
       const winner = await this.collection.findOne({ active_key: sr.id! });
       if (!winner) throw err;

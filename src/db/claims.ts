@@ -8,7 +8,7 @@
  * e.g. `claim(db, 'consultation:<id>:v3')` before moving a consultation from version 2 to 3.
  */
 import type { Db } from 'mongodb';
-import type { CollectionSpec } from './mongo.js';
+import { isDuplicateKey, type CollectionSpec } from './mongo.js';
 
 export const claimCollections: CollectionSpec[] = [{ name: 'claims', indexes: [{ key: { at: 1 }, name: 'at' }] }];
 
@@ -24,7 +24,7 @@ export async function claim(db: Db, key: string, by?: string): Promise<boolean> 
     await db.collection<ClaimDocument>('claims').insertOne({ _id: key, at: new Date(), by });
     return true;
   } catch (err) {
-    if ((err as { code?: number }).code === 11000) return false;
+    if (isDuplicateKey(err)) return false;
     throw err;
   }
 }

@@ -41,8 +41,6 @@ abstract class GroupCommit<T> {
   private scheduled = false;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
-  /** Commands sent and operations written (for benchmarks). */
-  readonly stats = { batches: 0, documents: 0 };
 
   constructor(options: InsertBatcherOptions) {
     this.maxBatch = options.maxBatch ?? 256;
@@ -83,8 +81,6 @@ abstract class GroupCommit<T> {
   }
 
   private async send(batch: Pending<T>[]): Promise<void> {
-    this.stats.batches++;
-    this.stats.documents += batch.length;
     if (batch.length === 1) {
       try {
         await this.sendOne(batch[0].item);

@@ -38,13 +38,6 @@ export async function connectDatabase(uri: string, dbName: string): Promise<Data
   };
 }
 
-let ttlUnsupported = false;
-
-/** False once the server refused a TTL index (FerretDB): expired documents must then be purged by a job. */
-export function ttlSupported(): boolean {
-  return !ttlUnsupported;
-}
-
 export async function ensureCollections(db: Db, specs: CollectionSpec[]): Promise<void> {
   const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
   for (const spec of specs) {
@@ -67,12 +60,11 @@ export async function ensureCollections(db: Db, specs: CollectionSpec[]): Promis
       try {
         await coll.createIndexes([index]);
       } catch (err) {
-        // FerretDB 1.24 does not implement TTL indexes: keep the plain index; the owner of the collection must also
-        // purge expired documents itself (see `ttlSupported`).
+        // FerretDB 1.24 does not implement TTL indexes: keep the plain index; the owner of the collection also purges
+        // expired documents itself (e.g. the message store's sweep).
         if (index.expireAfterSeconds === undefined || !/expireAfterSeconds/.test((err as Error).message)) throw err;
         const { expireAfterSeconds: _ttl, ...plain } = index;
         await coll.createIndexes([plain]);
-        ttlUnsupported = true;
       }
     }
   }
@@ -92,4 +84,10 @@ export async function pingDatabase(db: Db, timeoutMs: number): Promise<boolean> 
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A duplicate-key refusal (code 11000): of one insert, or of a bulk insert whose every failed write was one. */
+export function isDuplicateKey(err: unknown): boolean {
+  const e = err as { code?: number; writeErrors?: { code?: number }[] };
+  return e?.code === 11000 || (Array.isArray(e?.writeErrors) && e.writeErrors.length > 0 && e.writeErrors.every((w) => w.code === 11000));
 }

@@ -19,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, type Collection, type Db } from 'mongodb';
-import type { CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import type { DiffSummary } from './diff.js';
 import { fhirIdOf, type DictionaryCode, type DictionaryMeta } from './format.js';
 
@@ -139,10 +139,6 @@ export function headerOf(v: VersionDoc, fhirId: string): HeaderDoc {
     updated_at: v.at,
     updated_by: v.by,
   };
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: number }).code === 11000;
 }
 
 export class DictionaryStore {

@@ -12,6 +12,7 @@
  * galloping + binary search over slot existence (slots are a contiguous prefix).
  */
 import type { Collection } from 'mongodb';
+import { isDuplicateKey } from '../db/mongo.js';
 
 export interface PostingDoc {
   _id: string;
@@ -29,11 +30,6 @@ export interface SlotRead {
  * failed insert and one lookup before the hint exists.
  */
 const HINT_CAPACITY = 500_000;
-
-export function isDuplicateKey(err: unknown): boolean {
-  const e = err as { code?: number; writeErrors?: { code?: number }[] };
-  return e?.code === 11000 || (Array.isArray(e?.writeErrors) && e.writeErrors.length > 0 && e.writeErrors.every((w) => w.code === 11000));
-}
 
 export class PostingIndex {
   private readonly hints = new Map<string, number>();

@@ -20,7 +20,7 @@ import { claimHolder, claimWithTakeover, releaseClaim } from '../db/claims.js';
 import { InsertBatcher } from '../db/insert-batcher.js';
 import { AuditLog } from './audit.js';
 import { conflict, FhirError, gone, notFound, notSupported, preconditionFailed, tooCostly } from './errors.js';
-import { isDuplicateKey, PostingIndex, type PostingDoc } from './postings.js';
+import { PostingIndex, type PostingDoc } from './postings.js';
 import { postingKeys, searchKeys, type SearchKeys } from './search-keys.js';
 import {
   conditionMatches,
@@ -34,6 +34,7 @@ import {
 } from './search-params.js';
 import { currentCollectionName, HISTORY_COLLECTION, paramDef, SEARCH_INDEX_COLLECTION, typeDef } from './types.js';
 import { assertValid } from './validation.js';
+import { isDuplicateKey } from '../db/mongo.js';
 
 /**
  * A version as used in memory: the resource and (for matching) its search keys.

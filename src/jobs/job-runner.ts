@@ -13,7 +13,7 @@ import { Agenda, InMemoryNotificationChannel, exponential, type Job } from 'agen
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { claim } from '../db/claims.js';
-import type { CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import type { AppContext } from '../http/context.js';
 import { log, maskPersonalData } from '../logging/logger.js';
 import { jobQueueDepth, jobRuns } from '../metrics/registry.js';
@@ -125,10 +125,6 @@ export class JobRunner {
     }
   }
 
-  definitionsList(): JobDefinition<unknown>[] {
-    return [...this.definitions.values()];
-  }
-
   async start(): Promise<void> {
     await this.agenda.start();
     this.started = true;
@@ -163,7 +159,7 @@ export class JobRunner {
           await this.hashes.insertOne({ _id: key, job_id: id });
           break;
         } catch (err) {
-          if ((err as { code?: number }).code !== 11000 || tries > 20) throw err;
+          if (!isDuplicateKey(err) || tries > 20) throw err;
         }
         const holder = await this.hashes.findOne({ _id: key });
         if (!holder) continue;

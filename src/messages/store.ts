@@ -20,7 +20,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Binary, type Collection, type Db, type Filter } from 'mongodb';
 import { InsertBatcher, UpdateBatcher } from '../db/insert-batcher.js';
-import type { CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import type { MappingRef } from '../mapping/registry.js';
 import type { AppliedResource } from '../referrals/apply.js';
 import type { MediaStorage } from '../storage/media-storage.js';
@@ -226,7 +226,7 @@ export class MessageStore {
     try {
       await this.inserts.insert(doc);
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
+      if (!isDuplicateKey(err)) throw err;
       const existing = await this.collection.findOne({ dedupKey: doc.dedupKey });
       if (!existing) throw err;
       throw new DuplicateMessageError(existing);

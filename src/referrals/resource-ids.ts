@@ -9,7 +9,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Db } from 'mongodb';
-import type { CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 
 export const ingestSettingsCollection: CollectionSpec = { name: 'ingest_settings', indexes: [] };
 
@@ -43,7 +43,7 @@ export async function loadResourceIds(db: Db, configured: string | undefined): P
     await coll.insertOne({ _id: 'resource-id-key', key, createdAt: new Date() });
     return new ResourceIds(Buffer.from(key, 'base64'));
   } catch (err) {
-    if ((err as { code?: number }).code !== 11000) throw err;
+    if (!isDuplicateKey(err)) throw err;
     const again = await coll.findOne({ _id: 'resource-id-key' });
     if (!again) throw err;
     return new ResourceIds(Buffer.from(again.key, 'base64'));
