@@ -43,11 +43,13 @@ export async function exclusiveAttempt(store: MessageStore, doc: MessageDoc, wor
     if (!fresh) throw new MessageBusyError(current._id); // deleted meanwhile (retention)
     return fresh;
   };
+  let waitingFor: number | undefined; // the attempt another caller claimed before us
   while (Date.now() < deadline) {
     if (current.status === 'received' && (current.attempts ?? 0) === 0 && Date.now() - current.receivedAt.getTime() < INGEST_LEASE_MS) {
       current = await reread(); // the first ingest is still running
       continue;
     }
+    if (waitingFor !== undefined && (current.attempts ?? 0) >= waitingFor) return current; // recorded: its outcome
     const n = (current.attempts ?? 0) + 1;
     const key = await claimWithTakeover(db, `message:${current._id}:attempt:${n}`, STALE_MS);
     if (key) {
@@ -58,11 +60,9 @@ export async function exclusiveAttempt(store: MessageStore, doc: MessageDoc, wor
         throw err;
       }
     }
-    // Another caller makes attempt n: wait until it is recorded and answer with its outcome.
-    while (Date.now() < deadline) {
-      current = await reread();
-      if ((current.attempts ?? 0) >= n) return current;
-    }
+    // Another caller makes attempt n: wait for its outcome (or for its claim to be released, then try again).
+    waitingFor = n;
+    current = await reread();
   }
   throw new MessageBusyError(current._id);
 }

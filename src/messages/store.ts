@@ -227,6 +227,8 @@ export class MessageStore {
       await this.inserts.insert(doc);
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
+      // Not stored (a resend): its copy in media storage would otherwise keep the bytes past the original's retention.
+      if (doc.rawMedia) await this.media.delete(doc.rawMedia.key);
       const existing = await this.collection.findOne({ dedupKey: doc.dedupKey });
       if (!existing) throw err;
       throw new DuplicateMessageError(existing);

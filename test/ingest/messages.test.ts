@@ -135,6 +135,23 @@ describe('message store API, replay and retention', function () {
       }
     });
 
+    it('a resend of a large message leaves nothing in media storage that outlives the original', async () => {
+      const e = await startTestEngine({ env: { MESSAGE_INLINE_MAX_BYTES: '1kb' } });
+      try {
+        const body = Buffer.from(variant(NY), 'latin1');
+        const { messageId } = await ingest(e, body);
+        expect((await ingest(e, body)).duplicate).to.equal(true);
+        const store = e.ctx.ingest.messages;
+        const doc = (await store.get(messageId))!;
+        const blob = path.join((e.ctx.media as unknown as { rootDir: string }).rootDir, 'blobs', doc.sha256.slice(0, 2), doc.sha256);
+        await store.collection.updateOne({ _id: messageId }, { $set: { retainUntil: new Date(Date.now() - 1000) } });
+        expect(await store.sweepExpired()).to.equal(1);
+        expect(fs.existsSync(blob), 'the bytes are erased although they were received twice').to.equal(false);
+      } finally {
+        await e.stop();
+      }
+    });
+
     it('an engine stopped right after start finishes its first sweep before closing the database', async () => {
       const dbName = `test_sweep_${randomUUID().slice(0, 8)}`;
       const client = new MongoClient(databaseUri());
