@@ -43,15 +43,20 @@ export async function releaseClaim(db: Db, key: string): Promise<void> {
 /**
  * Like `claim`, for work that may die while holding it: when the key is held for longer than `staleMs`, exactly one
  * caller takes it over by claiming `<key>:after:<holder's time>` (and so on along the chain). Returns the key now held,
- * or undefined while a live holder has it.
+ * or the live holder (who holds it since when, and what it named) when somebody else has it.
  */
-export async function claimWithTakeover(db: Db, key: string, staleMs: number, by?: string): Promise<string | undefined> {
+export async function claimWithTakeover(
+  db: Db,
+  key: string,
+  staleMs: number,
+  by?: string,
+): Promise<{ key: string; holder?: undefined } | { key?: undefined; holder: { at: Date; by?: string } }> {
   let k = key;
   for (let hops = 0; hops < 50; hops++) {
-    if (await claim(db, k, by)) return k;
+    if (await claim(db, k, by)) return { key: k };
     const holder = await claimHolder(db, k);
     if (!holder) continue; // released (or not yet visible on another connection): try the same key again
-    if (Date.now() - holder.at.getTime() < staleMs) return undefined;
+    if (Date.now() - holder.at.getTime() < staleMs) return { holder };
     k = `${key}:after:${holder.at.getTime()}`;
   }
   throw new Error(`claim ${key}: too many stale holders`);

@@ -16,7 +16,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
-import { claimHolder, claimWithTakeover, releaseClaim } from '../db/claims.js';
+import { claimWithTakeover, releaseClaim } from '../db/claims.js';
 import { InsertBatcher } from '../db/insert-batcher.js';
 import { AuditLog } from './audit.js';
 import { conflict, FhirError, gone, notFound, notSupported, preconditionFailed, tooCostly } from './errors.js';
@@ -714,8 +714,9 @@ export class FhirRepository {
       const found = await existing();
       if (found) return { resource: found, created: false };
       const id = randomUUID();
-      const held = await claimWithTakeover(this.db, key, INE_STALE_MS, id);
-      if (held) {
+      const claimed = await claimWithTakeover(this.db, key, INE_STALE_MS, id);
+      if (claimed.key !== undefined) {
+        const held = claimed.key;
         try {
           const again = await existing(); // a creator that finished just before our claim
           if (again) {
@@ -731,9 +732,8 @@ export class FhirRepository {
         }
       }
       // Another request is creating (or just created) a resource for the same criteria: answer with it.
-      const holder = await claimHolder(this.db, key);
-      if (holder?.by) {
-        const theirs = await this.readStored(type, holder.by).catch(() => undefined);
+      if (claimed.holder.by) {
+        const theirs = await this.readStored(type, claimed.holder.by).catch(() => undefined);
         if (theirs?.r && !theirs.deleted && matchesAll(ps, { ...theirs, ...searchKeys(theirs.r) })) return { resource: theirs.r as T, created: false };
       }
       if (Date.now() > deadline) throw conflict('A concurrent conditional create with the same criteria did not finish; try again');

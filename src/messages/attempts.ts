@@ -51,7 +51,7 @@ export async function exclusiveAttempt(store: MessageStore, doc: MessageDoc, wor
     }
     if (waitingFor !== undefined && (current.attempts ?? 0) >= waitingFor) return current; // recorded: its outcome
     const n = (current.attempts ?? 0) + 1;
-    const key = await claimWithTakeover(db, `message:${current._id}:attempt:${n}`, STALE_MS);
+    const { key } = await claimWithTakeover(db, `message:${current._id}:attempt:${n}`, STALE_MS);
     if (key) {
       try {
         return await work(current);
