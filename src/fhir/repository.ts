@@ -508,15 +508,7 @@ export class FhirRepository {
     const docs = await this.loadMany(ps.type, ids);
     let matches = docs.filter((d): d is CurrentDoc => !!d && !d.deleted && matchesAll(ps, d));
     if (ps.sort.length > 0) matches = sortDocs(matches, ps);
-    const total = matches.length;
-    const slice = matches.slice(ps.offset, ps.offset + ps.count);
-    return {
-      matches: slice.map((d) => d.r as T),
-      included: [],
-      total,
-      offset: ps.offset,
-      next: ps.offset + ps.count < total ? `o${ps.offset + ps.count}` : undefined,
-    };
+    return inMemoryPage<T>(matches, ps);
   }
 
   /** Scans the driving posting list(s) from a position, filtering candidates, until `want` matches or the budget. */
@@ -563,7 +555,7 @@ export class FhirRepository {
     let from: Cursor = { k: 0, s: 0, o: 0, n: 0 };
     let offset = ps.offset;
     let positional = false;
-    if (ps.cursor?.startsWith('o')) offset = Number(ps.cursor.slice(1)) || 0;
+    if (ps.cursor?.startsWith('o')) offset = cursorOffset(ps);
     else if (ps.cursor) {
       from = decodeCursor(ps.cursor);
       offset = from.n;
@@ -591,16 +583,7 @@ export class FhirRepository {
     if (!r.end || r.matches.length > SORT_LIMIT) {
       throw tooCostly(`Sorting is limited to ${SORT_LIMIT} matches; narrow the search or search without _sort`);
     }
-    const offset = ps.cursor?.startsWith('o') ? Number(ps.cursor.slice(1)) || 0 : ps.offset;
-    const sorted = sortDocs(r.matches, ps);
-    const slice = sorted.slice(offset, offset + ps.count);
-    return {
-      matches: slice.map((d) => d.r as T),
-      included: [],
-      total: sorted.length,
-      offset,
-      next: offset + ps.count < sorted.length ? `o${offset + ps.count}` : undefined,
-    };
+    return inMemoryPage<T>(sortDocs(r.matches, ps), ps);
   }
 
   /** Exact number of matches (bounded by COUNT_LIMIT examined candidates). */
@@ -750,6 +733,23 @@ export class FhirRepository {
 }
 
 const MAX_IDS = 1000;
+
+/** The offset a page starts at: from an offset cursor (`o<n>`, the next/previous links of in-memory pages) or _offset. */
+function cursorOffset(ps: ParsedSearch): number {
+  return ps.cursor?.startsWith('o') ? Number(ps.cursor.slice(1)) || 0 : ps.offset;
+}
+
+/** One page of matches held in memory (searches by _id, sorted searches), with an offset cursor for the next page. */
+function inMemoryPage<T extends Resource>(matches: CurrentDoc[], ps: ParsedSearch): SearchPage<T> {
+  const offset = cursorOffset(ps);
+  return {
+    matches: matches.slice(offset, offset + ps.count).map((d) => d.r as T),
+    included: [],
+    total: matches.length,
+    offset,
+    next: offset + ps.count < matches.length ? `o${offset + ps.count}` : undefined,
+  };
+}
 /** Conditional create: how long the creator keeps its claim, when a claim counts as dead, how long others wait. */
 const INE_HOLD_MS = 5_000;
 const INE_STALE_MS = 30_000;

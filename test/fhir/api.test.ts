@@ -373,5 +373,21 @@ describe('FHIR API', function () {
       expect(ids(prev)).to.deep.equal(ids(pages[2]));
       expect(pages[0].link.find((l: any) => l.relation === 'previous')).to.equal(undefined);
     });
+
+    it('pages through a search by _id with next links', async () => {
+      const ps = [await seedPatient('ById', 'One'), await seedPatient('ById', 'Two'), await seedPatient('ById', 'Three')];
+      const c = await client(READ);
+      let bundle = (await c.search({ resourceType: 'Patient', searchParams: { _id: ps.map((p) => p.id!).join(','), _count: 1 } })) as any;
+      const seen: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        expectValid(bundle);
+        seen.push(...ids(bundle));
+        const next = c.nextPage({ bundle });
+        if (!next) break;
+        bundle = await next;
+      }
+      expect(seen).to.have.members(ps.map((p) => `Patient/${p.id}`));
+      expect(seen).to.have.length(3);
+    });
   });
 });
