@@ -32,8 +32,6 @@ export const TRANSITIONS: Record<Exclude<ConsultationAction, 'create'>, { from: 
   cancel: { from: ['ready_for_pickup', 'pending_sp', 'in_progress'], to: 'cancelled' },
 };
 
-export const TERMINAL_STATES: ConsultationState[] = ['completed', 'cancelled'];
-
 /** Outcomes a practitioner may record when finishing. */
 export const OUTCOMES = ['referred_gp', 'helped', 'unable', 'referred_specialist'] as const;
 export type Outcome = (typeof OUTCOMES)[number];

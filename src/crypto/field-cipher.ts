@@ -32,11 +32,6 @@ export class DecryptionError extends Error {
   }
 }
 
-/** True when the value looks like a ciphertext produced by `encryptString`. */
-export function isEncryptedString(value: unknown): value is string {
-  return typeof value === 'string' && COMPACT_RE.test(value);
-}
-
 /** The key id a compact ciphertext was encrypted with (without decrypting it). */
 export function keyIdOf(value: string): string {
   const m = COMPACT_RE.exec(value);

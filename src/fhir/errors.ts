@@ -46,6 +46,3 @@ export const preconditionFailed = (diagnostics: string) => new FhirError(412, 'c
 export const conflict = (diagnostics: string) => new FhirError(409, 'duplicate', diagnostics);
 export const tooCostly = (diagnostics: string) => new FhirError(400, 'too-costly', diagnostics);
 
-export function isFhirError(err: unknown): err is FhirError {
-  return err instanceof FhirError;
-}

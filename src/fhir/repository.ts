@@ -23,7 +23,6 @@ import { conflict, FhirError, gone, notFound, notSupported, preconditionFailed, 
 import { PostingIndex, type PostingDoc } from './postings.js';
 import { postingKeys, searchKeys, type SearchKeys } from './search-keys.js';
 import {
-  conditionMatches,
   matchesAll,
   parseSearch,
   planScan,
@@ -785,4 +784,3 @@ function sortDocs(docs: CurrentDoc[], ps: ParsedSearch): CurrentDoc[] {
   });
 }
 
-export { conditionMatches };

@@ -420,15 +420,3 @@ export function planScan(ps: ParsedSearch): ScanPlan {
   return { keys: best.keys, driver: best.cond };
 }
 
-/** True when the params hold no condition at all on the resources (only result parameters). */
-export function hasConditions(ps: ParsedSearch): boolean {
-  return ps.conditions.length > 0 || ps.ids !== undefined;
-}
-
-export function describeUnknown(ps: ParsedSearch): string {
-  return ps.unknown.join(', ');
-}
-
-export function supportedParamNames(type: string): string[] {
-  return ['_id', '_lastUpdated', ...(typeDef(type)?.params.map((p) => p.name) ?? [])];
-}

@@ -376,9 +376,3 @@ export function currentCollectionName(type: string): string {
 export const HISTORY_COLLECTION = 'fhir_history';
 export const SEARCH_INDEX_COLLECTION = 'fhir_search_index';
 
-/** Lets another module (e.g. dictionaries) allow client writes for a type it owns routes for. */
-export function setWritable(type: string, writable: boolean): void {
-  const def = RESOURCE_TYPES.get(type);
-  if (!def) throw new Error(`Unknown FHIR resource type ${type}`);
-  def.writable = writable;
-}

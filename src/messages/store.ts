@@ -240,10 +240,6 @@ export class MessageStore {
     return (await this.collection.findOne({ _id: id })) ?? undefined;
   }
 
-  async findByDedupKey(source: MessageSource, externalId: string): Promise<MessageDoc | undefined> {
-    return (await this.collection.findOne({ dedupKey: `${source}:${externalId}` })) ?? undefined;
-  }
-
   /** The raw bytes of a stored message. */
   async raw(doc: MessageDoc): Promise<Buffer> {
     if (doc.raw) return Buffer.from(doc.raw.buffer);

@@ -58,7 +58,3 @@ export function namesEqual(a: DistinguishedName, b: DistinguishedName): boolean 
   return a.der.equals(b.der) || a.canonical === b.canonical;
 }
 
-export function nameAttribute(name: DistinguishedName, attrOid: string): string | undefined {
-  for (const rdn of name.rdns) for (const a of rdn) if (a.oid === attrOid) return a.value;
-  return undefined;
-}

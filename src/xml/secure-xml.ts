@@ -224,12 +224,6 @@ function convertElement(
   return { ns, node: out };
 }
 
-/** Namespace URI of a child element in the converted tree (undefined for text-only children). */
-export function namespaceOf(node: XmlValue | undefined): string | undefined {
-  if (node && typeof node === 'object' && !Array.isArray(node)) return node._ns;
-  return undefined;
-}
-
 /** Escapes text for XML element content and attribute values. */
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&apos;'));
