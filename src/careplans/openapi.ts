@@ -1,5 +1,5 @@
 /** OpenAPI fragment of the care plan routes (request schemas are the ones the routes and the job validate with). */
-import { errorResponses, jsonContent, type OpenApiFragment } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../openapi/fragment.js';
 import { carePlanActivitySchema, carePlanCreateSchema, signedDataRequestSchema } from './schemas.js';
 
 const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
@@ -19,11 +19,6 @@ function strip(schema: Record<string, unknown>): Record<string, unknown> {
   }) as Record<string, unknown>;
 }
 
-const envelope = (data: unknown) => ({
-  type: 'object',
-  properties: { meta: { $ref: '#/components/schemas/Meta' }, data },
-  required: ['meta', 'data'],
-});
 const anyObject = { type: 'object' };
 const path = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const query = (name: string, schema: object) => ({ name, in: 'query', required: false, schema });

@@ -3,7 +3,7 @@
  * schemas are the ones the routes validate with (schemas.ts). Component schemas are self-contained (no $ref inside
  * them), paths reference them.
  */
-import type { OpenApiFragment } from '../openapi/fragment.js';
+import { envelope, type OpenApiFragment } from '../openapi/fragment.js';
 import { assignSchema, cancelSchema, createConsultationSchema, finishSchema, reportRequestSchema } from './schemas.js';
 import { CONSULTATION_STATES, OUTCOMES } from './states.js';
 
@@ -11,7 +11,6 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const security = (...scopes: string[]) => [{ bearer: scopes }];
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const json = (schema: unknown) => ({ 'application/json': { schema } });
-const envelope = (data: unknown) => ({ type: 'object', properties: { meta: { $ref: '#/components/schemas/Meta' }, data }, required: ['meta', 'data'] });
 const error = (description: string) => ({ description, content: json(ref('ConsultationError')) });
 
 const commonErrors = {

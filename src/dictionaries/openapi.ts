@@ -1,5 +1,5 @@
 /** The dictionaries admin API in the OpenAPI document (/api/openapi.json). */
-import { errorResponses, jsonContent, type OpenApiFragment } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../openapi/fragment.js';
 import { dictionarySchema } from './schema.js';
 
 const CUSTOM = new Set(['knownLanguage', 'regexSyntax', 'dictionaryIntegrity', '$id']);
@@ -13,11 +13,6 @@ function plain(schema: unknown): unknown {
   return schema;
 }
 
-const envelope = (data: unknown) => ({
-  type: 'object',
-  properties: { meta: { $ref: '#/components/schemas/Meta' }, data },
-  required: ['meta', 'data'],
-});
 
 const name = {
   name: 'name',

@@ -226,12 +226,11 @@ export class JobRunner {
     return { jobs, total };
   }
 
-  /** Runs a failed job again from its first attempt. False when the job is not failed. */
-  async rerun(id: string): Promise<boolean> {
-    const job = await this.get(id);
-    if (!job || job.status !== 'failed') return false;
+  /** Runs a failed job (as just read by the caller) again from its first attempt. False when the job is not failed. */
+  async rerun(job: JobDocument): Promise<boolean> {
+    if (job.status !== 'failed') return false;
     const run = (job.run ?? 0) + 1;
-    if (!(await claim(this.db, `job:${id}:run${run}`))) return false; // another operator re-ran it just now
+    if (!(await claim(this.db, `job:${job._id.toHexString()}:run${run}`))) return false; // another operator re-ran it just now
     await this.jobs.updateOne(
       { _id: job._id },
       { $set: { status: 'pending', status_code: 202, attempts: 0, run, updated_at: new Date() }, $unset: { error: '', finished_at: '' } },

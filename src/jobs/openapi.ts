@@ -1,11 +1,6 @@
-import { errorResponses, jsonContent, queryParameters, type OpenApiFragment } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, queryParameters, type OpenApiFragment, envelope } from '../openapi/fragment.js';
 import { clientJobSchema, detailedJobSchema, jobListQuerySchema } from './schemas.js';
 
-const envelope = (data: unknown) => ({
-  type: 'object',
-  properties: { meta: { $ref: '#/components/schemas/Meta' }, data },
-  required: ['meta', 'data'],
-});
 
 export const jobsOpenApi: OpenApiFragment = {
   tags: [{ name: 'jobs', description: 'Background jobs (eHealth asynchronous-job contract)' }],

@@ -68,7 +68,7 @@ export function jobsRouter(ctx: AppContext): Router {
     const id = String(req.params.id);
     const job = await ctx.jobs.get(id);
     if (!job) return notFound(req, res);
-    if (!(await ctx.jobs.rerun(id))) {
+    if (!(await ctx.jobs.rerun(job))) {
       return sendEnvelopeError(req, res, 409, { type: 'request_conflict', message: `Job is ${job.status}; only failed jobs can be re-run` });
     }
     sendData(req, res, 202, { status: 'pending', links: [{ entity: 'job', href: jobHref(id) }] });

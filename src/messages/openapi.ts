@@ -2,15 +2,10 @@
  * OpenAPI fragment of referral ingestion: henvisning XML (AppRec answers), the Pridok webhook and the message store
  * API (list, read, raw, replay). Query and request schemas are the ones the routes validate with.
  */
-import { errorResponses, jsonContent, queryParameters, type OpenApiFragment } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, queryParameters, type OpenApiFragment, envelope } from '../openapi/fragment.js';
 import { pridokReferralSchema } from '../pridok/service.js';
 import { messageListQuerySchema, replayRequestSchema } from './routes.js';
 
-const envelope = (data: unknown) => ({
-  type: 'object',
-  properties: { meta: { $ref: '#/components/schemas/Meta' }, data },
-  required: ['meta', 'data'],
-});
 
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', maxLength: 64 }, description: 'Message-store id (UUID)' };
 const errorJson = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };

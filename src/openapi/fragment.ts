@@ -11,6 +11,11 @@ export const errorResponses = {
   403: { description: 'The token lacks a scope', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
 };
 
+/** The eHealth success envelope around a route's data: {meta, data}. */
+export function envelope(data: unknown) {
+  return { type: 'object', properties: { meta: { $ref: '#/components/schemas/Meta' }, data }, required: ['meta', 'data'] };
+}
+
 export function jsonContent(schema: unknown) {
   return { 'application/json': { schema } };
 }

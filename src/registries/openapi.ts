@@ -1,8 +1,7 @@
 /** OpenAPI fragment of the registry admin routes (record schemas as validated). */
-import { errorResponses, jsonContent, type OpenApiFragment } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../openapi/fragment.js';
 import { registryDefinitions } from './definitions.js';
 
-const envelope = (data: unknown) => ({ type: 'object', properties: { meta: { $ref: '#/components/schemas/Meta' }, data }, required: ['meta', 'data'] });
 const nameParam = { name: 'name', in: 'path', required: true, schema: { enum: registryDefinitions.map((d) => d.name) } };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const schemaName = (n: string) => `Registry_${n}`;

@@ -38,11 +38,8 @@ async function expectCompletedOnce(e: TestEngine, w: World, jobHref: string, act
     await new Promise((r) => setTimeout(r, 100));
   }
   expect(await db.collection('jobs').countDocuments({ name: 'care_plan.terminate_superseded', 'data.care_plan_id': plan })).to.equal(1);
-  const fhir = (e.ctx as unknown as { fhir?: { search(t: string, p: Record<string, string>): Promise<{ resources: { id?: string }[] }> } }).fhir;
-  if (fhir) {
-    const provenances = await fhir.search('Provenance', { target: `CarePlan/${plan}` });
-    expect(provenances.resources.map((p) => p.id)).to.deep.equal([provenanceIdOf(activityId)]);
-  }
+  const provenances = await e.ctx.fhir.search('Provenance', { target: `CarePlan/${plan}` });
+  expect(provenances.resources.map((p) => p.id)).to.deep.equal([provenanceIdOf(activityId)]);
 }
 
 describe('care plan activities: crash between steps', function () {

@@ -273,7 +273,7 @@ describe('FHIR API', function () {
 
     it('string: name and family (starts with, case and accent insensitive, :exact), birthdate, gender, _id', async () => {
       const c = await client(READ);
-      const lower = family.toLowerCase().replace('æ', 'æ');
+      const lower = family.toLowerCase();
       const byFamily = await c.search({ resourceType: 'Patient', searchParams: { family: lower.slice(0, 9) } });
       expect(ids(byFamily)).to.have.members([`Patient/${patient.id}`, `Patient/${other.id}`]);
       const exact = await c.search({ resourceType: 'Patient', searchParams: { 'family:exact': family } });

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { MongoClient } from 'mongodb';
 import { configureLogger } from '../../src/logging/logger.js';
 import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
-import { databaseUri, startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
+import { databaseUri, engine, startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
 import { getMessage, ingest, postXml, sample, variant } from './support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
@@ -338,7 +338,7 @@ describe('message store API, replay and retention', function () {
   });
 
   it('documents its routes in /api/openapi.json', async () => {
-    const e = (await import('../support/harness.js')).engine();
+    const e = engine();
     const doc = (await (await fetch(`${e.url}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     for (const [p, m] of [['/api/messages', 'post'], ['/api/messages', 'get'], ['/api/messages/{id}', 'get'], ['/api/messages/{id}/raw', 'get'], ['/api/messages/{id}/replay', 'post'], ['/api/messages/replay', 'post'], ['/api/webhooks/pridok/referrals', 'post']]) {
       expect(doc.paths[p], p).to.have.property(m);
