@@ -6,6 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { CarePlan, CarePlanActivity, CodeableConcept as FhirCodeableConcept, Condition, Provenance, Quantity, Reference as FhirReference, Resource, Timing } from '@medplum/fhirtypes';
+import { canonicalJson } from '../fhir/canonical-json.js';
+import { fhirStatus } from '../fhir/errors.js';
 import type { AppContext } from '../http/context.js';
 import { log } from '../logging/logger.js';
 import { CARE_PLAN_ACTIVITIES, CARE_PLANS } from './collections.js';
@@ -46,7 +48,6 @@ export function fhirOf(ctx: AppContext): FhirPort {
   return ctx.fhir;
 }
 
-const statusOf = (err: unknown) => (err as { status?: number })?.status;
 
 /** A stable UUID-shaped id (version 8) for a natural key. */
 export function deterministicId(kind: string, key: string): string {
@@ -205,15 +206,9 @@ export function toFhirCarePlan(plan: CarePlanDoc, activities: ActivityDoc[]): Ca
   return out;
 }
 
-function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, val) =>
-    val && typeof val === 'object' && !Array.isArray(val) ? Object.fromEntries(Object.entries(val).sort(([a], [b]) => a.localeCompare(b))) : val,
-  );
-}
-
 function sameContent(a: Resource, b: Resource): boolean {
   const strip = (r: Resource) => ({ ...r, meta: undefined, text: undefined });
-  return canonical(strip(a)) === canonical(strip(b));
+  return canonicalJson(strip(a)) === canonicalJson(strip(b));
 }
 
 /**
@@ -233,7 +228,7 @@ export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string, just
     try {
       current = await fhir.read<CarePlan>('CarePlan', carePlanId);
     } catch (err) {
-      if (statusOf(err) !== 404 && statusOf(err) !== 410) throw err;
+      if (fhirStatus(err) !== 404 && fhirStatus(err) !== 410) throw err;
     }
     try {
       if (!current) {
@@ -245,8 +240,8 @@ export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string, just
       return;
     } catch (err) {
       // 409: created meanwhile; 412: updated meanwhile — read again and converge.
-      if (statusOf(err) !== 409 && statusOf(err) !== 412) throw err;
-      log().debug({ carePlanId, status: statusOf(err) }, 'FHIR CarePlan changed concurrently; retrying');
+      if (fhirStatus(err) !== 409 && fhirStatus(err) !== 412) throw err;
+      log().debug({ carePlanId, status: fhirStatus(err) }, 'FHIR CarePlan changed concurrently; retrying');
     }
   }
   throw new Error('FHIR CarePlan kept changing concurrently');
@@ -334,6 +329,6 @@ export async function ensureProvenance(ctx: AppContext, s: SignatureFacts): Prom
     // history version 1, so the unique history insert alone tells a retry (409) from the first run.
     await fhir.create(resource, { id: resource.id, knownAbsent: true });
   } catch (err) {
-    if (statusOf(err) !== 409) throw err;
+    if (fhirStatus(err) !== 409) throw err;
   }
 }

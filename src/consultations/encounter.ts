@@ -9,6 +9,7 @@
  * Result fields are never copied to the Encounter (they exist only encrypted, in the consultation document).
  */
 import type { Encounter, EncounterParticipant, EncounterStatusHistory } from '@medplum/fhirtypes';
+import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
 import { ENCOUNTER_STATUS } from './states.js';
 import type { ConsultationDoc } from './types.js';
@@ -83,12 +84,6 @@ export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Enco
 }
 
 /** Key-order independent JSON, for "did anything change". */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])) : v,
-  );
-}
-
 /**
  * Writes the Encounter of `doc` (nothing when the stored one already says the same). If-Match on the version read:
  * when someone else (e.g. ingestion of a cancel message) wrote in between, re-read and merge again.
@@ -99,7 +94,7 @@ export async function writeEncounter(fhir: FhirStore, doc: ConsultationDoc): Pro
     const next = buildEncounter(doc, existing);
     if (existing) {
       const { meta: _meta, ...stored } = existing;
-      if (canonical(stored) === canonical(next)) return;
+      if (canonicalJson(stored) === canonicalJson(next)) return;
     }
     try {
       if (existing) await fhir.update(next, { ifMatchVersion: existing.meta?.versionId });

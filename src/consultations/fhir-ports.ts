@@ -17,10 +17,9 @@ export interface CodeDictionary {
 }
 
 /** FhirError-like: anything with an HTTP status. */
-export function fhirStatus(err: unknown): number | undefined {
-  const s = (err as { status?: unknown })?.status;
-  return typeof s === 'number' ? s : undefined;
-}
+import { fhirStatus } from '../fhir/errors.js';
+
+export { fhirStatus };
 
 export async function readOrUndefined<T extends Resource>(fhir: FhirStore, type: string, id: string): Promise<T | undefined> {
   try {

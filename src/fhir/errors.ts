@@ -46,3 +46,8 @@ export const preconditionFailed = (diagnostics: string) => new FhirError(412, 'c
 export const conflict = (diagnostics: string) => new FhirError(409, 'duplicate', diagnostics);
 export const tooCostly = (diagnostics: string) => new FhirError(400, 'too-costly', diagnostics);
 
+/** The HTTP status a FHIR repository error carries (FhirError.status), or undefined for other errors. */
+export function fhirStatus(err: unknown): number | undefined {
+  const s = (err as { status?: unknown })?.status;
+  return typeof s === 'number' ? s : undefined;
+}

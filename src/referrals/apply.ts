@@ -17,6 +17,8 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { instantMs } from '../mapping/functions.js';
 import { EXTENSIONS } from './systems.js';
+import { canonicalJson } from '../fhir/canonical-json.js';
+import { fhirStatus } from '../fhir/errors.js';
 
 /** The subset of the FHIR repository (src/fhir/repository.ts, contract in /tmp/contracts.md) used here. */
 export interface FhirStore {
@@ -61,11 +63,6 @@ export interface AppliedResource {
 
 const MAX_ATTEMPTS = 6;
 
-function statusOf(err: unknown): number | undefined {
-  const s = (err as { status?: unknown })?.status;
-  return typeof s === 'number' ? s : undefined;
-}
-
 /** Removes null, undefined, '' , [] and {} (recursively): JSONata keeps empty constructors, FHIR forbids them. */
 export function prune<T>(value: T): T | undefined {
   if (value === null || value === undefined) return undefined;
@@ -84,16 +81,6 @@ export function prune<T>(value: T): T | undefined {
     return (Object.keys(out).length === 0 ? undefined : out) as T | undefined;
   }
   return value;
-}
-
-/** JSON with sorted keys: equality of FHIR content regardless of key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
-    }
-    return v;
-  });
 }
 
 type Ext = { url: string; extension?: Ext[]; valueString?: string; valueDateTime?: string; valueInstant?: string };
@@ -233,7 +220,7 @@ async function readOrUndefined(store: FhirStore, type: string, id: string): Prom
   try {
     return { resource: await store.read(type, id), gone: false };
   } catch (err) {
-    const s = statusOf(err);
+    const s = fhirStatus(err);
     if (s === 404) return { gone: false };
     if (s === 410) return { gone: true };
     throw err;
@@ -339,7 +326,7 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo,
       cache?.put(written);
       return { reference, action: 'updated', versionId: written.meta?.versionId };
     } catch (err) {
-      const s = statusOf(err);
+      const s = fhirStatus(err);
       // 409: someone created it between our read and create; 412: someone updated it between read and update.
       if ((s === 409 || s === 412) && attempt < MAX_ATTEMPTS) {
         cache?.evict(planned);
