@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { normaliseIntegerId } from '../identifiers/norwegian-ids.js';
 import { projectPath } from '../paths.js';
 
 export class ConfigError extends Error {
@@ -210,7 +211,7 @@ function ingestConfig(env: Env): Config['ingest'] {
     messageInlineMaxBytes: inlineMax,
     retentionDays: int(env, 'MESSAGE_RETENTION_DAYS', 365, 1, 36_500),
     mappingsDir: mappingsDir ? path.resolve(mappingsDir) : projectPath('mappings'),
-    receiverHerIds: herIds.map((id) => id.replace(/^0+(?=\d)/, '')),
+    receiverHerIds: herIds.map(normaliseIntegerId),
     resourceIdKey,
     pridokWebhookSecret: pridokSecret,
     concurrency: int(env, 'INGEST_CONCURRENCY', 8, 1, 64),

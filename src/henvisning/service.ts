@@ -13,9 +13,8 @@
  * `failed` (our side: mapping or FHIR store error; HTTP 500, no AppRec, so the sender's transport retries and an
  * operator can replay).
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { projectPath } from '../paths.js';
+import { packageVersion, projectPath } from '../paths.js';
 import { Histogram } from 'prom-client';
 import { log } from '../logging/logger.js';
 import type { MappingRegistry, MappingRef } from '../mapping/registry.js';
@@ -49,14 +48,6 @@ export const henvisningStageSeconds = new Histogram({
   buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
   registers: [metricsRegistry],
 });
-
-function softwareVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(projectPath('package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 export interface HenvisningOptions {
   maxBytes: number;
@@ -109,7 +100,7 @@ function isFinal(doc: MessageDoc): boolean {
 
 export class HenvisningService {
   private readonly formats = new Map<string, FormatHandler>();
-  private readonly version = softwareVersion();
+  private readonly version = packageVersion();
 
   constructor(
     private readonly store: MessageStore,
