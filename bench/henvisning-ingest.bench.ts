@@ -14,12 +14,12 @@ import type { CommandStartedEvent } from 'mongodb';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { henvisningStageSeconds, SCHEMA_DIR } from '../src/henvisning/service.js';
+import { dispatch, henvisningStageSeconds, SCHEMA_DIR } from '../src/henvisning/service.js';
 import { MappingRegistry } from '../src/mapping/registry.js';
 import { ResourceIds } from '../src/referrals/resource-ids.js';
 import { decodeXml, parseXmlTree } from '../src/xml/secure-xml.js';
 import { SchemaSet } from '../src/xml/xsd.js';
-import { load, startBenchEngine } from './support.js';
+import { benchTenants, load, startBenchEngine, BENCH_TENANT } from './support.js';
 
 export const title = 'Henvisning ingest: POST /api/messages end to end, 32 clients, distinct MsgIds (AppRec status 1)';
 
@@ -99,7 +99,12 @@ export async function run(): Promise<Record<string, unknown>> {
   const mapping = new MappingRegistry(path.join(root, 'mappings'), new ResourceIds(Buffer.from('bench-key-bench-key-bench-key-bench'))).byMappingName('henvisning-v2.0')!;
   const mapMs = await perCallAsync(() => mapping.evaluate(tree, {}), 100);
 
-  const engine = await startBenchEngine(process.env.INGEST_CONCURRENCY ? { INGEST_CONCURRENCY: process.env.INGEST_CONCURRENCY } : {});
+  // The benchmark's tenant receives for the sample's receiver (tenancy on: the E21 check is part of every message).
+  const receiver = dispatch(parseXmlTree(decodeXml(utf8, 1e7).text)).env!.receiverHerIds;
+  const engine = await startBenchEngine({
+    TENANTS: benchTenants(receiver),
+    ...(process.env.INGEST_CONCURRENCY ? { INGEST_CONCURRENCY: process.env.INGEST_CONCURRENCY } : {}),
+  });
   try {
     const token = await engine.token('messages:write messages:read');
     const headers = { 'content-type': 'application/xml', authorization: `Bearer ${token}` };
@@ -167,7 +172,7 @@ export async function run(): Promise<Record<string, unknown>> {
 
 /** Sequential FhirRepository.create (generated id) and update (If-Match) of an Observation: ms and database commands each. */
 async function measureFhirWrites(engine: Awaited<ReturnType<typeof startBenchEngine>>): Promise<Record<string, number>> {
-  const repo = engine.ctx.fhir;
+  const repo = engine.ctx.fhir.forTenant(BENCH_TENANT);
   let count = 0;
   const onCommand = () => void count++;
   const obs = (i: number): Observation => ({

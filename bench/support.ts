@@ -28,8 +28,16 @@ export async function closeBench(): Promise<void> {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 
+/** The legal entity the benchmarks act for (every token's client_id unless given). */
+export const BENCH_TENANT = 'bench-le';
+
 export interface BenchEngine extends RunningEngine {
   token(scope: string, opts?: { sub?: string; clientId?: string }): Promise<string>;
+}
+
+/** TENANTS with BENCH_TENANT receiving henvisning messages for these HER-ids. */
+export function benchTenants(receiverHerIds: string[] = []): string {
+  return JSON.stringify([{ id: BENCH_TENANT, henvisning_receiver_her_ids: receiverHerIds }]);
 }
 
 export async function startBenchEngine(env: Record<string, string> = {}): Promise<BenchEngine> {
@@ -41,10 +49,11 @@ export async function startBenchEngine(env: Record<string, string> = {}): Promis
     MONGODB_URI: (await benchDatabase()).uri,
     MONGODB_DATABASE: `bench_${path.basename(dataDir).replace(/[^A-Za-z0-9_]/g, '_')}`,
     LOG_LEVEL: 'silent',
+    TENANTS: benchTenants(),
     ...env,
   });
   const engine = await startEngine(config);
-  return { ...engine, token: (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'bench-user', clientId: o.clientId }) };
+  return { ...engine, token: (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'bench-user', clientId: o.clientId ?? BENCH_TENANT }) };
 }
 
 export const durationSeconds = Number(process.env.BENCH_DURATION_S ?? 10);

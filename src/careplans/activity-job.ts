@@ -122,7 +122,7 @@ export const createActivityJob: JobDefinition<CreateActivityJobData> = {
       // 4. FHIR mirror and Provenance
       await syncFhirCarePlan(ctx, data.care_plan_id, activation.plan);
       const v = facts.verdict!;
-      await ensureProvenance(ctx, {
+      await ensureProvenance(ctx, activation.plan ?? facts.carePlan!, {
         activityId,
         carePlanId: data.care_plan_id,
         patientId: data.patient_id,

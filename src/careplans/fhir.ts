@@ -44,8 +44,12 @@ export interface FhirPort {
   update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
 }
 
-export function fhirOf(ctx: AppContext): FhirPort {
-  return ctx.fhir;
+/**
+ * The FHIR repository of the tenant a care plan belongs to: its managing legal entity. The CarePlan mirror and the
+ * Provenance of its activities live there (an approved employee of another legal entity adds activities to that plan).
+ */
+export function fhirOf(ctx: AppContext, plan: Pick<CarePlanDoc, 'managing_organization'>): FhirPort {
+  return ctx.fhir.forTenant(plan.managing_organization.identifier.value);
 }
 
 
@@ -216,12 +220,12 @@ function sameContent(a: Resource, b: Resource): boolean {
  * untouched when equal). Safe to call any number of times, from any job.
  */
 export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string, justRead?: CarePlanDoc): Promise<void> {
-  const fhir = fhirOf(ctx);
   const db = ctx.database.db;
   for (let attempt = 0; attempt < 6; attempt++) {
     // `justRead`: the plan as the caller has just read (or written) it; used for the first attempt only.
     const plan = attempt === 0 && justRead ? justRead : await db.collection<CarePlanDoc>(CARE_PLANS).findOne({ _id: carePlanId });
     if (!plan) return;
+    const fhir = fhirOf(ctx, plan);
     const activities = await db.collection<ActivityDoc>(CARE_PLAN_ACTIVITIES).find({ care_plan_id: carePlanId }).sort({ inserted_at: 1, _id: 1 }).limit(5000).toArray();
     const desired = toFhirCarePlan(plan, activities);
     let current: CarePlan | undefined;
@@ -321,8 +325,8 @@ export function activityProvenance(s: SignatureFacts): Provenance {
 }
 
 /** Creates the activity's Provenance unless it exists (deterministic id). */
-export async function ensureProvenance(ctx: AppContext, s: SignatureFacts): Promise<void> {
-  const fhir = fhirOf(ctx);
+export async function ensureProvenance(ctx: AppContext, plan: Pick<CarePlanDoc, 'managing_organization'>, s: SignatureFacts): Promise<void> {
+  const fhir = fhirOf(ctx, plan);
   const resource = activityProvenance(s);
   try {
     // knownAbsent: this id (derived from the activity) is only ever written by this create, which always writes

@@ -1,10 +1,11 @@
 /**
  * `mappings list|check [--update]`,
- * `ingest <file…> [--source henvisning|pridok] [--apprec-dir <dir>]` and
- * `replay [--from <date>] [--to <date>] [--mapping-version <v>] [--mapping-name <n>] [--status <s>] [--source <s>] [--limit <n>]`.
+ * `ingest <file…> --tenant <id> [--source henvisning|pridok] [--apprec-dir <dir>]` and
+ * `replay [--tenant <id>] [--from <date>] [--to <date>] [--mapping-version <v>] [--mapping-name <n>] [--status <s>] [--source <s>] [--limit <n>]`.
  *
  * Both run the engine's own ingestion services against the database (no HTTP): `ingest` stores and processes files
- * exactly like POST /api/messages (.xml) or the Pridok webhook (.json, without signature: the operator is trusted);
+ * exactly like POST /api/messages (.xml) or the Pridok webhook (.json, without signature: the operator is trusted),
+ * for the tenant named with --tenant;
  * `replay` re-runs the current mappings on stored messages received in [from, to) — e.g. everything mapped by an older
  * mapping version (--mapping-version 1.0.0).
  */
@@ -24,10 +25,18 @@ import { listExamples, mapFile, normaliseForGolden } from '../mapping/examples.j
 import { MappingRegistry } from '../mapping/registry.js';
 import { ResourceIds } from '../referrals/resource-ids.js';
 import { randomBytes } from 'node:crypto';
+import { TenantDirectory } from '../tenancy/directory.js';
+import { assertTenantId } from '../tenancy/tenant.js';
 
 async function services(database: Database, config: Config): Promise<IngestServices> {
   const fhir = fhirStoreFor(database, config);
-  return createIngestServices({ config, database, media: createMediaStorage(config), fhir: () => fhir });
+  return createIngestServices({
+    config,
+    database,
+    media: createMediaStorage(config),
+    fhir: (tenant) => fhir.forTenant(tenant),
+    tenants: new TenantDirectory(config.tenants),
+  });
 }
 
 function bar(total: number, label: string): SingleBar | undefined {
@@ -99,9 +108,11 @@ export function registerMessagesCommands(program: Command): void {
   program
     .command('ingest <files...>')
     .description('Store and process inbound messages from files (.xml henvisning/MsgHead, .json Pridok referral) like the HTTP endpoints')
+    .requiredOption('--tenant <id>', 'the tenant (legal entity client_id) the messages are received for')
     .option('--source <source>', 'henvisning or pridok (default: by file extension)')
     .option('--apprec-dir <dir>', 'write each AppRec answer to <dir>/<file>.apprec.xml')
-    .action(async (targets: string[], opts: { source?: string; apprecDir?: string }) => {
+    .action(async (targets: string[], opts: { tenant: string; source?: string; apprecDir?: string }) => {
+      const tenant = assertTenantId(opts.tenant, '--tenant');
       if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
       const files = listFiles(targets);
       if (opts.apprecDir) fs.mkdirSync(opts.apprecDir, { recursive: true });
@@ -114,7 +125,7 @@ export function registerMessagesCommands(program: Command): void {
           const bytes = fs.readFileSync(file);
           let line: string;
           if (source === 'henvisning') {
-            const r = await ingest.henvisning.receive(bytes, 'application/xml');
+            const r = await ingest.henvisning.receive(bytes, 'application/xml', tenant);
             if (r.kind === 'apprec') {
               const outcome = r.duplicate ? 'duplicate' : r.status === '1' ? 'processed' : 'rejected';
               counts[outcome] = (counts[outcome] ?? 0) + 1;
@@ -125,7 +136,7 @@ export function registerMessagesCommands(program: Command): void {
               line = `${file}: ${r.type}: ${r.message}${r.messageId ? ` (message ${r.messageId})` : ''}`;
             }
           } else {
-            const r = await ingest.pridok.receive(bytes, 'application/json');
+            const r = await ingest.pridok.receive(bytes, 'application/json', tenant);
             const outcome = 'data' in r ? (r.httpStatus === 200 ? 'duplicate' : 'processed') : r.error.type;
             counts[outcome] = (counts[outcome] ?? 0) + 1;
             line = `${file}: ${outcome} (HTTP ${r.httpStatus})`;
@@ -141,6 +152,7 @@ export function registerMessagesCommands(program: Command): void {
   program
     .command('replay')
     .description('Re-run the current mappings on stored messages received in [--from, --to) and record the new outcomes')
+    .option('--tenant <id>', 'only messages of this tenant (default: every tenant)')
     .option('--from <date>', 'received at or after (ISO 8601)')
     .option('--to <date>', 'received before (ISO 8601)')
     .option('--mapping-version <version>', 'only messages last mapped with this mapping version')
@@ -148,12 +160,13 @@ export function registerMessagesCommands(program: Command): void {
     .option('--status <status>', 'only messages with this status (received, processed, failed, rejected)')
     .option('--source <source>', 'henvisning or pridok')
     .option('--limit <n>', 'at most this many messages (default 10000)', (v) => Number(v))
-    .action(async (opts: { from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number }) => {
+    .action(async (opts: { tenant?: string; from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number }) => {
       const statuses = ['received', 'processed', 'failed', 'rejected'];
       if (opts.status && !statuses.includes(opts.status)) throw new Error(`--status must be one of ${statuses.join(', ')}`);
       if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
       if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new Error('--limit must be a positive integer');
       const query = {
+        tenant: opts.tenant === undefined ? undefined : assertTenantId(opts.tenant, '--tenant'),
         from: parseDate('--from', opts.from),
         to: parseDate('--to', opts.to),
         mappingVersion: opts.mappingVersion,

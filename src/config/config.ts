@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { normaliseIntegerId } from '../identifiers/norwegian-ids.js';
 import { projectPath } from '../paths.js';
+import { parseTenants, type TenantConfig } from '../tenancy/directory.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -42,15 +43,15 @@ export interface Config {
     retentionDays: number;
     /** Folder of the mappings (MAPPINGS_DIR, default <project>/mappings). */
     mappingsDir: string;
-    /** HER-ids served here (HENVISNING_RECEIVER_HER_IDS); when non-empty, referrals to other receivers get AppRec E21. */
-    receiverHerIds: string[];
     /** Key of the deterministic FHIR ids (RESOURCE_ID_KEY); undefined = generated once and kept in the database. */
     resourceIdKey: string | undefined;
-    /** Shared secret of Pridok webhook signatures (PRIDOK_WEBHOOK_SECRET); undefined = the webhook answers 503. */
-    pridokWebhookSecret: string | undefined;
+    /** Largest clock difference accepted on a signed Pridok delivery (PRIDOK_SIGNATURE_MAX_SKEW_SECONDS, default 300). */
+    pridokMaxSkewSeconds: number;
     /** Messages mapped and written to FHIR at once per engine (INGEST_CONCURRENCY, default 8); the others wait. */
     concurrency: number;
   };
+  /** The legal entities served here and what routes inbound messages to them (TENANTS or TENANTS_FILE; src/tenancy). */
+  tenants: TenantConfig[];
   /** Basic-auth credentials for the operators' pages (Agendash); unset = admin bearer tokens only. */
   admin: { username: string | undefined; password: string | undefined };
   jobs: {
@@ -194,28 +195,38 @@ function ingestConfig(env: Env): Config['ingest'] {
   if (maxBytes < 1024 || maxBytes > 100 * 1024 * 1024) throw new ConfigError('MESSAGE_MAX_BYTES', 'must be between 1kb and 100mb');
   const inlineMax = parseSize('MESSAGE_INLINE_MAX_BYTES', str(env, 'MESSAGE_INLINE_MAX_BYTES') ?? '1mb');
   if (inlineMax > 8 * 1024 * 1024) throw new ConfigError('MESSAGE_INLINE_MAX_BYTES', 'must be at most 8mb (documents are limited to 16 MB)');
-  const herIds = (str(env, 'HENVISNING_RECEIVER_HER_IDS') ?? '')
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-  for (const id of herIds) {
-    if (!/^\d{1,12}$/.test(id)) throw new ConfigError('HENVISNING_RECEIVER_HER_IDS', `must be a comma-separated list of HER-ids (digits), got "${id}"`);
+  for (const replaced of ['HENVISNING_RECEIVER_HER_IDS', 'PRIDOK_WEBHOOK_SECRET']) {
+    if (str(env, replaced) !== undefined) {
+      throw new ConfigError(replaced, 'is replaced by the per-tenant settings in TENANTS / TENANTS_FILE (README "Tenants")');
+    }
   }
   const resourceIdKey = str(env, 'RESOURCE_ID_KEY');
   if (resourceIdKey !== undefined && resourceIdKey.length < 32) throw new ConfigError('RESOURCE_ID_KEY', 'must be at least 32 characters');
-  const pridokSecret = str(env, 'PRIDOK_WEBHOOK_SECRET');
-  if (pridokSecret !== undefined && pridokSecret.length < 16) throw new ConfigError('PRIDOK_WEBHOOK_SECRET', 'must be at least 16 characters');
   const mappingsDir = str(env, 'MAPPINGS_DIR');
   return {
     messageMaxBytes: maxBytes,
     messageInlineMaxBytes: inlineMax,
     retentionDays: int(env, 'MESSAGE_RETENTION_DAYS', 365, 1, 36_500),
     mappingsDir: mappingsDir ? path.resolve(mappingsDir) : projectPath('mappings'),
-    receiverHerIds: herIds.map(normaliseIntegerId),
     resourceIdKey,
-    pridokWebhookSecret: pridokSecret,
+    pridokMaxSkewSeconds: int(env, 'PRIDOK_SIGNATURE_MAX_SKEW_SECONDS', 300, 1, 86_400),
     concurrency: int(env, 'INGEST_CONCURRENCY', 8, 1, 64),
   };
+}
+
+/** TENANTS (inline JSON) or TENANTS_FILE (a JSON file): the tenants and their message routing (src/tenancy/directory.ts). */
+function tenantsConfig(env: Env): TenantConfig[] {
+  const inline = str(env, 'TENANTS');
+  const file = str(env, 'TENANTS_FILE');
+  if (inline !== undefined && file !== undefined) throw new ConfigError('TENANTS', 'and TENANTS_FILE are both set; use one');
+  const name = file !== undefined ? 'TENANTS_FILE' : 'TENANTS';
+  const json = file !== undefined ? fs.readFileSync(existingFile('TENANTS_FILE', file), 'utf8') : inline;
+  if (json === undefined) return [];
+  try {
+    return parseTenants(json);
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
 }
 
 function signatureConfig(env: Env): Config['signature'] {
@@ -337,6 +348,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: bodyLimit === undefined ? 10 * 1024 * 1024 : parseSize('BODY_LIMIT', bodyLimit),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     ingest: ingestConfig(env),
+    tenants: tenantsConfig(env),
     admin: adminCredentials(env),
     jobs: {
       pollIntervalMs: int(env, 'JOBS_POLL_INTERVAL_MS', 2_000, 50, 3_600_000),

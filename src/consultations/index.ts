@@ -26,17 +26,9 @@ export function createFieldCipher(config: AppContext['config']): FieldCipher {
   return new FieldCipher(keyring);
 }
 
-/**
- * The FHIR repository (ctx.fhir), resolved at call time: start-up order of the services does not matter.
- */
-function lazyFhir(ctx: AppContext): FhirStore {
-  const repo = (): FhirStore => ctx.fhir;
-  return {
-    create: (r, o) => repo().create(r, o),
-    read: (t, id) => repo().read(t, id),
-    update: (r, o) => repo().update(r, o),
-    search: (t, p) => repo().search(t, p),
-  };
+/** The FHIR repository of a tenant (ctx.fhir), resolved at call time: start-up order of the services does not matter. */
+function lazyFhir(ctx: AppContext): { forTenant(tenant: string): FhirStore } {
+  return { forTenant: (tenant) => ctx.fhir.forTenant(tenant) };
 }
 
 export function createConsultationService(ctx: AppContext, notifier?: Notifier): ConsultationService {

@@ -5,7 +5,7 @@
  */
 import { DecryptionError } from '../crypto/field-cipher.js';
 import type { AppContext } from '../http/context.js';
-import { JobFailure, type JobDefinition } from '../jobs/types.js';
+import { JobFailure, type JobDefinition, type JobHandle } from '../jobs/types.js';
 import { log } from '../logging/logger.js';
 import { generateReport, INSURER_REPORT_JOB, newReportDoc, previousUtcDay, reportsCollection, type ReportDoc } from './report.js';
 import { isDuplicateKey } from '../db/mongo.js';
@@ -24,43 +24,57 @@ export const insurerReportJob: JobDefinition<ReportJobData> = {
   create(ctx: AppContext) {
     return async (data, job) => {
       const reports = reportsCollection(ctx.database.db);
-      let report: ReportDoc | null;
+      const todo: ReportDoc[] = [];
       if (data?.report_id) {
-        report = await reports.findOne({ _id: data.report_id });
+        const report = await reports.findOne({ _id: data.report_id });
+        if (!report) throw new JobFailure(404, { type: 'not_found', message: 'Report not found' });
+        todo.push(report);
       } else if (data?.daily) {
+        // One report per tenant that completed consultations that day: a report never mixes legal entities.
         const { from, to, day } = previousUtcDay(new Date());
-        const fresh = newReportDoc({ id: `daily-${day}`, kind: 'daily', from, to });
-        try {
-          await reports.insertOne(fresh);
-        } catch (err) {
-          if (!isDuplicateKey(err)) throw err;
+        const tenants = (await ctx.consultations.collection.distinct('tenant', { state: 'completed', ends_at: { $gte: from, $lt: to } })) as string[];
+        for (const tenant of tenants.filter((t) => typeof t === 'string').sort()) {
+          const fresh = newReportDoc({ id: `daily-${tenant}-${day}`, kind: 'daily', from, to, client_id: tenant });
+          try {
+            await reports.insertOne(fresh);
+          } catch (err) {
+            if (!isDuplicateKey(err)) throw err;
+          }
+          const report = await reports.findOne({ _id: fresh._id });
+          if (report && report.status !== 'ready') todo.push(report);
         }
-        report = await reports.findOne({ _id: fresh._id });
+        if (todo.length === 0) return { status_code: 200, response_data: { reports: 0 } };
       } else {
         throw new JobFailure(422, { type: 'validation_failed', message: 'Report job needs report_id or daily' });
       }
-      if (!report) throw new JobFailure(404, { type: 'not_found', message: 'Report not found' });
-      await reports.updateOne({ _id: report._id }, { $set: { job_id: job.id, updated_at: new Date() } });
-      const lastAttempt = !!data.daily || job.attempt >= MAX_ATTEMPTS;
-      try {
-        const done = await generateReport(
-          { db: ctx.database.db, consultations: ctx.consultations, cipher: ctx.fieldCipher, media: ctx.media, dictionaries: ctx.dictionaries },
-          report,
-          (p, m) => job.progress(p, m),
-        );
-        return {
-          status_code: 200,
-          links: [{ entity: 'consultation_report', href: `/api/consultations/reports/${done._id}` }],
-        };
-      } catch (err) {
-        const message = err instanceof DecryptionError ? `A consultation result cannot be decrypted: ${err.message}` : 'Report generation failed';
-        log().error({ reportId: report._id, err: { message: (err as Error).message } }, 'insurer report failed');
-        if (err instanceof DecryptionError || lastAttempt) {
-          await reports.updateOne({ _id: report._id }, { $set: { status: 'failed', error: message, updated_at: new Date() } });
-        }
-        if (err instanceof DecryptionError) throw new JobFailure(500, { type: 'decryption_failed', message });
-        throw err;
-      }
+      let last: ReportDoc | undefined;
+      for (const report of todo) last = await generateOne(ctx, report, job, !!data.daily);
+      return {
+        status_code: 200,
+        links: todo.length === 1 ? [{ entity: 'consultation_report', href: `/api/consultations/reports/${last!._id}` }] : [],
+        ...(todo.length > 1 ? { response_data: { reports: todo.length } } : {}),
+      };
     };
   },
 };
+
+async function generateOne(ctx: AppContext, report: ReportDoc, job: JobHandle, daily: boolean): Promise<ReportDoc> {
+  const reports = reportsCollection(ctx.database.db);
+  await reports.updateOne({ _id: report._id }, { $set: { job_id: job.id, updated_at: new Date() } });
+  const lastAttempt = daily || job.attempt >= MAX_ATTEMPTS;
+  try {
+    return await generateReport(
+      { db: ctx.database.db, consultations: ctx.consultations, cipher: ctx.fieldCipher, media: ctx.media, dictionaries: ctx.dictionaries },
+      report,
+      (p, m) => job.progress(p, m),
+    );
+  } catch (err) {
+    const message = err instanceof DecryptionError ? `A consultation result cannot be decrypted: ${err.message}` : 'Report generation failed';
+    log().error({ reportId: report._id, err: { message: (err as Error).message } }, 'insurer report failed');
+    if (err instanceof DecryptionError || lastAttempt) {
+      await reports.updateOne({ _id: report._id }, { $set: { status: 'failed', error: message, updated_at: new Date() } });
+    }
+    if (err instanceof DecryptionError) throw new JobFailure(500, { type: 'decryption_failed', message });
+    throw err;
+  }
+}

@@ -32,6 +32,7 @@ export interface ReportDoc {
   to: Date;
   organization_id: string | null;
   requested_by: string | null;
+  /** The tenant (legal entity) whose consultations the report holds; only its tokens list and download it. */
   client_id: string | null;
   job_id: string | null;
   created_at: Date;
@@ -135,7 +136,8 @@ export async function generateReport(
 ): Promise<ReportDoc> {
   const reports = reportsCollection(deps.db);
   await reports.updateOne({ _id: report._id }, { $set: { status: 'processing', updated_at: new Date(), error: null } });
-  const q: Record<string, unknown> = { state: 'completed', ends_at: { $gte: report.from, $lt: report.to } };
+  // Only the report's own tenant: a report without one (made before tenancy) matches nothing.
+  const q: Record<string, unknown> = { tenant: report.client_id, state: 'completed', ends_at: { $gte: report.from, $lt: report.to } };
   if (report.organization_id) q.organization_id = report.organization_id;
   const coll = deps.consultations.collection;
   const total = await coll.countDocuments(q);
@@ -160,7 +162,7 @@ export async function generateReport(
       icpcText.set(result.icpc2, code?.display?.nb ?? code?.display?.en ?? Object.values(code?.display ?? {})[0] ?? '');
     }
     if (!userIds.has(doc.patient_id)) {
-      const patient = await deps.consultations.patient(doc.patient_id).catch(() => undefined);
+      const patient = await deps.consultations.patient(doc.tenant, doc.patient_id).catch(() => undefined);
       const ident = patient?.identifier?.find((i) => i.system && NATIONAL_ID_SYSTEMS.includes(i.system));
       userIds.set(doc.patient_id, ident?.value ?? '');
     }

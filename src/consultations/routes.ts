@@ -30,6 +30,7 @@ import type { Actor, FinishInput } from './service.js';
 import { CONSULTATION_STATES, isConsultationState, type ConsultationState } from './states.js';
 import type { ConsultationDoc } from './types.js';
 import { consultationView } from './views.js';
+import { ownTenant } from '../tenancy/request-tenant.js';
 
 export const SCOPES = {
   read: 'consultations:read',
@@ -79,7 +80,7 @@ function body<T>(validate: ValidateFunction, req: Request): T {
 
 function actorOf(req: Request): Actor {
   const a = req.auth!;
-  return { userId: a.userId, clientId: a.clientId, supervisor: a.scopes.has(SCOPES.supervise) };
+  return { userId: a.userId, tenant: ownTenant(req), clientId: a.clientId, supervisor: a.scopes.has(SCOPES.supervise) };
 }
 
 /** 401 without a token, 403 unless the token has at least one of `scopes`. */
@@ -159,9 +160,9 @@ function reportView(r: ReportDoc): Record<string, unknown> {
  * The reports a requester may see: those requested by its own legal entity (client_id); a token without a legal
  * entity sees the reports of no legal entity (the daily runs and its own); scope admin sees all.
  */
+/** Reports of the caller's tenant only (also for administrators: reports hold decrypted results). */
 function reportScope(req: Request): Record<string, unknown> {
-  if (req.auth!.scopes.has('admin')) return {};
-  return { client_id: req.auth!.clientId ?? null };
+  return { client_id: ownTenant(req) };
 }
 
 export function consultationsRouter(ctx: AppContext): Router {
@@ -205,7 +206,7 @@ export function consultationsRouter(ctx: AppContext): Router {
       to: to!,
       organization_id: b.organization_id,
       requested_by: req.auth!.userId,
-      client_id: req.auth!.clientId ?? null,
+      client_id: ownTenant(req),
     });
     await reports.insertOne(report);
     // The job records its id on the report itself (one writer per document: see revision-store.ts on FerretDB).
@@ -256,7 +257,7 @@ export function consultationsRouter(ctx: AppContext): Router {
       invalid.push({ entry_type: 'query_parameter', entry: '$.group_by', description: 'must be day, organization or day,organization' });
     }
     if (invalid.length) throw validationError(invalid);
-    const groups = await service.metrics({ ...f, groupBy: groupBy as ('day' | 'organization')[] });
+    const groups = await service.metrics({ ...f, tenant: ownTenant(req), groupBy: groupBy as ('day' | 'organization')[] });
     sendData(req, res, 200, groups);
   });
 
@@ -266,7 +267,7 @@ export function consultationsRouter(ctx: AppContext): Router {
     const f = parseFilters(req.query, invalid);
     const { page, pageSize } = parsePaging(req.query, invalid);
     if (invalid.length) throw validationError(invalid);
-    const { docs, total } = await service.list({ ...f, limit: pageSize, offset: (page - 1) * pageSize });
+    const { docs, total } = await service.list({ ...f, tenant: ownTenant(req), limit: pageSize, offset: (page - 1) * pageSize });
     sendData(req, res, 200, docs.map((d: ConsultationDoc) => view(req, d)), {
       paging: { page_number: page, page_size: pageSize, total_entries: total, total_pages: Math.ceil(total / pageSize) },
     });
@@ -280,7 +281,7 @@ export function consultationsRouter(ctx: AppContext): Router {
   });
 
   router.get('/api/consultations/:id', ctx.auth.requireScopes(SCOPES.read), async (req, res) => {
-    const doc = await service.get(id(req));
+    const doc = await service.get(id(req), ownTenant(req));
     if (!doc) throw new HttpError(404, 'not_found', `Consultation ${id(req)} not found`);
     sendData(req, res, 200, view(req, doc));
   });

@@ -39,6 +39,7 @@ export const consultationsCollectionSpec: CollectionSpec = {
   name: CONSULTATIONS_COLLECTION,
   indexes: [
     { key: { active_key: 1 }, name: 'one_live_consultation_per_referral', unique: true },
+    { key: { tenant: 1, state: 1, created_at: 1 }, name: 'tenant_queue' },
     { key: { state: 1, created_at: 1 }, name: 'queue' },
     { key: { organization_id: 1, created_at: 1 }, name: 'organization_created' },
     { key: { service_request_id: 1 }, name: 'referral' },
@@ -52,6 +53,8 @@ export const consultationsCollectionSpec: CollectionSpec = {
 /** Who is acting: the token's user, as practitioner, and whether it may supervise (assign, cancel any). */
 export interface Actor {
   userId: string;
+  /** The legal entity the actor works for: only its consultations exist for the actor (another's answer 404). */
+  tenant: string;
   clientId?: string;
   supervisor: boolean;
 }
@@ -67,6 +70,7 @@ export interface FinishInput {
 }
 
 export interface ListFilter {
+  tenant: string;
   states?: ConsultationState[];
   organizationId?: string;
   practitionerId?: string;
@@ -77,6 +81,7 @@ export interface ListFilter {
 }
 
 export interface MetricsFilter {
+  tenant: string;
   organizationId?: string;
   createdFrom?: Date;
   createdTo?: Date;
@@ -94,7 +99,8 @@ export interface MetricsGroup {
 
 export interface ServiceDeps {
   db: Db;
-  fhir: FhirStore;
+  /** The FHIR repository of a tenant. */
+  fhir: { forTenant(tenant: string): FhirStore };
   dictionaries: CodeDictionary;
   cipher: FieldCipher;
   notifier: Notifier;
@@ -103,6 +109,10 @@ export interface ServiceDeps {
 }
 
 const FHIR_ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+
+function notFound(id: string): HttpError {
+  return new HttpError(404, 'not_found', `Consultation ${id} not found`);
+}
 
 function invalid(entry: string, description: string): HttpError {
   return new HttpError(422, 'validation_failed', 'Validation failed', {
@@ -133,7 +143,11 @@ export class ConsultationService {
   constructor(private readonly deps: ServiceDeps) {
     this.collection = deps.db.collection<ConsultationDoc>(CONSULTATIONS_COLLECTION);
     this.now = deps.now ?? (() => new Date());
-    this.store = new RevisionStore(deps.db, this.collection, (next) => writeEncounter(deps.fhir, next), this.now);
+    this.store = new RevisionStore(deps.db, this.collection, (next) => writeEncounter(deps.fhir.forTenant(next.tenant), next), this.now);
+  }
+
+  private fhir(tenant: string): FhirStore {
+    return this.deps.fhir.forTenant(tenant);
   }
 
   get cipher(): FieldCipher {
@@ -147,8 +161,7 @@ export class ConsultationService {
    * referral is live (not cancelled) the existing one is returned (`created: false`).
    */
   async create(input: { service_request_id: string; organization_id?: string }, actor: Actor): Promise<{ doc: ConsultationDoc; created: boolean }> {
-    const { fhir } = this.deps;
-    const sr = await readOrUndefined<ServiceRequest>(fhir, 'ServiceRequest', input.service_request_id);
+    const sr = await readOrUndefined<ServiceRequest>(this.fhir(actor.tenant), 'ServiceRequest', input.service_request_id);
     if (!sr) throw invalid('$.service_request_id', `Referral ServiceRequest/${input.service_request_id} does not exist`);
     if (sr.status === 'revoked' || sr.status === 'entered-in-error') {
       throw new HttpError(409, 'request_conflict', `Referral ServiceRequest/${sr.id} is ${sr.status}; no consultation can be created from it`);
@@ -156,23 +169,25 @@ export class ConsultationService {
     const patientId = referenceId(sr.subject?.reference, 'Patient');
     if (!patientId) throw invalid('$.service_request_id', `Referral ServiceRequest/${sr.id} has no Patient subject`);
 
-    const existing = await this.collection.findOne({ active_key: sr.id! });
+    const activeKey = `${actor.tenant}|${sr.id!}`;
+    const existing = await this.collection.findOne({ active_key: activeKey });
     if (existing) {
       await this.afterCreate(existing, actor.userId);
       return { doc: (await this.collection.findOne({ _id: existing._id })) ?? existing, created: false };
     }
 
     const id = randomUUID();
-    const encounterId = (await this.plannedEncounterOf(sr.id!)) ?? id;
+    const encounterId = (await this.plannedEncounterOf(actor.tenant, sr.id!)) ?? id;
     const now = this.now();
     const doc: ConsultationDoc = {
       _id: id,
+      tenant: actor.tenant,
       state: 'ready_for_pickup',
       service_request_id: sr.id!,
       patient_id: patientId,
       encounter_id: encounterId,
       organization_id: input.organization_id ?? organizationOf(sr) ?? actor.clientId ?? null,
-      active_key: sr.id!,
+      active_key: activeKey,
       practitioner_id: null,
       assigned_by: null,
       created_by: actor.userId,
@@ -197,7 +212,7 @@ export class ConsultationService {
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       // A concurrent create for the same referral won.
-      const winner = await this.collection.findOne({ active_key: sr.id! });
+      const winner = await this.collection.findOne({ active_key: activeKey });
       if (!winner) throw err;
       await this.afterCreate(winner, actor.userId);
       return { doc: winner, created: false };
@@ -209,24 +224,24 @@ export class ConsultationService {
   }
 
   /** The Encounter ingestion planned for the referral, when it is still planned and no consultation uses it. */
-  private async plannedEncounterOf(serviceRequestId: string): Promise<string | undefined> {
+  private async plannedEncounterOf(tenant: string, serviceRequestId: string): Promise<string | undefined> {
     let candidates: Encounter[];
     try {
-      candidates = (await this.deps.fhir.search<Encounter>('Encounter', { 'based-on': `ServiceRequest/${serviceRequestId}` })).resources;
+      candidates = (await this.fhir(tenant).search<Encounter>('Encounter', { 'based-on': `ServiceRequest/${serviceRequestId}` })).resources;
     } catch (err) {
       log().warn({ err: { message: (err as Error).message } }, 'searching the planned Encounter of a referral failed');
       return undefined;
     }
     for (const enc of candidates) {
       if (enc.status !== 'planned' || !enc.id) continue;
-      if (await this.collection.findOne({ encounter_id: enc.id }, { projection: { _id: 1 } })) continue;
+      if (await this.collection.findOne({ encounter_id: enc.id, tenant }, { projection: { _id: 1 } })) continue;
       return enc.id;
     }
     return undefined;
   }
 
   private async afterCreate(doc: ConsultationDoc, by: string): Promise<void> {
-    await ensureNoMarketingTag(this.deps.fhir, doc.patient_id);
+    await ensureNoMarketingTag(this.fhir(doc.tenant), doc.patient_id);
     if (!doc.encounter_synced) await this.syncEncounter(doc._id, by);
   }
 
@@ -235,8 +250,8 @@ export class ConsultationService {
   /** The practitioner (token user) takes a consultation from the queue. */
   async pick(id: string, actor: Actor): Promise<ConsultationDoc> {
     const practitionerId = this.practitionerIdOf(actor);
-    await this.ensureReferralOpen(id);
-    await this.ensurePractitioner(practitionerId);
+    await this.ensureReferralOpen(id, actor.tenant);
+    await this.ensurePractitioner(actor.tenant, practitionerId);
     return this.transition(id, 'pick', actor, (_doc, now) => ({
       set: { practitioner_id: practitionerId, assigned_by: actor.userId, assigned_at: now },
       push: { state: 'pending_sp', action: 'pick', at: now, by: actor.userId, practitioner_id: practitionerId },
@@ -246,8 +261,8 @@ export class ConsultationService {
   /** A supervisor assigns (or re-assigns, while not started) a practitioner. */
   async assign(id: string, practitionerId: string, actor: Actor): Promise<ConsultationDoc> {
     if (!FHIR_ID_RE.test(practitionerId)) throw invalid('$.practitioner_id', 'must be a practitioner id (1-64 letters, digits, - or .)');
-    await this.ensureReferralOpen(id);
-    await this.ensurePractitioner(practitionerId);
+    await this.ensureReferralOpen(id, actor.tenant);
+    await this.ensurePractitioner(actor.tenant, practitionerId);
     return this.transition(id, 'assign', actor, (_doc, now) => ({
       set: { practitioner_id: practitionerId, assigned_by: actor.userId, assigned_at: now },
       push: { state: 'pending_sp', action: 'assign', at: now, by: actor.userId, practitioner_id: practitionerId },
@@ -257,7 +272,7 @@ export class ConsultationService {
   /** The assigned practitioner starts: session links are created and sent to the patient. */
   async start(id: string, actor: Actor): Promise<ConsultationDoc> {
     const practitionerId = this.practitionerIdOf(actor);
-    await this.ensureReferralOpen(id);
+    await this.ensureReferralOpen(id, actor.tenant);
     const doc = await this.transition(id, 'start', actor, (current, now) => {
       this.mustBeAssigned(current, practitionerId, 'start');
       return {
@@ -316,7 +331,7 @@ export class ConsultationService {
 
   /** Sends the session links again (the patient lost them); only while in progress. */
   async resendLinks(id: string, actor: Actor): Promise<ConsultationDoc> {
-    const doc = await this.mustGet(id);
+    const doc = await this.mustGet(id, actor.tenant);
     if (doc.state !== 'in_progress' || !doc.sessions) {
       throw new HttpError(409, 'request_conflict', `Cannot send session links of consultation ${id}: its state is ${doc.state}; links exist only while in_progress`);
     }
@@ -328,14 +343,14 @@ export class ConsultationService {
    * The sender may revoke a referral (henvisning cancel message) while its consultation waits. Before anyone picks,
    * is assigned or starts, a revoked referral cancels the consultation and the request gets 409.
    */
-  private async ensureReferralOpen(id: string): Promise<void> {
-    const doc = await this.mustGet(id);
+  private async ensureReferralOpen(id: string, tenant: string): Promise<void> {
+    const doc = await this.mustGet(id, tenant);
     if (doc.state !== 'ready_for_pickup' && doc.state !== 'pending_sp') return;
-    const sr = await readOrUndefined<ServiceRequest>(this.deps.fhir, 'ServiceRequest', doc.service_request_id);
+    const sr = await readOrUndefined<ServiceRequest>(this.fhir(tenant), 'ServiceRequest', doc.service_request_id);
     if (sr && sr.status !== 'revoked' && sr.status !== 'entered-in-error') return;
     const what = sr ? sr.status! : 'deleted';
     const reason = sr ? `referral ${what} by the sender` : 'referral deleted';
-    await this.transition(id, 'cancel', { userId: 'system', supervisor: true }, (current, now) => this.cancelChange(current, reason, 'system', now)).catch(
+    await this.transition(id, 'cancel', { userId: 'system', tenant, supervisor: true }, (current, now) => this.cancelChange(current, reason, 'system', now)).catch(
       () => undefined,
     );
     throw new HttpError(409, 'request_conflict', `Consultation ${id} is cancelled: its referral ServiceRequest/${doc.service_request_id} is ${what}`, {
@@ -389,11 +404,11 @@ export class ConsultationService {
   }
 
   /** Makes `Practitioner/<id>` resolvable (a minimal resource when none exists yet). */
-  private async ensurePractitioner(id: string): Promise<void> {
-    const found = await readOrUndefined<Practitioner>(this.deps.fhir, 'Practitioner', id);
+  private async ensurePractitioner(tenant: string, id: string): Promise<void> {
+    const found = await readOrUndefined<Practitioner>(this.fhir(tenant), 'Practitioner', id);
     if (found) return;
     try {
-      await this.deps.fhir.create<Practitioner>({ resourceType: 'Practitioner', id, active: true }, { id });
+      await this.fhir(tenant).create<Practitioner>({ resourceType: 'Practitioner', id, active: true }, { id });
     } catch (err) {
       if (fhirStatus(err) !== 409) throw err;
     }
@@ -442,6 +457,7 @@ export class ConsultationService {
     let doc: ConsultationDoc;
     try {
       doc = await this.store.mutate(id, (current) => {
+        if (current.tenant !== actor.tenant) throw notFound(id);
         if (!t.from.includes(current.state)) {
           throw new HttpError(409, 'request_conflict', illegalTransitionMessage(action, id, current.state), { state: current.state });
         }
@@ -493,13 +509,15 @@ export class ConsultationService {
 
   // ---- reads --------------------------------------------------------------------------------------------------
 
-  async get(id: string): Promise<ConsultationDoc | undefined> {
-    return (await this.collection.findOne({ _id: id })) ?? undefined;
+  /** A consultation of `tenant`; another tenant's is not found. */
+  async get(id: string, tenant: string): Promise<ConsultationDoc | undefined> {
+    const doc = await this.collection.findOne({ _id: id }); // by _id alone: the one filter FerretDB answers from an index
+    return doc?.tenant === tenant ? doc : undefined;
   }
 
-  private async mustGet(id: string): Promise<ConsultationDoc> {
-    const doc = await this.collection.findOne({ _id: id });
-    if (!doc) throw new HttpError(404, 'not_found', `Consultation ${id} not found`);
+  private async mustGet(id: string, tenant: string): Promise<ConsultationDoc> {
+    const doc = await this.get(id, tenant);
+    if (!doc) throw notFound(id);
     return doc;
   }
 
@@ -507,8 +525,8 @@ export class ConsultationService {
     return doc.result ? decryptResult(this.deps.cipher, doc._id, doc.result) : undefined;
   }
 
-  private listQuery(f: { states?: ConsultationState[]; organizationId?: string; practitionerId?: string; createdFrom?: Date; createdTo?: Date }): Filter<ConsultationDoc> {
-    const q: Filter<ConsultationDoc> = {};
+  private listQuery(f: { tenant: string; states?: ConsultationState[]; organizationId?: string; practitionerId?: string; createdFrom?: Date; createdTo?: Date }): Filter<ConsultationDoc> {
+    const q: Filter<ConsultationDoc> = { tenant: f.tenant };
     if (f.states?.length) q.state = { $in: f.states };
     if (f.organizationId) q.organization_id = f.organizationId;
     if (f.practitionerId) q.practitioner_id = f.practitionerId;
@@ -561,8 +579,8 @@ export class ConsultationService {
   }
 
   /** The referral's Patient (for the report's user national id). */
-  async patient(id: string): Promise<Patient | undefined> {
-    return readOrUndefined<Patient>(this.deps.fhir, 'Patient', id);
+  async patient(tenant: string, id: string): Promise<Patient | undefined> {
+    return readOrUndefined<Patient>(this.fhir(tenant), 'Patient', id);
   }
 }
 

@@ -54,6 +54,8 @@ export interface ConsultationResult {
 
 export interface ConsultationDoc {
   _id: string;
+  /** The legal entity (token client_id) whose consultation this is. */
+  tenant: string;
   state: ConsultationState;
   service_request_id: string;
   patient_id: string;

@@ -12,5 +12,6 @@ import { carePlanCollections } from '../careplans/collections.js';
 import { claimCollections } from './claims.js';
 import type { CollectionSpec } from './mongo.js';
 import { fhirCollectionSpecs } from '../fhir/collections.js';
+import { operatorAccessCollection } from '../tenancy/request-tenant.js';
 
-export const collectionSpecs: CollectionSpec[] = [...claimCollections, ...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...fhirCollectionSpecs()];
+export const collectionSpecs: CollectionSpec[] = [...claimCollections, ...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...fhirCollectionSpecs(), operatorAccessCollection];

@@ -11,13 +11,15 @@ import type { Config } from '../config/config.js';
 import { collectionSpecs } from '../db/collections.js';
 import { connectDatabase, ensureCollections } from '../db/mongo.js';
 import { ensureFerretDbIdIndexes } from '../db/ferretdb-sqlite.js';
-import { FhirRepository } from '../fhir/repository.js';
+import { FhirStorage } from '../fhir/repository.js';
+import { TenantDirectory } from '../tenancy/directory.js';
+import { OperatorAccessLog } from '../tenancy/request-tenant.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
 import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
 import { jobDefinitions } from '../jobs/definitions.js';
-import { createIngestServices, fhirOf } from '../messages/services.js';
+import { createIngestServices } from '../messages/services.js';
 import { JobRunner } from '../jobs/job-runner.js';
 import type { JobDefinition } from '../jobs/types.js';
 import type { AppContext } from '../http/context.js';
@@ -60,14 +62,16 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   // The context is completed below, one service per statement (each concern adds its own line).
   const ctx = { config, database, auth, shuttingDown: false } as AppContext;
   ctx.media = createMediaStorage(config);
-  ctx.fhir = new FhirRepository(database.db, { baseUrl: config.fhir.baseUrl });
+  ctx.fhir = new FhirStorage(database.db, { baseUrl: config.fhir.baseUrl });
+  ctx.tenants = new TenantDirectory(config.tenants);
+  ctx.operatorAccess = new OperatorAccessLog(database.db);
   ctx.registries = new RegistryStore(database.db, { cacheCheckMs: config.registries.cacheCheckMs });
   ctx.signatureTrust = signatureTrust;
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
   await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.fieldCipher = createFieldCipher(config);
   ctx.consultations = createConsultationService(ctx);
-  ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: () => fhirOf(ctx) });
+  ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: (tenant) => ctx.fhir.forTenant(tenant), tenants: ctx.tenants });
   ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,

@@ -10,7 +10,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventEntity, Reference, Resource } from '@medplum/fhirtypes';
 import { rootLogger } from '../logging/logger.js';
-import type { FhirRepository } from './repository.js';
+
+/** Where AuditEvents of one tenant are written. */
+export type AuditSink = (tenant: string) => { bulkLoad(resources: Resource[], opts: { validate?: boolean; history?: boolean; skipExisting?: boolean }): Promise<number> };
 
 export type AuditInteraction = 'read' | 'vread' | 'search-type' | 'history-instance' | 'create' | 'update' | 'delete';
 
@@ -19,6 +21,8 @@ export interface AuditRecord {
   /** Resource type the request was about. */
   type: string;
   userId: string;
+  /** The tenant the request acted in: the AuditEvent is stored there. */
+  tenant: string;
   clientId?: string;
   /** Remote address of the client. */
   address?: string;
@@ -109,7 +113,7 @@ export function buildAuditEvent(rec: AuditRecord, now = new Date()): AuditEvent 
 }
 
 export class AuditLog {
-  private queue: AuditEvent[] = [];
+  private queue: { tenant: string; event: AuditEvent }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private waiters: (() => void)[] = [];
@@ -117,12 +121,12 @@ export class AuditLog {
   written = 0;
   lost = 0;
 
-  constructor(private readonly repo: FhirRepository) {}
+  constructor(private readonly sink: AuditSink) {}
 
   /** Queues an AuditEvent; resolves at once unless the queue is full (then when there is room). */
   async record(rec: AuditRecord): Promise<void> {
     while (this.queue.length >= MAX_QUEUE) await new Promise<void>((r) => this.waiters.push(r));
-    this.queue.push(buildAuditEvent(rec));
+    this.queue.push({ tenant: rec.tenant, event: buildAuditEvent(rec) });
     if (this.queue.length >= BATCH_SIZE) this.kick();
     else if (!this.timer) this.timer = setTimeout(() => this.kick(), FLUSH_MS);
   }
@@ -144,17 +148,27 @@ export class AuditLog {
       const batch = this.queue.splice(0, BATCH_SIZE);
       const ws = this.waiters.splice(0);
       ws.forEach((w) => w());
+      const byTenant = new Map<string, AuditEvent[]>();
+      for (const { tenant, event } of batch) {
+        const list = byTenant.get(tenant);
+        if (list) list.push(event);
+        else byTenant.set(tenant, [event]);
+      }
       for (let attempt = 1; ; attempt++) {
         try {
           // AuditEvents are written once and never updated (not writable through the API), so version 1 lives only in the
           // current document: vread and _history read it from there, and each event costs one document less.
-          await this.repo.bulkLoad(batch, { validate: true, history: false, skipExisting: true });
-          this.written += batch.length;
+          for (const [tenant, events] of byTenant) {
+            await this.sink(tenant).bulkLoad(events, { validate: true, history: false, skipExisting: true });
+            byTenant.delete(tenant);
+            this.written += events.length;
+          }
           break;
         } catch (err) {
           if (attempt >= MAX_ATTEMPTS) {
-            this.lost += batch.length;
-            rootLogger().error({ err: { message: (err as Error).message }, lost: batch.length }, 'AuditEvents could not be written');
+            const lost = [...byTenant.values()].reduce((n, l) => n + l.length, 0);
+            this.lost += lost;
+            rootLogger().error({ err: { message: (err as Error).message }, lost }, 'AuditEvents could not be written');
             break;
           }
           rootLogger().warn({ err: { message: (err as Error).message }, attempt }, 'AuditEvent batch failed; retrying');

@@ -3,6 +3,7 @@
  * Exported for modules that register extra FHIR routes (see `registerFhirExtension` in router.ts).
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { TenantAccessError } from '../tenancy/request-tenant.js';
 import type { Resource } from '@medplum/fhirtypes';
 import type { AuthContext } from '../auth/middleware.js';
 import type { AppContext } from '../http/context.js';
@@ -38,6 +39,10 @@ export function fhirErrorHandler() {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     if (res.headersSent) {
       res.destroy();
+      return;
+    }
+    if (err instanceof TenantAccessError) {
+      sendOutcome(res, err.status, operationOutcome('forbidden', err.message));
       return;
     }
     if (err instanceof FhirError) {

@@ -1,10 +1,15 @@
 /**
  * The FHIR repository: the one place FHIR resources are stored (ctx.fhir). Versioned, validated, searchable.
  *
- * Storage (see README "FHIR API"):
- *   fhir_<Type>        current version per resource: {_id: id, v, lu, deleted?, j: resource as JSON text}
- *   fhir_history       every version: {_id: "<Type>/<id>/<v>", t, id, v, lu, deleted?, j}
- *   fhir_search_index  posting lists: {_id: "<Type>|<param>|<value>#<slot>", r: [ids]} (postings.ts)
+ * Storage (see README "FHIR API"), every key prefixed by the tenant that owns the resource:
+ *   fhir_<Type>        current version per resource: {_id: "<tenant>|<id>", v, lu, deleted?, j: resource as JSON text}
+ *   fhir_history       every version: {_id: "<tenant>|<Type>/<id>/<v>", t, id, v, lu, deleted?, j}
+ *   fhir_search_index  posting lists: {_id: "<tenant>|<Type>|<param>|<value>#<slot>", r: [ids]} (postings.ts)
+ *
+ * Tenancy by construction: a `FhirRepository` is bound to one tenant (`FhirStorage.forTenant`) and can only form keys
+ * of that tenant, so another tenant's resource is simply not found (404), in reads, searches, includes and history
+ * alike. The same id may exist in two tenants as two resources. Every stored version carries the tenant in
+ * `meta.tag` (system urn:hl7-engine:tenant), set by the repository whatever the client sent.
  *
  * Every operation is an exact `_id` lookup or a unique `_id` insert. Concurrency without transactions or atomic
  * updates: a write of version n+1 first inserts history "<Type>/<id>/<n+1>"; the unique `_id` makes exactly one
@@ -34,6 +39,7 @@ import {
 import { currentCollectionName, HISTORY_COLLECTION, paramDef, SEARCH_INDEX_COLLECTION, typeDef } from './types.js';
 import { assertValid } from './validation.js';
 import { isDuplicateKey } from '../db/mongo.js';
+import { assertTenantId, TENANT_TAG_SYSTEM } from '../tenancy/tenant.js';
 
 /**
  * A version as used in memory: the resource and (for matching) its search keys.
@@ -62,9 +68,14 @@ export interface HistoryDoc extends StoredDoc {
   id: string;
 }
 
-/** Stored → in memory; search keys only when asked (they are needed for matching, not for reads). */
+/** The resource id of a stored key `<tenant>|<id>`. */
+function idOfKey(key: string): string {
+  return key.slice(key.indexOf('|') + 1);
+}
+
+/** Stored → in memory (`_id` is the resource id); search keys only when asked (needed for matching, not reads). */
 function decode(d: StoredDoc, keys = false): CurrentDoc {
-  const out: CurrentDoc = { _id: d._id, v: d.v, lu: d.lu };
+  const out: CurrentDoc = { _id: idOfKey(d._id), v: d.v, lu: d.lu };
   if (d.deleted) out.deleted = true;
   if (d.j !== undefined) {
     out.r = JSON.parse(d.j) as Resource;
@@ -73,8 +84,8 @@ function decode(d: StoredDoc, keys = false): CurrentDoc {
   return out;
 }
 
-function encode(d: { _id: string; v: number; lu: number; deleted?: true; r?: Resource }): StoredDoc {
-  const out: StoredDoc = { _id: d._id, v: d.v, lu: d.lu };
+function encode(key: string, d: { v: number; lu: number; deleted?: true; r?: Resource }): StoredDoc {
+  const out: StoredDoc = { _id: key, v: d.v, lu: d.lu };
   if (d.deleted) out.deleted = true;
   if (d.r) out.j = JSON.stringify(d.r);
   return out;
@@ -128,6 +139,12 @@ function decodeCursor(s: string): Cursor {
   return { k: Number(m[1]), s: Number(m[2]), o: Number(m[3]), n: Number(m[4]) };
 }
 
+/** The resource with the tenant tag as its only tag of that system. */
+function withTenantTag<T extends Resource>(r: T, tenant: string): T {
+  const tags = (r.meta?.tag ?? []).filter((t) => t.system !== TENANT_TAG_SYSTEM);
+  return { ...r, meta: { ...(r.meta ?? {}), tag: [...tags, { system: TENANT_TAG_SYSTEM, code: tenant }] } };
+}
+
 export interface RepositoryOptions {
   /** Public base URL of the FHIR API (absolute references to it are normalised to Type/id). */
   baseUrl?: string;
@@ -135,32 +152,52 @@ export interface RepositoryOptions {
   now?: () => number;
 }
 
-export class FhirRepository {
+/**
+ * The storage shared by all tenants: collections, group-commit batchers, the posting index and the audit log. It
+ * reads and writes nothing itself; `forTenant` gives the repository of one tenant.
+ */
+export class FhirStorage {
   readonly history$: Collection<HistoryDoc>;
   readonly postings: PostingIndex;
-  /** AuditEvents of reads and searches (batched writes through bulkLoad). */
+  /** AuditEvents of reads and searches, each written into the tenant of the request it records. */
   readonly audit: AuditLog;
-  private readonly now: () => number;
+  readonly now: () => number;
   /** Group commit of history inserts (unique `_id`: each document still wins or loses on its own). */
-  private readonly historyInserts: InsertBatcher<HistoryDoc>;
+  readonly historyInserts: InsertBatcher<HistoryDoc>;
   /** Group commit of first current documents (creates), per type. */
   private readonly currentInserts = new Map<string, InsertBatcher<StoredDoc>>();
+  private readonly tenants = new Map<string, FhirRepository>();
 
   constructor(
-    private readonly db: Db,
-    private readonly options: RepositoryOptions = {},
+    readonly db: Db,
+    readonly options: RepositoryOptions = {},
   ) {
     this.history$ = db.collection<HistoryDoc>(HISTORY_COLLECTION);
     this.postings = new PostingIndex(db.collection<PostingDoc>(SEARCH_INDEX_COLLECTION));
     this.now = options.now ?? Date.now;
-    this.audit = new AuditLog(this);
+    this.audit = new AuditLog((tenant) => this.forTenant(tenant));
     this.historyInserts = new InsertBatcher(this.history$);
   }
 
-  private currentInsert(type: string, doc: StoredDoc): Promise<void> {
+  /** The repository of one tenant (instances are kept: they hold no state of their own). */
+  forTenant(tenant: string): FhirRepository {
+    let repo = this.tenants.get(tenant);
+    if (!repo) {
+      repo = new FhirRepository(this, assertTenantId(tenant));
+      if (this.tenants.size < 10_000) this.tenants.set(tenant, repo);
+    }
+    return repo;
+  }
+
+  currentInsert(type: string, doc: StoredDoc): Promise<void> {
     let b = this.currentInserts.get(type);
     if (!b) this.currentInserts.set(type, (b = new InsertBatcher(this.current(type))));
     return b.insert(doc);
+  }
+
+  current(type: string): Collection<StoredDoc> {
+    if (!typeDef(type)) throw notSupported(`Resource type ${type} is not supported`);
+    return this.db.collection<StoredDoc>(currentCollectionName(type));
   }
 
   /** Writes queued AuditEvents (call before closing the database). */
@@ -172,13 +209,56 @@ export class FhirRepository {
     return this.options.baseUrl;
   }
 
+  parse(type: string, params: Record<string, string | string[] | undefined>, opts: ParseOptions = {}): ParsedSearch {
+    return parseSearch(type, params, { baseUrl: this.options.baseUrl, ...opts });
+  }
+}
+
+export class FhirRepository {
+  private readonly db: Db;
+  private readonly options: RepositoryOptions;
+  private readonly history$: Collection<HistoryDoc>;
+  private readonly postings: PostingIndex;
+  private readonly now: () => number;
+  private readonly historyInserts: InsertBatcher<HistoryDoc>;
+
+  constructor(
+    private readonly storage: FhirStorage,
+    /** The tenant whose resources this repository reads and writes. */
+    readonly tenant: string,
+  ) {
+    this.db = storage.db;
+    this.options = storage.options;
+    this.history$ = storage.history$;
+    this.postings = storage.postings;
+    this.now = storage.now;
+    this.historyInserts = storage.historyInserts;
+  }
+
+  get baseUrl(): string | undefined {
+    return this.options.baseUrl;
+  }
+
+  /** Stored key of a current document. */
+  private key(id: string): string {
+    return `${this.tenant}|${id}`;
+  }
+
+  /** A posting key of this tenant. */
+  private pk(key: string): string {
+    return `${this.tenant}|${key}`;
+  }
+
+  private currentInsert(type: string, doc: StoredDoc): Promise<void> {
+    return this.storage.currentInsert(type, doc);
+  }
+
   private current(type: string): Collection<StoredDoc> {
-    if (!typeDef(type)) throw notSupported(`Resource type ${type} is not supported`);
-    return this.db.collection<StoredDoc>(currentCollectionName(type));
+    return this.storage.current(type);
   }
 
   private async findCurrent(type: string, id: string, keys = false): Promise<CurrentDoc | undefined> {
-    const d = await this.current(type).findOne({ _id: id });
+    const d = await this.current(type).findOne({ _id: this.key(id) });
     return d ? decode(d, keys) : undefined;
   }
 
@@ -188,7 +268,7 @@ export class FhirRepository {
   }
 
   private hid(type: string, id: string, v: number): string {
-    return `${type}/${id}/${v}`;
+    return `${this.tenant}|${type}/${id}/${v}`;
   }
 
   private checkId(type: string, id: string): void {
@@ -320,7 +400,7 @@ export class FhirRepository {
         const meta = { ...(prepared.meta ?? {}) };
         delete meta.versionId;
         delete meta.lastUpdated;
-        prepared = { ...prepared, id, meta: { ...meta, versionId: '1', lastUpdated: new Date(0).toISOString() } };
+        prepared = withTenantTag({ ...prepared, id, meta: { ...meta, versionId: '1', lastUpdated: new Date(0).toISOString() } }, this.tenant);
         assertValid(prepared);
       }
     }
@@ -333,7 +413,7 @@ export class FhirRepository {
       const keys = searchKeys(resource);
       const [cur] = await Promise.all([
         opts.newId ? undefined : this.findCurrent(type, id),
-        this.postings.append(new Map(postingKeys(type, keys).map((k) => [k, [id]]))),
+        this.postings.append(new Map(postingKeys(type, keys).map((k) => [this.pk(k), [id]]))),
       ]);
       if (cur) throw conflict(`Resource ${type}/${id} already exists`);
       const j = JSON.stringify(resource);
@@ -347,7 +427,7 @@ export class FhirRepository {
       // from our history entry, or a writer of version 2 on top of ours, which converges itself) wrote a version at
       // least as new as ours, so there is nothing to check afterwards.
       try {
-        await this.currentInsert(type, { _id: id, v: 1, lu, j });
+        await this.currentInsert(type, { _id: this.key(id), v: 1, lu, j });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
       }
@@ -381,7 +461,7 @@ export class FhirRepository {
         keys = searchKeys(resource);
         const oldKeys = latestDoc?.r && !latestDoc.deleted ? new Set(postingKeys(type, searchKeys(latestDoc.r))) : new Set<string>();
         const add = new Map<string, string[]>();
-        for (const k of postingKeys(type, keys)) if (!oldKeys.has(k)) add.set(k, [id]);
+        for (const k of postingKeys(type, keys)) if (!oldKeys.has(k)) add.set(this.pk(k), [id]);
         await this.postings.append(add);
       }
       const h: HistoryDoc = { _id: this.hid(type, id, v), t: type, id, v, lu };
@@ -410,7 +490,7 @@ export class FhirRepository {
     let target: CurrentDoc = { ...doc, _id: id };
     for (let i = 0; i < 100; i++) {
       try {
-        await col.replaceOne({ _id: id }, encode(target), { upsert: true });
+        await col.replaceOne({ _id: this.key(id) }, encode(this.key(id), target), { upsert: true });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         continue; // concurrent upsert inserted first: replace again
@@ -442,17 +522,17 @@ export class FhirRepository {
       const type = r0.resourceType;
       if (!typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${type} is not supported`);
       const id = r0.id ?? randomUUID();
-      const r = { ...r0, id, meta: { ...(r0.meta ?? {}), versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource;
+      const r = withTenantTag({ ...r0, id, meta: { ...(r0.meta ?? {}), versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource, this.tenant);
       if (opts.validate !== false) assertValid(r);
       const keys = searchKeys(r);
       const j = JSON.stringify(r);
       let list = byType.get(type);
       if (!list) byType.set(type, (list = []));
-      list.push({ _id: id, v: 1, lu, j });
+      list.push({ _id: this.key(id), v: 1, lu, j });
       if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j });
       for (const k of postingKeys(type, keys)) {
-        let ids = postings.get(k);
-        if (!ids) postings.set(k, (ids = []));
+        let ids = postings.get(this.pk(k));
+        if (!ids) postings.set(this.pk(k), (ids = []));
         ids.push(id);
       }
     }
@@ -481,7 +561,7 @@ export class FhirRepository {
     const out: (CurrentDoc | null)[] = new Array(ids.length).fill(null);
     for (let i = 0; i < ids.length; i += LOAD_CONCURRENCY) {
       const chunk = ids.slice(i, i + LOAD_CONCURRENCY);
-      const docs = await Promise.all(chunk.map((id) => col.findOne({ _id: id })));
+      const docs = await Promise.all(chunk.map((id) => col.findOne({ _id: this.key(id) })));
       docs.forEach((d, j) => (out[i + j] = d && !d.deleted ? decode(d, true) : null));
     }
     return out;
@@ -524,7 +604,7 @@ export class FhirRepository {
     let pos: Cursor = { ...from };
     while (pos.k < plan.keys.length) {
       const key = plan.keys[pos.k];
-      const { slots, end } = await this.postings.read(key, pos.s, 8);
+      const { slots, end } = await this.postings.read(this.pk(key), pos.s, 8);
       for (const slot of slots) {
         const startO = slot.slot === pos.s ? pos.o : 0;
         const ids = slot.ids.slice(startO);
@@ -690,7 +770,7 @@ export class FhirRepository {
       .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${k}=${x}`))
       .sort()
       .join('&');
-    const key = `fhir-ine:${type}:${createHash('sha256').update(criteria).digest('hex')}`;
+    const key = `fhir-ine:${this.tenant}:${type}:${createHash('sha256').update(criteria).digest('hex')}`;
     const deadline = Date.now() + INE_WAIT_MS;
     for (;;) {
       const found = await existing();

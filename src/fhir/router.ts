@@ -29,6 +29,7 @@ import {
 import type { SearchPage } from './repository.js';
 import type { ParsedSearch } from './search-params.js';
 import { typeDef } from './types.js';
+import { ownTenant } from '../tenancy/request-tenant.js';
 
 export interface FhirExtension {
   router: Router;
@@ -94,12 +95,15 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
   const configuredBase = (ctx.config as { fhir?: { baseUrl?: string } }).fhir?.baseUrl;
   const baseUrl = (req: Request) => configuredBase ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/fhir`;
   const personal = (type: string) => typeDef(type)?.personal === true;
+  /** The repository of the caller's tenant: every interaction sees only that tenant's resources. */
+  const repo = (req: Request) => ctx.fhir.forTenant(ownTenant(req));
 
   const audit = (req: Request, interaction: AuditInteraction, type: string, resources: Resource[], query?: string) => {
     if (!personal(type) && interaction !== 'create' && interaction !== 'update' && interaction !== 'delete') return Promise.resolve();
     return ctx.fhir.audit.record({
       interaction,
       type,
+      tenant: ownTenant(req),
       userId: req.auth!.userId,
       clientId: req.auth!.clientId,
       address: req.socket.remoteAddress,
@@ -147,7 +151,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     if (ps.unknown.length > 0 && handling === 'strict') {
       throw new FhirError(400, 'not-supported', `Unknown or unsupported search parameter(s) for ${type}: ${ps.unknown.join(', ')}`);
     }
-    const page = await ctx.fhir.searchPage(ps);
+    const page = await repo(req).searchPage(ps);
     const bundle = searchBundle(base, ps, page);
     if (ps.unknown.length > 0) {
       bundle.entry!.push({
@@ -167,7 +171,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     const type = req.params.type as string;
     knownType(type, req.params.id as string);
     checkScope(req, type, 'read');
-    const resource = await ctx.fhir.read(type, req.params.id as string);
+    const resource = await repo(req).read(type, req.params.id as string);
     setVersionHeaders(res, resource);
     if (notModified(req, resource)) {
       res.status(304).end();
@@ -181,7 +185,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     const type = req.params.type as string;
     knownType(type);
     checkScope(req, type, 'read');
-    const resource = await ctx.fhir.vread(type, req.params.id as string, req.params.vid as string);
+    const resource = await repo(req).vread(type, req.params.id as string, req.params.vid as string);
     setVersionHeaders(res, resource);
     if (notModified(req, resource)) {
       res.status(304).end();
@@ -198,7 +202,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     checkScope(req, type, 'read');
     const count = numberParam(req.query._count, 50, 1000);
     const offset = numberParam(req.query._offset, 0, 1_000_000);
-    const { entries, total } = await ctx.fhir.historyEntries(type, id, { offset, count });
+    const { entries, total } = await repo(req).historyEntries(type, id, { offset, count });
     const base = baseUrl(req);
     const self = `${base}/${type}/${id}/_history`;
     const links: BundleLink[] = [{ relation: 'self', url: `${self}?_count=${count}${offset ? `&_offset=${offset}` : ''}` }];
@@ -265,12 +269,12 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
           return m;
         }, new Map<string, string[]>()),
       );
-      const { resource: r, created } = await ctx.fhir.conditionalCreate(resource as Resource, q);
+      const { resource: r, created } = await repo(req).conditionalCreate(resource as Resource, q);
       if (created) await audit(req, 'create', type, [r]);
       answerWrite(req, res, created ? 201 : 200, r);
       return;
     }
-    const created = await ctx.fhir.create(resource as Resource);
+    const created = await repo(req).create(resource as Resource);
     await audit(req, 'create', type, [created]);
     answerWrite(req, res, 201, created);
   });
@@ -282,7 +286,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     if (!body.id) throw new FhirError(400, 'required', 'The resource must carry its id (equal to the id in the URL)');
     if (typeof body.id !== 'string') throw new FhirError(400, 'invalid', 'Resource.id must be a string');
     if (body.id !== req.params.id) throw new FhirError(400, 'invalid', `Resource id ${body.id.slice(0, 64)} does not match the URL id ${String(req.params.id).slice(0, 64)}`);
-    const updated = await ctx.fhir.update(body, { ifMatchVersion: ifMatchVersion(req) });
+    const updated = await repo(req).update(body, { ifMatchVersion: ifMatchVersion(req) });
     await audit(req, 'update', type, [updated]);
     answerWrite(req, res, updated.meta?.versionId === '1' ? 201 : 200, updated);
   });
@@ -290,7 +294,7 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
   router.delete('/:type/:id', async (req, res) => {
     const type = req.params.type as string;
     writable(req, type, 'delete', req.params.id as string);
-    await ctx.fhir.delete(type, req.params.id as string, { ifMatchVersion: ifMatchVersion(req) });
+    await repo(req).delete(type, req.params.id as string, { ifMatchVersion: ifMatchVersion(req) });
     await audit(req, 'delete', type, [{ resourceType: type, id: req.params.id } as Resource]);
     sendOutcome(res, 200, operationOutcome('informational', `${type}/${req.params.id} deleted`, 'information'));
   });

@@ -209,7 +209,8 @@ export interface CheckResult {
 }
 
 export interface CheckOptions {
-  /** When set, the receiver (or one of its departments) must have one of these HER-ids (E21 otherwise). */
+  /** When set, the receiver (or one of its departments) must have one of these HER-ids (E21 otherwise; an empty set
+   *  refuses every receiver). */
   receiverHerIds?: Set<string>;
 }
 
@@ -220,9 +221,9 @@ export function checkMessage(env: Envelope, opts: CheckOptions): CheckResult {
   if (!env.msgId || !UUID.test(env.msgId)) {
     errors.push({ code: 'E10', detail: 'MsgId must be a UUID' });
   }
-  if (opts.receiverHerIds && opts.receiverHerIds.size > 0) {
+  if (opts.receiverHerIds) {
     if (!env.receiverHerIds.some((id) => opts.receiverHerIds!.has(id))) {
-      errors.push({ code: 'E21', detail: `Receiver HER-id ${env.receiverHerIds.join(', ') || '(none)'} is not served here` });
+      errors.push({ code: 'E21', detail: `Receiver HER-id ${env.receiverHerIds.join(', ') || '(none)'} is not served for this legal entity` });
     }
   }
   const idents = env.patient?.ids ?? [];

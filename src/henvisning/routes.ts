@@ -14,6 +14,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendError } from '../http/errors.js';
+import { ownTenant } from '../tenancy/request-tenant.js';
 
 const XML_TYPES = /^(application|text)\/(xml|[\w.+-]+\+xml)\s*(;|$)/i;
 
@@ -35,7 +36,7 @@ export function henvisningRouter(ctx: AppContext): Router {
     async (req: Request, res: Response, next: NextFunction) => {
       try {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        const result = await ctx.ingest.henvisning.receive(body, String(req.headers['content-type']));
+        const result = await ctx.ingest.henvisning.receive(body, String(req.headers['content-type']), ownTenant(req));
         if (result.kind === 'error') {
           if (result.messageId) res.setHeader('X-Message-Id', result.messageId);
           sendError(res, result.httpStatus, result.type, result.message, result.messageId ? { message_id: result.messageId } : {});

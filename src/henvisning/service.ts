@@ -2,8 +2,10 @@
  * Henvisning ingestion: MsgHead v1.2 + Henvisning v2.0 (and Henvisning v1.1/v1.0 `Message` documents) → message
  * store → FHIR, answered with an AppRec v1.1.
  *
- *   receive(bytes)   transport checks (not XML → 400), envelope facts, store (dedup on MsgId: a repeated MsgId gets the
- *                    stored AppRec and nothing is processed again), then process.
+ *   receive(bytes, tenant)  transport checks (not XML → 400), envelope facts, store in the poster's tenant (dedup on
+ *                    tenant + sender HER-id + MsgId: a repeated MsgId from the same sender gets the stored AppRec and
+ *                    nothing is processed again), then process. The receiver's HER-id must be registered by that
+ *                    tenant (TENANTS), else AppRec E21: a token can only post for its own legal entity.
  *   process(doc)     decode → refuse DTDs → parse → dispatch on the content's namespace URI → XSD (libxml2) → checks →
  *                    mapping (JSONata, mappings/henvisning-v2.0) → FHIR (applyMapped) → AppRec; the outcome is recorded
  *                    on the message. Used for ingest, sender retries and operator replays alike.
@@ -25,6 +27,8 @@ import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
 import type { Limiter } from '../messages/limiter.js';
 import { decodeXml, looksLikeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement } from '../xml/secure-xml.js';
 import { checkWellFormed, SchemaSet } from '../xml/xsd.js';
+import type { TenantDirectory } from '../tenancy/directory.js';
+import type { ResourceIds } from '../referrals/resource-ids.js';
 import { buildAppRec, type AppRecError } from './apprec.js';
 import {
   checkMessage,
@@ -51,8 +55,10 @@ export const henvisningStageSeconds = new Histogram({
 
 export interface HenvisningOptions {
   maxBytes: number;
-  /** HER-ids this installation receives for (E21 when set and the receiver is not among them). */
-  receiverHerIds?: Set<string>;
+  /** The tenants and the receiver HER-ids each has registered (E21 for a receiver the message's tenant lacks). */
+  tenants: TenantDirectory;
+  /** Deterministic FHIR ids (per tenant). */
+  ids: ResourceIds;
   /** Bounds how many messages are processed at once (shared with Pridok). */
   limiter?: Limiter;
   /** Recently read/written FHIR resources (shared with Pridok). */
@@ -93,6 +99,12 @@ interface Parsed {
   tree: ReturnType<typeof parseXmlTree>;
 }
 
+/** The sender's HER-id (the issuer of its MsgIds), when the envelope names one. */
+function senderHerId(env: Envelope): string | undefined {
+  const id = env.senderSummary?.ids?.find((i) => i.type === 'HER')?.value;
+  return id && /^\d{1,12}$/.test(id) ? id : undefined;
+}
+
 /** Processed or rejected, with the AppRec that answered it: a resend gets that AppRec again. */
 function isFinal(doc: MessageDoc): boolean {
   return !!doc.receipt && (doc.status === 'processed' || doc.status === 'rejected');
@@ -104,7 +116,7 @@ export class HenvisningService {
 
   constructor(
     private readonly store: MessageStore,
-    private readonly fhir: () => FhirStore,
+    private readonly fhir: (tenant: string) => FhirStore,
     private readonly mappings: MappingRegistry,
     private readonly options: HenvisningOptions,
   ) {
@@ -113,8 +125,8 @@ export class HenvisningService {
     this.formats.set(HENVISNING_V10_NS, { schema: SchemaSet.load(path.join(SCHEMA_DIR, 'Henvisning-v1.0.xsd')) });
   }
 
-  /** Entry point of POST /api/messages (XML body). */
-  async receive(bytes: Buffer, contentType: string): Promise<ReceiveResult> {
+  /** Entry point of POST /api/messages (XML body), posted for `tenant` (the token's legal entity). */
+  async receive(bytes: Buffer, contentType: string, tenant: string): Promise<ReceiveResult> {
     const t0 = performance.now();
     // Transport-level refusals: no AppRec can be made of these.
     if (bytes.length > this.options.maxBytes) {
@@ -147,6 +159,8 @@ export class HenvisningService {
     let doc: MessageDoc;
     try {
       doc = await this.store.insert({
+        tenant,
+        externalIdIssuer: senderHerId(env) ?? '-',
         source: 'henvisning',
         contentType,
         bytes,
@@ -279,7 +293,7 @@ export class HenvisningService {
     const facts = { format: d.format, messageType: env.type.V };
 
     // 4. Business checks.
-    const checks = checkMessage(env, { receiverHerIds: this.options.receiverHerIds });
+    const checks = checkMessage(env, { receiverHerIds: this.options.tenants.receiverHerIds(doc.tenant) });
     lap('checks');
     if (checks.errors.length > 0) {
       const r = reject(checks.errors, checks.errors.map((e) => `${e.code}: ${e.detail ?? ''}`).join('; '));
@@ -293,7 +307,7 @@ export class HenvisningService {
     }
     let output: MappingOutput;
     try {
-      output = prune(await mapping.evaluate(root, {})) as MappingOutput;
+      output = prune(await mapping.evaluate(root, {}, this.options.ids.forTenant(doc.tenant))) as MappingOutput;
       if (!output || !Array.isArray(output.resources)) throw new Error('Mapping output has no "resources" array');
     } catch (err) {
       return this.failed('mapping_failed', err, mapping.ref, checks.warnings);
@@ -301,7 +315,7 @@ export class HenvisningService {
     lap('map');
     const warnings = [...checks.warnings, ...(output.warnings ?? [])];
     try {
-      const fhir = await applyMapped(this.fhir(), output, {
+      const fhir = await applyMapped(this.fhir(doc.tenant), output, {
         messageId: env.msgId ?? doc._id,
         sent: env.genDate,
         received: doc.receivedAt,

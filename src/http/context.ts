@@ -3,7 +3,9 @@ import type { ConsultationService } from '../consultations/service.js';
 import type { FieldCipher } from '../crypto/field-cipher.js';
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
-import type { FhirRepository } from '../fhir/repository.js';
+import type { FhirStorage } from '../fhir/repository.js';
+import type { TenantDirectory } from '../tenancy/directory.js';
+import type { OperatorAccessLog } from '../tenancy/request-tenant.js';
 import type { DictionaryService } from '../dictionaries/service.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import type { RegistryStore } from '../registries/store.js';
@@ -16,8 +18,12 @@ export interface AppContext {
   config: Config;
   database: Database;
   auth: Authenticator;
-  /** The FHIR repository: every FHIR resource is stored through it (src/fhir/repository.ts). */
-  fhir: FhirRepository;
+  /** FHIR storage: every FHIR resource is stored through the repository of its tenant (`fhir.forTenant`). */
+  fhir: FhirStorage;
+  /** The tenants and which inbound messages belong to them (TENANTS / TENANTS_FILE). */
+  tenants: TenantDirectory;
+  /** Audit trail of support staff acting across tenants. */
+  operatorAccess: OperatorAccessLog;
   /** Background jobs (one Agenda instance) and the `jobs` collection clients poll. */
   jobs: JobRunner;
   /** Signed originals and generated documents (default: local filesystem under <DATA_DIR>/media). */

@@ -4,6 +4,7 @@
  */
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { log } from '../logging/logger.js';
+import { TenantAccessError } from '../tenancy/request-tenant.js';
 
 export class HttpError extends Error {
   constructor(
@@ -46,6 +47,10 @@ export function notFoundHandler(req: Request, res: Response): void {
 export const jsonErrorHandler: ErrorRequestHandler = (err, _req, res, _next) => {
   if (err instanceof HttpError) {
     sendError(res, err.status, err.type, err.message, err.extra);
+    return;
+  }
+  if (err instanceof TenantAccessError) {
+    sendError(res, err.status, err.type, err.message);
     return;
   }
   const parsed = bodyParserError(err);

@@ -65,8 +65,8 @@ export interface JobListFilter {
   status?: JobStatus;
   from?: Date;
   to?: Date;
-  /** Only the jobs this requester may see (undefined: all, for admins). */
-  owner?: { clientId?: string; userId: string };
+  /** Only the jobs this requester may see (its owner's; `system`: also the ownerless ones). Undefined: all. */
+  viewer?: { owner: { clientId?: string; userId: string }; system: boolean };
   limit: number;
   offset: number;
 }
@@ -213,7 +213,10 @@ export class JobRunner {
     const q: Filter<JobDocument> = {};
     if (filter.name) q.name = filter.name;
     if (filter.status) q.status = filter.status;
-    if (filter.owner) Object.assign(q, ownerFilter(filter.owner));
+    if (filter.viewer) {
+      const own = ownerFilter(filter.viewer.owner);
+      Object.assign(q, filter.viewer.system ? { $or: [own, { 'owner.clientId': null, 'owner.userId': null }] } : own);
+    }
     if (filter.from || filter.to) {
       q.inserted_at = {};
       if (filter.from) q.inserted_at.$gte = filter.from;

@@ -4,7 +4,9 @@
  *                               failed 200 with error); `?details=true` gives the operators' view.
  *   GET  /api/jobs              scope job:read — list with filters name, status, from, to; paging page/page_size.
  *   POST /api/jobs/:id/rerun    scope admin — runs a failed job again.
- * A token sees only its own legal entity's jobs (client_id) unless it has scope admin.
+ * A token sees only its own legal entity's jobs (client_id); scope admin adds the engine's own (ownerless) jobs.
+ * Support staff with scope support:cross_tenant read another legal entity's jobs by naming it in X-Target-Tenant
+ * (audited, src/tenancy/request-tenant.ts).
  */
 import { Router, type Request } from 'express';
 import type { AppContext } from '../http/context.js';
@@ -14,15 +16,27 @@ import { clientJobView, detailedJobView, jobHref } from './job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
 import { jobListQuerySchema } from './schemas.js';
 import type { JobDocument, JobStatus } from './types.js';
+import { isTenantId } from '../tenancy/tenant.js';
+import { TARGET_TENANT_HEADER, targetTenant } from '../tenancy/request-tenant.js';
 
-function requester(req: Request): { clientId?: string; userId: string } | undefined {
-  return req.auth!.scopes.has('admin') ? undefined : { clientId: req.auth!.clientId, userId: req.auth!.userId };
+interface Viewer {
+  owner: { clientId?: string; userId: string };
+  /** Also the engine's own jobs (no owner: schedules, start-up work). */
+  system: boolean;
 }
 
-function visible(req: Request, job: JobDocument | undefined): job is JobDocument {
+/** Whose jobs a request sees: its tenant's (or the one support staff name in X-Target-Tenant), its own user's. */
+async function viewer(ctx: AppContext, req: Request): Promise<Viewer> {
+  const system = req.auth!.scopes.has('admin');
+  if (req.headers[TARGET_TENANT_HEADER] !== undefined) {
+    return { owner: { clientId: await targetTenant(req, ctx.operatorAccess), userId: req.auth!.userId }, system };
+  }
+  return { owner: { clientId: isTenantId(req.auth!.clientId) ? req.auth!.clientId : undefined, userId: req.auth!.userId }, system };
+}
+
+function visible(v: Viewer, job: JobDocument | undefined): job is JobDocument {
   if (!job) return false;
-  const owner = requester(req);
-  return owner === undefined || ownedBy(job, owner);
+  return ownedBy(job, v.owner) || (v.system && job.owner?.clientId == null && job.owner?.userId == null);
 }
 
 function notFound(req: Request, res: import('express').Response): void {
@@ -34,7 +48,7 @@ export function jobsRouter(ctx: AppContext): Router {
 
   router.get('/api/jobs/:id', ctx.auth.requireScopes('job:read'), async (req, res) => {
     const job = await ctx.jobs.get(String(req.params.id));
-    if (!visible(req, job)) return notFound(req, res);
+    if (!visible(await viewer(ctx, req), job)) return notFound(req, res);
     if (req.query.details === 'true') return sendData(req, res, 200, detailedJobView(job));
     const { httpStatus, data } = clientJobView(job);
     if (httpStatus === 303) {
@@ -55,7 +69,7 @@ export function jobsRouter(ctx: AppContext): Router {
       status,
       from: from ? new Date(from) : undefined,
       to: to ? new Date(to) : undefined,
-      owner: requester(req),
+      viewer: await viewer(ctx, req),
       limit: pageSize,
       offset: (page - 1) * pageSize,
     });
@@ -67,7 +81,7 @@ export function jobsRouter(ctx: AppContext): Router {
   router.post('/api/jobs/:id/rerun', ctx.auth.requireScopes('admin'), async (req, res) => {
     const id = String(req.params.id);
     const job = await ctx.jobs.get(id);
-    if (!job) return notFound(req, res);
+    if (!visible(await viewer(ctx, req), job)) return notFound(req, res);
     if (!(await ctx.jobs.rerun(job))) {
       return sendEnvelopeError(req, res, 409, { type: 'request_conflict', message: `Job is ${job.status}; only failed jobs can be re-run` });
     }

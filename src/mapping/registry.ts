@@ -49,10 +49,14 @@ export class CompiledMapping {
     private readonly bindings: Record<string, unknown>,
   ) {}
 
-  /** Runs the mapping; `vars` become `$name` variables next to the mapping functions. */
-  async evaluate(input: unknown, vars: Record<string, unknown> = {}): Promise<unknown> {
+  /**
+   * Runs the mapping; `vars` become `$name` variables next to the mapping functions. `ids`: the deterministic ids of
+   * the tenant the output is for (`$id`); without it, the registry's own (golden examples, previews).
+   */
+  async evaluate(input: unknown, vars: Record<string, unknown> = {}, ids?: ResourceIds): Promise<unknown> {
     try {
-      return await this.expression.evaluate(input, { ...this.bindings, ...vars });
+      const tenantIds = ids ? { id: (resourceType: string, naturalKey: string) => ids.id(resourceType, String(naturalKey)) } : {};
+      return await this.expression.evaluate(input, { ...this.bindings, ...tenantIds, ...vars });
     } catch (err) {
       const e = err as { message?: string; code?: string; position?: number };
       throw new MappingError(this.ref, `Mapping ${this.ref.name} ${this.ref.version} failed: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`);

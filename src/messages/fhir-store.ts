@@ -4,9 +4,8 @@
  */
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
-import { FhirRepository } from '../fhir/repository.js';
-import type { FhirStore } from '../referrals/apply.js';
+import { FhirStorage } from '../fhir/repository.js';
 
-export function fhirStoreFor(database: Database, _config: Config): FhirStore {
-  return new FhirRepository(database.db);
+export function fhirStoreFor(database: Database, config: Config): FhirStorage {
+  return new FhirStorage(database.db, { baseUrl: config.fhir.baseUrl });
 }

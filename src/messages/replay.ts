@@ -34,8 +34,8 @@ export class ReplayService {
    * Replays one message. A replay that arrives while the same message is being processed (an ingest, a resend or
    * another replay) joins that run and answers with its outcome instead of processing the message a second time.
    */
-  async replayOne(id: string): Promise<MessageDoc | undefined> {
-    const doc = await this.store.get(id);
+  async replayOne(id: string, tenant: string): Promise<MessageDoc | undefined> {
+    const doc = await this.store.find(id, tenant);
     if (!doc) return undefined;
     return exclusiveAttempt(this.store, doc, async (current) => this.processors[current.source].process(current, await this.store.raw(current), 'replay'));
   }
@@ -45,17 +45,18 @@ export class ReplayService {
     query: MessageQuery,
     opts: { limit?: number; concurrency?: number; onProgress?: (done: number, total: number) => void | Promise<void> } = {},
   ): Promise<ReplaySummary> {
-    const ids = await this.store.ids(query, Math.min(opts.limit ?? REPLAY_MAX, REPLAY_MAX));
+    const found = await this.store.idsWithTenant(query, Math.min(opts.limit ?? REPLAY_MAX, REPLAY_MAX));
+    const ids = found.map((f) => f._id);
     const summary: ReplaySummary = { matched: ids.length, processed: 0, rejected: 0, failed: 0, not_processed: [] };
     let next = 0;
     let done = 0;
     const worker = async () => {
       while (next < ids.length) {
-        const id = ids[next++];
+        const { _id: id, tenant } = found[next++];
         let status: MessageStatus = 'failed';
         let code: string | undefined;
         try {
-          const r = await this.replayOne(id);
+          const r = await this.replayOne(id, tenant);
           if (!r) continue; // deleted (retention) in between
           status = r.status;
           code = r.error?.code;
@@ -78,12 +79,15 @@ export class ReplayService {
 export const REPLAY_JOB = 'messages.replay';
 
 export interface ReplayJobData {
+  /** The tenant whose messages are replayed. */
+  tenant: string;
   query: { source?: MessageSource; status?: MessageStatus; from?: string; to?: string; externalId?: string; mappingName?: string; mappingVersion?: string; ids?: string[] };
   limit: number;
 }
 
-export function toQuery(q: ReplayJobData['query']): MessageQuery {
+export function toQuery(q: ReplayJobData['query'], tenant: string | undefined): MessageQuery {
   return {
+    tenant,
     source: q.source,
     status: q.status,
     from: q.from ? new Date(q.from) : undefined,
@@ -102,7 +106,8 @@ export const replayJob: JobDefinition<ReplayJobData> = {
   options: { concurrency: 1, maxAttempts: 1, lockLifetimeMs: 30 * 60_000 },
   create: (ctx) => async (data, job) => {
     let last = 0;
-    const summary = await ctx.ingest.replay.replayMany(toQuery(data.query), {
+    // A job enqueued before tenancy has no tenant: it replays nothing rather than every tenant's messages.
+    const summary = await ctx.ingest.replay.replayMany(toQuery(data.query, data.tenant ?? '\u0000none'), {
       limit: data.limit,
       onProgress: async (done, total) => {
         const pct = Math.floor((done / Math.max(total, 1)) * 100);

@@ -14,6 +14,9 @@
  *
  * Replay has its own scope: it rewrites FHIR data from stored messages, which neither senders (messages:write) nor
  * readers should be able to trigger.
+ *
+ * Every route sees only the messages of the caller's tenant (another tenant's message answers 404). Support staff
+ * with the scope support:cross_tenant name another tenant in X-Target-Tenant; each such access is audited.
  */
 import { Router, type Request, type Response } from 'express';
 import type { AppContext } from '../http/context.js';
@@ -22,6 +25,7 @@ import { jobHref } from '../jobs/job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
 import { MessageBusyError } from './attempts.js';
 import { REPLAY_JOB, REPLAY_MAX, toQuery, type ReplayJobData } from './replay.js';
+import { targetTenant } from '../tenancy/request-tenant.js';
 import { retainUntilOf, type MessageDoc, type MessageQuery, type MessageSource, type MessageStatus } from './store.js';
 
 const filterProperties = {
@@ -87,8 +91,8 @@ function jobQueryOf(f: Filters & { ids?: string[] }): ReplayJobData['query'] {
   };
 }
 
-function queryOf(f: Filters): MessageQuery {
-  return toQuery(jobQueryOf(f));
+function queryOf(f: Filters, tenant: string): MessageQuery {
+  return toQuery(jobQueryOf(f), tenant);
 }
 
 /** The API view of a stored message. Raw content, receipt body and error details only with `full`. */
@@ -126,6 +130,7 @@ export function messageView(doc: MessageDoc, full: boolean): Record<string, unkn
 export function messagesRouter(ctx: AppContext): Router {
   const router = Router();
   const store = () => ctx.ingest.messages;
+  const tenantOf = (req: Request) => targetTenant(req, ctx.operatorAccess);
 
   router.get('/api/messages', ctx.auth.requireScopes('messages:read'), async (req: Request, res: Response) => {
     const q = { ...(req.query as Record<string, unknown>) };
@@ -136,7 +141,7 @@ export function messagesRouter(ctx: AppContext): Router {
     if (f.include_raw && !full) {
       return sendEnvelopeError(req, res, 403, { type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: messages:read_raw' });
     }
-    const { messages, total } = await store().list(queryOf(f), { limit: f.page_size, offset: (f.page - 1) * f.page_size }, full);
+    const { messages, total } = await store().list(queryOf(f, await tenantOf(req)), { limit: f.page_size, offset: (f.page - 1) * f.page_size }, full);
     sendData(
       req,
       res,
@@ -154,7 +159,7 @@ export function messagesRouter(ctx: AppContext): Router {
     if (includeRaw && !req.auth!.scopes.has('messages:read_raw')) {
       return sendEnvelopeError(req, res, 403, { type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: messages:read_raw' });
     }
-    const doc = await store().get(String(req.params.id));
+    const doc = await store().find(String(req.params.id), await tenantOf(req));
     if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
     const view = messageView(doc, includeRaw);
     if (includeRaw && !doc.raw) view.raw = { encoding: 'base64', content: (await store().raw(doc)).toString('base64') };
@@ -162,7 +167,7 @@ export function messagesRouter(ctx: AppContext): Router {
   });
 
   router.get('/api/messages/:id/raw', ctx.auth.requireScopes('messages:read_raw'), async (req: Request, res: Response) => {
-    const doc = await store().get(String(req.params.id));
+    const doc = await store().find(String(req.params.id), await tenantOf(req));
     if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
     res.status(200).type(doc.contentType).send(await store().raw(doc));
   });
@@ -172,16 +177,17 @@ export function messagesRouter(ctx: AppContext): Router {
     const invalid = validateWith(validateReplay, body);
     if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
     const f = body as unknown as Filters & { ids?: string[]; limit: number };
-    const data: ReplayJobData = { query: jobQueryOf(f), limit: f.limit };
-    const matched = Math.min(await store().collection.countDocuments(store().filter(toQuery(data.query))), f.limit);
-    const job = await ctx.jobs.enqueue(REPLAY_JOB, data, { owner: { userId: req.auth!.userId, clientId: req.auth!.clientId } });
+    const tenant = await tenantOf(req);
+    const data: ReplayJobData = { tenant, query: jobQueryOf(f), limit: f.limit };
+    const matched = Math.min(await store().collection.countDocuments(store().filter(toQuery(data.query, tenant))), f.limit);
+    const job = await ctx.jobs.enqueue(REPLAY_JOB, data, { owner: { userId: req.auth!.userId, clientId: tenant } });
     sendData(req, res, 202, { status: 'pending', matched, links: [{ entity: 'job', href: jobHref(job.id) }] });
   });
 
   router.post('/api/messages/:id/replay', ctx.auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
     let doc;
     try {
-      doc = await ctx.ingest.replay.replayOne(String(req.params.id));
+      doc = await ctx.ingest.replay.replayOne(String(req.params.id), await tenantOf(req));
     } catch (err) {
       if (!(err instanceof MessageBusyError)) throw err;
       return sendEnvelopeError(req, res, 409, { type: 'message_busy', message: 'The message is being processed by another request; try again later' });

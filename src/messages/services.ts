@@ -11,15 +11,10 @@ import { ResourceCache, type FhirStore } from '../referrals/apply.js';
 import { Limiter } from './limiter.js';
 import { loadResourceIds, type ResourceIds } from '../referrals/resource-ids.js';
 import type { MediaStorage } from '../storage/media-storage.js';
+import type { TenantDirectory } from '../tenancy/directory.js';
 import { ReplayService } from './replay.js';
 import { MessageStore } from './store.js';
 
-/** The FHIR repository of the context (ctx.fhir, src/fhir); a clear error while it is not wired. */
-export function fhirOf(ctx: object): FhirStore {
-  const fhir = (ctx as { fhir?: FhirStore }).fhir;
-  if (!fhir) throw new Error('The FHIR repository (ctx.fhir) is not available');
-  return fhir;
-}
 
 export interface IngestServices {
   messages: MessageStore;
@@ -38,9 +33,11 @@ export async function createIngestServices(deps: {
   config: Config;
   database: Database;
   media: MediaStorage;
-  fhir: () => FhirStore;
+  /** The FHIR repository of a tenant. */
+  fhir: (tenant: string) => FhirStore;
+  tenants: TenantDirectory;
 }): Promise<IngestServices> {
-  const { config, database, media, fhir } = deps;
+  const { config, database, media, fhir, tenants } = deps;
   const messages = new MessageStore(database.db, media, {
     retentionDays: config.ingest.retentionDays,
     inlineMaxBytes: config.ingest.messageInlineMaxBytes,
@@ -49,13 +46,8 @@ export async function createIngestServices(deps: {
   const mappings = new MappingRegistry(config.ingest.mappingsDir, ids);
   const limiter = new Limiter(config.ingest.concurrency);
   const cache = new ResourceCache();
-  const henvisning = new HenvisningService(messages, fhir, mappings, {
-    maxBytes: config.ingest.messageMaxBytes,
-    receiverHerIds: config.ingest.receiverHerIds.length > 0 ? new Set(config.ingest.receiverHerIds) : undefined,
-    limiter,
-    cache,
-  });
-  const pridok = new PridokService(messages, fhir, mappings, { limiter, cache });
+  const henvisning = new HenvisningService(messages, fhir, mappings, { maxBytes: config.ingest.messageMaxBytes, tenants, ids, limiter, cache });
+  const pridok = new PridokService(messages, fhir, mappings, { ids, limiter, cache });
   const replay = new ReplayService(messages, { henvisning, pridok });
   return { messages, mappings, ids, henvisning, pridok, replay };
 }

@@ -3,9 +3,11 @@
  * its raw bytes, and keeps the outcome of every processing run (ingest and replays).
  *
  * Document (collection `messages`):
- *   _id (UUID), source ('henvisning' | 'pridok'), contentType, receivedAt, size, sha256,
- *   raw (BSON binary, up to MESSAGE_INLINE_MAX_BYTES) or rawMedia {key, sha256, size} (media storage, larger ones),
- *   dedupKey (unique: `<source>:<MsgId | JournalGuid>`, or `<source>:none:<_id>` when the message had none),
+ *   _id (UUID), tenant (the legal entity that owns it), source ('henvisning' | 'pridok'), contentType, receivedAt,
+ *   size, sha256, raw (BSON binary, up to MESSAGE_INLINE_MAX_BYTES) or rawMedia {key, sha256, size} (media storage),
+ *   dedupKey (unique: `<source>:<tenant>:<sender id>:<MsgId>` for henvisning, `<source>:<tenant>:<JournalGuid>` for
+ *   Pridok, or `<source>:<tenant>:none:<_id>` when the message had none: the same MsgId from two senders, or sent
+ *   to two tenants, is two messages),
  *   externalId (MsgId / JournalGuid), messageType, format, sender / receiver (organisation names and ids only),
  *   status received → processed | failed | rejected, error {code, message, details}, warnings,
  *   fhir [{reference, action, versionId}], mapping {name, version, sha256}, receipt (the AppRec or HTTP answer),
@@ -32,6 +34,7 @@ export const messageCollections: CollectionSpec[] = [
     name: MESSAGES_COLLECTION,
     indexes: [
       { key: { dedupKey: 1 }, name: 'dedup_key', unique: true },
+      { key: { tenant: 1, receivedAt: -1 }, name: 'tenant_received' },
       { key: { receivedAt: -1 }, name: 'received' },
       { key: { status: 1, receivedAt: -1 }, name: 'status_received' },
       { key: { source: 1, receivedAt: -1 }, name: 'source_received' },
@@ -96,6 +99,8 @@ export interface MessageRun {
 
 export interface MessageDoc {
   _id: string;
+  /** The legal entity that owns the message (the receiver's tenant; see src/tenancy). */
+  tenant: string;
   source: MessageSource;
   contentType: string;
   receivedAt: Date;
@@ -125,10 +130,13 @@ export interface MessageDoc {
 }
 
 export interface NewMessage {
+  tenant: string;
   source: MessageSource;
   contentType: string;
   bytes: Buffer;
   externalId?: string;
+  /** Who assigned externalId (the sender's HER-id for henvisning): part of the dedup key when given. */
+  externalIdIssuer?: string;
   messageType?: string;
   format?: string;
   sender?: PartySummary;
@@ -150,6 +158,8 @@ export interface Outcome {
 }
 
 export interface MessageQuery {
+  /** Only this tenant's messages (every API query sets it). */
+  tenant?: string;
   source?: MessageSource;
   status?: MessageStatus;
   from?: Date;
@@ -196,14 +206,16 @@ export class MessageStore {
     const _id = randomUUID();
     const receivedAt = m.receivedAt ?? new Date();
     const sha256 = createHash('sha256').update(m.bytes).digest('hex');
+    const scope = m.externalIdIssuer !== undefined ? `${m.source}:${m.tenant}:${m.externalIdIssuer}` : `${m.source}:${m.tenant}`;
     const doc: MessageDoc = {
       _id,
+      tenant: m.tenant,
       source: m.source,
       contentType: m.contentType,
       receivedAt,
       size: m.bytes.length,
       sha256,
-      dedupKey: m.externalId ? `${m.source}:${m.externalId}` : `${m.source}:none:${_id}`,
+      dedupKey: m.externalId ? `${scope}:${m.externalId}` : `${m.source}:${m.tenant}:none:${_id}`,
       externalId: m.externalId,
       messageType: m.messageType,
       format: m.format,
@@ -236,8 +248,15 @@ export class MessageStore {
     return doc;
   }
 
+  /** A stored message by id (for processing: whoever calls it acts for the message's own tenant). */
   async get(id: string): Promise<MessageDoc | undefined> {
     return (await this.collection.findOne({ _id: id })) ?? undefined;
+  }
+
+  /** A stored message of one tenant; another tenant's message is not found. */
+  async find(id: string, tenant: string): Promise<MessageDoc | undefined> {
+    const doc = await this.get(id); // by _id alone: the one filter FerretDB answers from an index
+    return doc?.tenant === tenant ? doc : undefined;
   }
 
   /** The raw bytes of a stored message. */
@@ -326,6 +345,7 @@ export class MessageStore {
 
   filter(q: MessageQuery): Filter<MessageDoc> {
     const f: Filter<MessageDoc> = {};
+    if (q.tenant !== undefined) f.tenant = q.tenant;
     if (q.source) f.source = q.source;
     if (q.status) f.status = q.status;
     if (q.externalId) f.externalId = q.externalId;
@@ -350,14 +370,13 @@ export class MessageStore {
     return { messages, total };
   }
 
-  /** Ids matching a query, oldest first (replay order). */
-  async ids(q: MessageQuery, limit: number): Promise<string[]> {
-    const docs = await this.collection
-      .find(this.filter(q), { projection: { _id: 1 } })
+  /** Ids (with their tenants) matching a query, oldest first (replay order). */
+  async idsWithTenant(q: MessageQuery, limit: number): Promise<{ _id: string; tenant: string }[]> {
+    return this.collection
+      .find(this.filter(q), { projection: { _id: 1, tenant: 1 } })
       .sort({ receivedAt: 1, _id: 1 })
       .limit(limit)
-      .toArray();
-    return docs.map((d) => d._id);
+      .toArray() as Promise<{ _id: string; tenant: string }[]>;
   }
 
   /**

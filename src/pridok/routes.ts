@@ -1,12 +1,13 @@
 /**
- * POST /api/webhooks/pridok/referrals — Pridok referral webhook (JSON), authenticated by `X-Pridok-Signature:
- * sha256=<hex HMAC-SHA256 of the raw body with PRIDOK_WEBHOOK_SECRET>` instead of a bearer token.
+ * POST /api/webhooks/pridok/referrals — Pridok referral webhook (JSON), authenticated instead of a bearer token by
+ * `X-Pridok-Timestamp: <unix seconds>` and `X-Pridok-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>"
+ * with the webhook secret of the tenant>` (TENANTS); the tenant whose secret matches owns the referral.
  *
  *   201 {data: {patient, service_request, encounter, message_id}}   created
  *   200 same body                                                    the JournalGuid was processed before
- *   400 malformed_request | 401 invalid signature | 413 too large | 415 not JSON
+ *   400 malformed_request | 401 invalid signature or timestamp | 413 too large | 415 not JSON
  *   422 validation_failed with `invalid` listing every bad field (ajv), or $.PID when its check digits fail
- *   503 not_configured: PRIDOK_WEBHOOK_SECRET is not set
+ *   503 not_configured: no tenant has a Pridok webhook secret
  *   500 processing_failed: stored, mapping or FHIR store failed (resend or replay)
  *
  * Mounted before the global JSON parser: the signature covers the exact bytes received.
@@ -15,16 +16,19 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
 import { log } from '../logging/logger.js';
-import { verifySignature } from './service.js';
+import { checkSignature } from './service.js';
 
 export function pridokRouter(ctx: AppContext): Router {
   const router = Router();
-  const secret = ctx.config.ingest.pridokWebhookSecret;
+  const header = (req: Request, name: string) => {
+    const v = req.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
   router.post(
     '/api/webhooks/pridok/referrals',
     (req: Request, res: Response, next: NextFunction) => {
-      if (!secret) {
-        sendEnvelopeError(req, res, 503, { type: 'not_configured', message: 'Pridok webhooks are not enabled: PRIDOK_WEBHOOK_SECRET is not set' });
+      if (!ctx.tenants.pridokEnabled) {
+        sendEnvelopeError(req, res, 503, { type: 'not_configured', message: 'Pridok webhooks are not enabled: no tenant has a pridok_webhook_secret (TENANTS)' });
         return;
       }
       if (!/^application\/(json|[\w.+-]+\+json)\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
@@ -37,13 +41,18 @@ export function pridokRouter(ctx: AppContext): Router {
     async (req: Request, res: Response, next: NextFunction) => {
       try {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-        const header = req.headers['x-pridok-signature'];
-        if (!verifySignature(secret!, body, Array.isArray(header) ? header[0] : header)) {
-          log().warn('pridok webhook: missing or invalid signature');
-          sendEnvelopeError(req, res, 401, { type: 'access_denied', message: 'Missing or invalid X-Pridok-Signature' });
+        const check = checkSignature(
+          ctx.tenants,
+          body,
+          { timestamp: header(req, 'x-pridok-timestamp'), signature: header(req, 'x-pridok-signature') },
+          ctx.config.ingest.pridokMaxSkewSeconds,
+        );
+        if ('refused' in check) {
+          log().warn({ reason: check.refused }, 'pridok webhook refused');
+          sendEnvelopeError(req, res, 401, { type: 'access_denied', message: check.refused });
           return;
         }
-        const result = await ctx.ingest.pridok.receive(body, String(req.headers['content-type']));
+        const result = await ctx.ingest.pridok.receive(body, String(req.headers['content-type']), check.tenant);
         if ('data' in result) sendData(req, res, result.httpStatus, result.data);
         else sendEnvelopeError(req, res, result.httpStatus, result.error);
       } catch (err) {

@@ -2,16 +2,21 @@
  * Pridok referral webhooks (../shared/spec Pridok payload): signature check, message store, validation, mapping
  * (mappings/pridok-referral-v1) and FHIR.
  *
- *   - authenticated by HMAC-SHA256 of the raw body with PRIDOK_WEBHOOK_SECRET: header `X-Pridok-Signature:
- *     sha256=<hex>`, compared in constant time; anything else → 401 (nothing stored). No secret configured → 503.
- *   - stored in the message store (dedup key JournalGuid) before it is processed;
+ *   - authenticated by HMAC-SHA256 over `<timestamp>.<raw body>` with the webhook secret of a tenant (TENANTS):
+ *     headers `X-Pridok-Timestamp: <unix seconds>` and `X-Pridok-Signature: sha256=<hex>`, compared in constant
+ *     time; the timestamp must be within PRIDOK_SIGNATURE_MAX_SKEW_SECONDS of now, so a captured delivery cannot be
+ *     replayed later. The tenant whose secret matches owns the delivery; none → 401 (nothing stored). No tenant with a
+ *     secret → 503.
+ *   - stored in the message store (dedup key tenant + JournalGuid) before it is processed;
  *   - ajv schema: 422 lists every bad field; PID check digits (FNR/D-nummer, 2032 rule) → 422;
  *   - Patient fetched or created by PID and tagged insurer-referred + no-marketing; ServiceRequest (identifier
  *     JournalGuid, FormatId in an extension); planned Encounter. 201 with the three references.
  *   - the same JournalGuid again → 200 with the same references, nothing new. A JournalGuid whose earlier delivery
  *     was rejected or failed is processed again with the new body.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import type { TenantDirectory } from '../tenancy/directory.js';
+import type { ResourceIds } from '../referrals/resource-ids.js';
 import { log } from '../logging/logger.js';
 import type { MappingRegistry } from '../mapping/registry.js';
 import { ingestMessages } from '../metrics/registry.js';
@@ -52,17 +57,37 @@ export type PridokResult =
   | { httpStatus: 200 | 201; data: PridokReferences & { message_id: string } }
   | { httpStatus: number; error: Record<string, unknown> & { type: string; message: string } };
 
-export function signBody(secret: string, body: Buffer): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/** What a webhook signature covers: `<timestamp>.<raw body>`. */
+export function signedContent(timestamp: string, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${timestamp}.`, 'latin1'), body]);
 }
 
-/** Constant-time check of `X-Pridok-Signature: sha256=<hex>`. */
-export function verifySignature(secret: string, body: Buffer, header: string | undefined): boolean {
-  const m = /^sha256=([0-9a-fA-F]{64})$/.exec((header ?? '').trim());
-  if (!m) return false;
-  const expected = createHmac('sha256', secret).update(body).digest();
-  const given = Buffer.from(m[1], 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+/** The `X-Pridok-Signature` value for a body sent at `timestamp` (unix seconds, as sent in `X-Pridok-Timestamp`). */
+export function signBody(secret: string, body: Buffer, timestamp: string): string {
+  return `sha256=${createHmac('sha256', secret).update(signedContent(timestamp, body)).digest('hex')}`;
+}
+
+export type SignatureCheck = { tenant: string } | { refused: string };
+
+/**
+ * The tenant that signed a delivery: the timestamp within `maxSkewSeconds` of `now` and a signature made with that
+ * tenant's secret (src/tenancy/directory.ts compares every secret in constant time).
+ */
+export function checkSignature(
+  tenants: Pick<TenantDirectory, 'pridokTenantOf'>,
+  body: Buffer,
+  headers: { timestamp?: string; signature?: string },
+  maxSkewSeconds: number,
+  now = Date.now(),
+): SignatureCheck {
+  const ts = (headers.timestamp ?? '').trim();
+  if (!/^\d{1,12}$/.test(ts)) return { refused: 'Missing or invalid X-Pridok-Timestamp (unix seconds)' };
+  if (Math.abs(now / 1000 - Number(ts)) > maxSkewSeconds) {
+    return { refused: `X-Pridok-Timestamp is more than ${maxSkewSeconds} s away from the server's clock` };
+  }
+  const m = /^sha256=([0-9a-fA-F]{64})$/.exec((headers.signature ?? '').trim());
+  const tenant = m ? tenants.pridokTenantOf(signedContent(ts, body), m[1]) : undefined;
+  return tenant ? { tenant } : { refused: 'Missing or invalid X-Pridok-Signature' };
 }
 
 function journalGuidOf(body: Buffer): string | undefined {
@@ -77,17 +102,17 @@ function journalGuidOf(body: Buffer): string | undefined {
 export class PridokService {
   constructor(
     private readonly store: MessageStore,
-    private readonly fhir: () => FhirStore,
+    private readonly fhir: (tenant: string) => FhirStore,
     private readonly mappings: MappingRegistry,
-    private readonly options: { limiter?: Limiter; cache?: ResourceCache } = {},
+    private readonly options: { ids: ResourceIds; limiter?: Limiter; cache?: ResourceCache },
   ) {}
 
-  /** Entry point of the webhook, after the signature was verified. */
-  async receive(body: Buffer, contentType: string): Promise<PridokResult> {
+  /** Entry point of the webhook, after the signature was verified: `tenant` is the one whose secret signed it. */
+  async receive(body: Buffer, contentType: string, tenant: string): Promise<PridokResult> {
     const externalId = journalGuidOf(body);
     let doc: MessageDoc;
     try {
-      doc = await this.store.insert({ source: 'pridok', contentType, bytes: body, externalId, format: PRIDOK_FORMAT, messageType: 'REFERRAL' });
+      doc = await this.store.insert({ tenant, source: 'pridok', contentType, bytes: body, externalId, format: PRIDOK_FORMAT, messageType: 'REFERRAL' });
     } catch (err) {
       if (!(err instanceof DuplicateMessageError)) throw err;
       ingestMessages.inc({ source: 'pridok', outcome: 'duplicate' });
@@ -158,13 +183,13 @@ export class PridokService {
     if (!mapping) return { status: 'failed', error: { code: 'mapping_missing', message: 'No Pridok mapping is installed' } };
     let output: MappingOutput;
     try {
-      output = prune(await mapping.evaluate(payload, {})) as MappingOutput;
+      output = prune(await mapping.evaluate(payload, {}, this.options.ids.forTenant(doc.tenant))) as MappingOutput;
       if (!output || !Array.isArray(output.resources)) throw new Error('Mapping output has no "resources" array');
     } catch (err) {
       return { status: 'failed', error: internalError('mapping_failed', err), mapping: mapping.ref };
     }
     try {
-      const applied = await applyMapped(this.fhir(), output, {
+      const applied = await applyMapped(this.fhir(doc.tenant), output, {
         messageId: (payload as { JournalGuid: string }).JournalGuid,
         sent: (payload as { MessageTimestamp: string }).MessageTimestamp,
         received: doc.receivedAt,

@@ -20,8 +20,10 @@ import { EXTENSIONS } from './systems.js';
 import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus } from '../fhir/errors.js';
 
-/** The subset of the FHIR repository (src/fhir/repository.ts, contract in /tmp/contracts.md) used here. */
+/** The subset of the FHIR repository of one tenant (src/fhir/repository.ts) used here. */
 export interface FhirStore {
+  /** The tenant whose resources this store reads and writes. */
+  readonly tenant: string;
   create<T extends Resource>(resource: T, opts?: { id?: string; knownAbsent?: boolean }): Promise<T>;
   read<T extends Resource>(type: string, id: string): Promise<T>;
   update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
@@ -228,7 +230,7 @@ async function readOrUndefined(store: FhirStore, type: string, id: string): Prom
 }
 
 /**
- * Recently read or written resources, by `Type/id` (bounded LRU with a time to live). Lets a busy ingest skip the
+ * Recently read or written resources, by tenant and `Type/id` (bounded LRU with a time to live). Lets a busy ingest skip the
  * read of master data it wrote moments ago (the same organisations, practitioners and patients recur). A stale entry
  * can only make the applier skip a no-op or send an update with an old If-Match version, which fails (412) and is
  * retried from a fresh read; decisions to write are never based on it alone.
@@ -241,19 +243,20 @@ export class ResourceCache {
     private readonly capacity = 20_000,
   ) {}
 
-  get(ref: string): Resource | undefined {
-    const hit = this.map.get(ref);
+  get(tenant: string, ref: string): Resource | undefined {
+    const key = `${tenant}|${ref}`;
+    const hit = this.map.get(key);
     if (!hit) return undefined;
     if (Date.now() - hit.at > this.ttlMs) {
-      this.map.delete(ref);
+      this.map.delete(key);
       return undefined;
     }
     return hit.r;
   }
 
-  put(r: Resource | undefined): void {
+  put(tenant: string, r: Resource | undefined): void {
     if (!r?.id) return;
-    const ref = `${r.resourceType}/${r.id}`;
+    const ref = `${tenant}|${r.resourceType}/${r.id}`;
     this.map.delete(ref);
     this.map.set(ref, { r, at: Date.now() });
     if (this.map.size > this.capacity) {
@@ -262,8 +265,8 @@ export class ResourceCache {
     }
   }
 
-  evict(ref: string): void {
-    this.map.delete(ref);
+  evict(tenant: string, ref: string): void {
+    this.map.delete(`${tenant}|${ref}`);
   }
 }
 
@@ -289,23 +292,23 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo,
       // Expected to be new (e.g. the ServiceRequest of a new referral): try the create first; 409 → the read path.
       if (entry.createFirst && attempt === 1) {
         const created = await store.create(withSource(entry.resource, src), { id: entry.resource.id });
-        cache?.put(created);
+        cache?.put(store.tenant, created);
         return { reference: planned, action: 'created', versionId: created.meta?.versionId };
       }
-      let existing = attempt === 1 || (entry.createFirst && attempt === 2) ? cache?.get(planned) : undefined;
+      let existing = attempt === 1 || (entry.createFirst && attempt === 2) ? cache?.get(store.tenant, planned) : undefined;
       let gone = false;
       if (!existing) {
         ({ resource: existing, gone } = await readOrUndefined(store, type, entry.resource.id));
         if (!existing && !gone && entry.identity) {
           existing = await store.searchOne(type, { identifier: `${entry.identity.system}|${entry.identity.value}` });
         }
-        cache?.put(existing);
+        cache?.put(store.tenant, existing);
       }
       if (!existing) {
         const body = withSource(entry.resource, src);
         // The read above found nothing at this id (a create racing us still loses on the unique version insert).
         const created = gone ? await store.update(body) : await store.create(body, { id: entry.resource.id, knownAbsent: true });
-        cache?.put(created);
+        cache?.put(store.tenant, created);
         return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
       }
       const reference = `${type}/${existing.id}`;
@@ -323,13 +326,13 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo,
       const merged = merge(existing, incoming, update, fill);
       if (sameContent(merged, existing)) return { reference, action: 'unchanged', versionId: existing.meta?.versionId };
       const written = await store.update(withSource(merged, src), { ifMatchVersion: existing.meta?.versionId });
-      cache?.put(written);
+      cache?.put(store.tenant, written);
       return { reference, action: 'updated', versionId: written.meta?.versionId };
     } catch (err) {
       const s = fhirStatus(err);
       // 409: someone created it between our read and create; 412: someone updated it between read and update.
       if ((s === 409 || s === 412) && attempt < MAX_ATTEMPTS) {
-        cache?.evict(planned);
+        cache?.evict(store.tenant, planned);
         continue;
       }
       throw err;

@@ -14,7 +14,22 @@ import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 export const ingestSettingsCollection: CollectionSpec = { name: 'ingest_settings', indexes: [] };
 
 export class ResourceIds {
+  private readonly tenants = new Map<string, ResourceIds>();
+
   constructor(private readonly key: Buffer) {}
+
+  /**
+   * The ids of one tenant: the same natural key gives another id in every tenant (the key is derived from the
+   * tenant id), so the same person referred to two legal entities is two resources.
+   */
+  forTenant(tenant: string): ResourceIds {
+    let ids = this.tenants.get(tenant);
+    if (!ids) {
+      ids = new ResourceIds(createHmac('sha256', this.key).update(`tenant\u0000${tenant}`).digest());
+      if (this.tenants.size < 10_000) this.tenants.set(tenant, ids);
+    }
+    return ids;
+  }
 
   /** A stable UUID-shaped id for `resourceType` + `naturalKey`. */
   id(resourceType: string, naturalKey: string): string {

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { databaseUri, tmpDir, type TestEngine } from '../support/harness.js';
+import { databaseUri, tmpDir, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { mintLocalToken } from '../../src/auth/keys.js';
 import { PROCESSING_STEPS } from '../../src/careplans/fault-injection.js';
 import { provenanceIdOf } from '../../src/careplans/fhir.js';
@@ -38,7 +38,7 @@ async function expectCompletedOnce(e: TestEngine, w: World, jobHref: string, act
     await new Promise((r) => setTimeout(r, 100));
   }
   expect(await db.collection('jobs').countDocuments({ name: 'care_plan.terminate_superseded', 'data.care_plan_id': plan })).to.equal(1);
-  const provenances = await e.ctx.fhir.search('Provenance', { target: `CarePlan/${plan}` });
+  const provenances = await e.ctx.fhir.forTenant(TEST_TENANT).search('Provenance', { target: `CarePlan/${plan}` });
   expect(provenances.resources.map((p) => p.id)).to.deep.equal([provenanceIdOf(activityId)]);
 }
 
@@ -160,7 +160,7 @@ describe('care plan activities: crash between steps', function () {
       };
       // The observer shares the database and data directory (same token key) but runs no jobs.
       observer = await startCarePlanEngine({ MONGODB_DATABASE: database, DATA_DIR: dataDir });
-      observer.token = (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'user-1', clientId: o.clientId, expiresIn: o.expiresIn });
+      observer.token = (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'user-1', clientId: o.clientId ?? undefined, expiresIn: o.expiresIn });
       await observer.ctx.jobs.agenda.stop(false);
       const w = await newWorld(observer);
       const content = w.activity();

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Encounter, Patient } from '@medplum/fhirtypes';
-import { engine } from '../support/harness.js';
+import { engine, TEST_TENANT } from '../support/harness.js';
 import { api, createConsultation, makeReferral, ok, RESULT, testNationalId, tokens, uniqueOrg, type Tokens } from './support.js';
 
 describe('consultations: lifecycle over HTTP', () => {
@@ -15,7 +15,7 @@ describe('consultations: lifecycle over HTTP', () => {
     other = await t.practitioner('dr-lifecycle-2');
   });
 
-  const encounter = (id: string) => engine().ctx.fhir.read<Encounter>('Encounter', id);
+  const encounter = (id: string) => engine().ctx.fhir.forTenant(TEST_TENANT).read<Encounter>('Encounter', id);
 
   it('walks a referral through ready_for_pickup → pending_sp → in_progress → completed with Encounter, history and metrics', async () => {
     const eng = engine();
@@ -53,7 +53,7 @@ describe('consultations: lifecycle over HTTP', () => {
     enc = await encounter(created.encounter_id);
     expect(enc.status).to.equal('arrived');
     expect(enc.participant?.[0].individual).to.deep.equal({ reference: 'Practitioner/dr-lifecycle-1' });
-    expect((await eng.ctx.fhir.read('Practitioner', 'dr-lifecycle-1')).resourceType).to.equal('Practitioner');
+    expect((await eng.ctx.fhir.forTenant(TEST_TENANT).read('Practitioner', 'dr-lifecycle-1')).resourceType).to.equal('Practitioner');
 
     // picking again, and starting by someone else
     const repick = await api(eng, 'POST', `/api/consultations/${created.id}/pick`, other);
@@ -80,7 +80,7 @@ describe('consultations: lifecycle over HTTP', () => {
     const asReader = await ok(api(eng, 'GET', `/api/consultations/${created.id}`, t.reader));
     expect(asReader.sessions).to.equal(null);
     // the patient of an insurer referral is tagged no-marketing
-    const patient = await eng.ctx.fhir.read<Patient>('Patient', patientId);
+    const patient = await eng.ctx.fhir.forTenant(TEST_TENANT).read<Patient>('Patient', patientId);
     expect(patient.meta?.tag).to.deep.include({ system: 'urn:hl7-engine:communication-preference', code: 'no-marketing', display: 'No marketing communication (referred by an insurer)' });
 
     // finish: validation first

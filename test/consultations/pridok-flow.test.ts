@@ -1,17 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Encounter, Patient } from '@medplum/fhirtypes';
-import { signBody } from '../../src/pridok/service.js';
-import { startTestEngine, type TestEngine } from '../support/harness.js';
+import { pridokHeaders } from '../support/tenants.js';
+import { startTestEngine, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { api, ok, RESULT, tokens } from './support.js';
 
-const SECRET = 'pridok-consultation-secret-42';
 
 describe('consultations: from a Pridok (insurer) referral', function () {
   this.timeout(60_000);
   let e: TestEngine;
   before(async () => {
-    e = await startTestEngine({ env: { PRIDOK_WEBHOOK_SECRET: SECRET, CONSULTATION_REPORT_SCHEDULE: 'off' } });
+    e = await startTestEngine({ env: { CONSULTATION_REPORT_SCHEDULE: 'off' } });
   });
   after(async () => {
     await e?.stop();
@@ -32,7 +31,7 @@ describe('consultations: from a Pridok (insurer) referral', function () {
     );
     const hook = await fetch(`${e.url}/api/webhooks/pridok/referrals`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-pridok-signature': signBody(SECRET, raw) },
+      headers: pridokHeaders(raw),
       body: new Uint8Array(raw),
     });
     expect(hook.status).to.equal(201);
@@ -49,18 +48,18 @@ describe('consultations: from a Pridok (insurer) referral', function () {
     const started = await ok(api(e, 'POST', `/api/consultations/${created.id}/start`, dr));
     const done = await ok(api(e, 'POST', `/api/consultations/${created.id}/finish`, dr, RESULT));
 
-    const enc = await e.ctx.fhir.read<Encounter>('Encounter', plannedEncounterId);
+    const enc = await e.ctx.fhir.forTenant(TEST_TENANT).read<Encounter>('Encounter', plannedEncounterId);
     expect(enc).to.deep.include({ status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'VR', display: 'virtual' } });
     expect(enc.basedOn).to.deep.equal([{ reference: refs.service_request }]);
     expect(enc.period).to.deep.equal({ start: done.starts_at, end: done.ends_at });
     expect(enc.identifier).to.deep.include({ system: 'urn:hl7-engine:consultation', value: created.id });
-    const history = await e.ctx.fhir.history<Encounter>('Encounter', plannedEncounterId);
+    const history = await e.ctx.fhir.forTenant(TEST_TENANT).history<Encounter>('Encounter', plannedEncounterId);
     // ingestion's planned version, then the consultation's own (planned + its identifier), then one per transition
     expect(history.map((h) => h.status)).to.deep.equal(['finished', 'in-progress', 'arrived', 'planned', 'planned']);
     expect(history[4].identifier ?? []).not.to.deep.include({ system: 'urn:hl7-engine:consultation', value: created.id });
     expect(history[3].identifier).to.deep.include({ system: 'urn:hl7-engine:consultation', value: created.id });
 
-    const patient = await e.ctx.fhir.read<Patient>('Patient', refs.patient.split('/')[1]);
+    const patient = await e.ctx.fhir.forTenant(TEST_TENANT).read<Patient>('Patient', refs.patient.split('/')[1]);
     expect(patient.meta?.tag?.filter((tag) => tag.code === 'no-marketing')).to.have.length(1);
 
     const outbox = await e.ctx.database.db.collection('outbox').find({ 'payload.consultation_id': created.id }).toArray();

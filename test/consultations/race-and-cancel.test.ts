@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Encounter, ServiceRequest } from '@medplum/fhirtypes';
-import { engine } from '../support/harness.js';
+import { engine, TEST_TENANT } from '../support/harness.js';
 import { api, createConsultation, makeReferral, ok, tokens, uniqueOrg, type Tokens } from './support.js';
 
 describe('consultations: concurrent picks and cancellation', () => {
@@ -29,7 +29,7 @@ describe('consultations: concurrent picks and cancellation', () => {
       const doc = await ok(api(eng, 'GET', `/api/consultations/${c.id}`, t.reader));
       expect(doc.practitioner_id).to.equal(winners[0].body.data.practitioner_id);
       expect(doc.status_history.filter((h: { action: string }) => h.action === 'pick')).to.have.length(1);
-      const enc = await eng.ctx.fhir.read<Encounter>('Encounter', doc.encounter_id);
+      const enc = await eng.ctx.fhir.forTenant(TEST_TENANT).read<Encounter>('Encounter', doc.encounter_id);
       expect(enc.participant?.map((p) => p.individual?.reference)).to.deep.equal([`Practitioner/${doc.practitioner_id}`]);
     }
   });
@@ -106,7 +106,7 @@ describe('consultations: concurrent picks and cancellation', () => {
     const x1 = await ok(api(eng, 'POST', `/api/consultations/${c1.id}/cancel`, t.supervisor, { reason: 'Patient declined by phone' }));
     expect(x1).to.include({ state: 'cancelled', encounter_status: 'cancelled', cancel_reason: 'Patient declined by phone' });
     expect(x1.status_history.at(-1)).to.include({ action: 'cancel', state: 'cancelled', by: 'supervisor-1', reason: 'Patient declined by phone' });
-    expect((await eng.ctx.fhir.read<Encounter>('Encounter', c1.encounter_id)).status).to.equal('cancelled');
+    expect((await eng.ctx.fhir.forTenant(TEST_TENANT).read<Encounter>('Encounter', c1.encounter_id)).status).to.equal('cancelled');
 
     // pending_sp: the assigned practitioner may, another may not
     const c2 = await reach('pending_sp');
@@ -118,7 +118,7 @@ describe('consultations: concurrent picks and cancellation', () => {
     const c3 = await reach('in_progress');
     const x3 = await ok(api(eng, 'POST', `/api/consultations/${c3.id}/cancel`, t.supervisor, { reason: 'Connection lost' }));
     expect(x3.state).to.equal('cancelled');
-    const enc3 = await eng.ctx.fhir.read<Encounter>('Encounter', c3.encounter_id);
+    const enc3 = await eng.ctx.fhir.forTenant(TEST_TENANT).read<Encounter>('Encounter', c3.encounter_id);
     expect(enc3.statusHistory?.map((s) => s.status)).to.deep.equal(['planned', 'arrived', 'in-progress']);
 
     for (const c of [c1, c3]) {
@@ -146,8 +146,8 @@ describe('consultations: concurrent picks and cancellation', () => {
     const dr = await t.practitioner('dr-cancel-3');
     const { serviceRequestId } = await makeReferral(eng, org);
     const c = await createConsultation(eng, t.supervisor, serviceRequestId);
-    const sr = await eng.ctx.fhir.read<ServiceRequest>('ServiceRequest', serviceRequestId);
-    await eng.ctx.fhir.update({ ...sr, status: 'revoked' });
+    const sr = await eng.ctx.fhir.forTenant(TEST_TENANT).read<ServiceRequest>('ServiceRequest', serviceRequestId);
+    await eng.ctx.fhir.forTenant(TEST_TENANT).update({ ...sr, status: 'revoked' });
     const res = await api(eng, 'POST', `/api/consultations/${c.id}/pick`, dr);
     expect(res.status).to.equal(409);
     expect(res.body.error.message).to.equal(`Consultation ${c.id} is cancelled: its referral ServiceRequest/${serviceRequestId} is revoked`);

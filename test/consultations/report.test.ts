@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import ExcelJS from 'exceljs';
 import { INSURER_REPORT_JOB, REPORT_COLUMNS } from '../../src/consultations/report.js';
-import { engine } from '../support/harness.js';
+import { engine, TEST_TENANT } from '../support/harness.js';
 import type { TestEngine } from '../support/harness.js';
 import { api, completedConsultation, createConsultation, makeReferral, ok, RESULT, testNationalId, tokens, uniqueOrg, type Tokens } from './support.js';
 
@@ -79,7 +79,7 @@ describe('consultations: insurer report (XLSX job)', () => {
     expect(rows.map((r) => r['Consultation id'])).not.to.include.members([open.id, foreign.id]);
 
     const [ra, rb] = rows;
-    const patientA = await eng.ctx.fhir.read('Patient', a.patient_id);
+    const patientA = await eng.ctx.fhir.forTenant(TEST_TENANT).read('Patient', a.patient_id);
     expect(ra).to.deep.include({
       'Referral (ServiceRequest) id': a.service_request_id,
       'Organization id': org,

@@ -2,6 +2,7 @@
  * Helpers of the consultation tests: HTTP calls, tokens per role, referrals (Patient + ServiceRequest written through
  * the FHIR repository, like ingestion does) and walking a consultation to a state.
  */
+import { TEST_TENANT } from '../support/harness.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
@@ -72,7 +73,7 @@ export function testNationalId(seed: number): string {
 
 /** Patient + ServiceRequest (the referral), as referral ingestion writes them. */
 export async function makeReferral(eng: TestEngine, organizationId: string, opts: { nationalId?: string } = {}): Promise<{ serviceRequestId: string; patientId: string }> {
-  const fhir = eng.ctx.fhir;
+  const fhir = eng.ctx.fhir.forTenant(TEST_TENANT);
   const patient = await fhir.create<Patient>({
     resourceType: 'Patient',
     identifier: [{ system: 'urn:oid:2.16.578.1.12.4.1.4.1', value: opts.nationalId ?? testNationalId(Math.floor(Math.random() * 1000)) }],

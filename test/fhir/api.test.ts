@@ -1,14 +1,14 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { Bundle, CapabilityStatement, CarePlan, Patient, ServiceRequest } from '@medplum/fhirtypes';
-import { engine } from '../support/harness.js';
+import { engine, TEST_TENANT } from '../support/harness.js';
 import { client, expectOutcome, expectValid, ids, raw, READ } from './support.js';
 
 const NIN = 'urn:oid:2.16.578.1.12.4.1.4.1';
 const SR_ID = 'urn:hl7-engine:test:referral';
 
 function fhir() {
-  return engine().ctx.fhir;
+  return engine().ctx.fhir.forTenant(TEST_TENANT);
 }
 
 /** Engine-written data (Patient and ServiceRequest are read-only through the API). */
@@ -324,7 +324,7 @@ describe('FHIR API', function () {
     it('writes an AuditEvent for reads and searches of personal data', async () => {
       const c = await client(READ);
       await c.read({ resourceType: 'Patient', id: other.id! });
-      await fhir().audit.flush();
+      await engine().ctx.fhir.audit.flush();
       const events = (await c.search({ resourceType: 'AuditEvent', searchParams: { patient: `Patient/${other.id}`, subtype: 'read' } })) as unknown as Bundle;
       expectValid(events);
       expect(events.entry!.length).to.be.greaterThan(0);

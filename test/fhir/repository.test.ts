@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import type { CarePlan, Patient, ServiceRequest } from '@medplum/fhirtypes';
 import { FhirError } from '../../src/fhir/errors.js';
-import { engine } from '../support/harness.js';
+import { engine, TEST_TENANT } from '../support/harness.js';
 
 const NIN = 'urn:oid:2.16.578.1.12.4.1.4.1';
 
 function fhir() {
-  return engine().ctx.fhir;
+  return engine().ctx.fhir.forTenant(TEST_TENANT);
 }
 
 async function rejects(p: Promise<unknown>): Promise<FhirError> {

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { MongoClient } from 'mongodb';
 import { configureLogger } from '../../src/logging/logger.js';
 import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
-import { databaseUri, engine, startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
+import { databaseUri, engine, startTestEngine, tmpDir, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { getMessage, ingest, postXml, sample, variant } from './support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
@@ -207,7 +207,7 @@ describe('message store API, replay and retention', function () {
   describe('replay after fixing the cause', () => {
     it('a message rejected because its receiver was not served (E21) is processed by replay once the allow-list includes it', async () => {
       const dbName = `test_replay_${randomUUID().slice(0, 8)}`;
-      const a = await startTestEngine({ env: { MONGODB_DATABASE: dbName, HENVISNING_RECEIVER_HER_IDS: '12345' } });
+      const a = await startTestEngine({ env: { MONGODB_DATABASE: dbName, TENANTS: JSON.stringify([{ id: TEST_TENANT, henvisning_receiver_her_ids: ['12345'] }]) } });
       let id: string;
       try {
         const rec = await ingest(a, sample(NY));
@@ -217,7 +217,9 @@ describe('message store API, replay and retention', function () {
       } finally {
         await a.stop();
       }
-      const b = await startTestEngine({ env: { MONGODB_DATABASE: dbName, HENVISNING_RECEIVER_HER_IDS: '12345,90998' } });
+      const b = await startTestEngine({
+        env: { MONGODB_DATABASE: dbName, TENANTS: JSON.stringify([{ id: TEST_TENANT, henvisning_receiver_her_ids: ['12345', '90998'] }]) },
+      });
       try {
         const r = await post(b, `/api/messages/${id}/replay`, 'messages:replay');
         expect(r.status).to.equal(200);
@@ -355,7 +357,7 @@ describe('message store API, replay and retention', function () {
         },
       });
       configureLogger('trace', sink);
-      const e = await startTestEngine({ env: { LOG_LEVEL: 'trace', PRIDOK_WEBHOOK_SECRET: 'pridok-test-secret-0123456789' } });
+      const e = await startTestEngine({ env: { LOG_LEVEL: 'trace' } });
       try {
         await ingest(e, sample(NY));
         await ingest(e, variant(NY, [['<Id>13116900216</Id>', '<Id>13116900217</Id>']]));

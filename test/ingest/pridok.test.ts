@@ -3,10 +3,11 @@ import { expect } from 'chai';
 import type { Encounter, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import { signBody } from '../../src/pridok/service.js';
 import { PATIENT_TAGS, SYSTEMS } from '../../src/referrals/systems.js';
-import { engine, startTestEngine, type TestEngine } from '../support/harness.js';
+import { startTestEngine, TEST_TENANT, type TestEngine } from '../support/harness.js';
+import { pridokHeaders, TEST_PRIDOK_SECRET } from '../support/tenants.js';
 import { ingest, sample } from './support.js';
 
-const SECRET = 'pridok-test-secret-0123456789';
+const SECRET = TEST_PRIDOK_SECRET;
 
 function payload(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -24,9 +25,9 @@ function payload(over: Record<string, unknown> = {}): Record<string, unknown> {
 
 async function post(e: TestEngine, body: unknown, signature?: string | null): Promise<Response> {
   const raw = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  const sig = signature === undefined ? signBody(SECRET, raw) : signature;
-  if (sig !== null) headers['x-pridok-signature'] = sig;
+  const headers = pridokHeaders(raw);
+  if (signature === null) delete headers['x-pridok-signature'];
+  else if (signature !== undefined) headers['x-pridok-signature'] = signature;
   return fetch(`${e.url}/api/webhooks/pridok/referrals`, { method: 'POST', headers, body: new Uint8Array(raw) });
 }
 
@@ -39,7 +40,7 @@ interface Refs {
 
 async function read<T extends Resource>(e: TestEngine, ref: string): Promise<T> {
   const [type, id] = ref.split('/');
-  return (e.ctx as unknown as { fhir: { read<R>(t: string, i: string): Promise<R> } }).fhir.read<T>(type, id);
+  return e.ctx.fhir.forTenant(TEST_TENANT).read<T>(type, id);
 }
 
 async function countMessages(e: TestEngine): Promise<number> {
@@ -52,18 +53,23 @@ describe('Pridok referral webhook (POST /api/webhooks/pridok/referrals)', functi
   this.timeout(60_000);
   let e: TestEngine;
   before(async () => {
-    e = await startTestEngine({ env: { PRIDOK_WEBHOOK_SECRET: SECRET } });
+    e = await startTestEngine();
   });
   after(async () => {
     await e?.stop();
   });
 
-  it('answers 503 with a clear message while PRIDOK_WEBHOOK_SECRET is not set', async () => {
-    const res = await post(engine(), payload());
-    expect(res.status).to.equal(503);
-    const body = (await res.json()) as { error: { type: string; message: string } };
-    expect(body.error.type).to.equal('not_configured');
-    expect(body.error.message).to.include('PRIDOK_WEBHOOK_SECRET');
+  it('answers 503 with a clear message while no tenant has a webhook secret', async () => {
+    const bare = await startTestEngine({ env: { TENANTS: JSON.stringify([{ id: TEST_TENANT }]) } });
+    try {
+      const res = await post(bare, payload());
+      expect(res.status).to.equal(503);
+      const body = (await res.json()) as { error: { type: string; message: string } };
+      expect(body.error.type).to.equal('not_configured');
+      expect(body.error.message).to.include('pridok_webhook_secret');
+    } finally {
+      await bare.stop();
+    }
   });
 
   it('creates Patient (tagged insurer-referred, no marketing), ServiceRequest and a planned Encounter: 201 with the references', async () => {
@@ -110,7 +116,7 @@ describe('Pridok referral webhook (POST /api/webhooks/pridok/referrals)', functi
   });
 
   it('finds a Patient created elsewhere (random id, e.g. through the FHIR API) by its fødselsnummer', async () => {
-    const fhir = (e.ctx as unknown as { fhir: { create<R>(r: R): Promise<R> } }).fhir;
+    const fhir = e.ctx.fhir.forTenant(TEST_TENANT);
     const existing = await fhir.create<Patient>({
       resourceType: 'Patient',
       identifier: [{ system: SYSTEMS.fnr, value: '21016400952' }],
@@ -130,13 +136,14 @@ describe('Pridok referral webhook (POST /api/webhooks/pridok/referrals)', functi
   it('refuses a missing or wrong signature with 401 and stores nothing', async () => {
     const before = await countMessages(e);
     const p = payload();
-    for (const sig of [null, 'sha256=' + '0'.repeat(64), signBody('another-secret-value-xx', Buffer.from(JSON.stringify(p))), 'md5=abc']) {
+    const ts = pridokHeaders(Buffer.alloc(0))['x-pridok-timestamp'];
+    for (const sig of [null, 'sha256=' + '0'.repeat(64), signBody('another-secret-value-xx', Buffer.from(JSON.stringify(p)), ts), 'md5=abc']) {
       const res = await post(e, p, sig);
       expect(res.status, String(sig)).to.equal(401);
       await res.arrayBuffer();
     }
     // Signature over other bytes than those sent.
-    const res = await post(e, JSON.stringify(p) + ' ', signBody(SECRET, Buffer.from(JSON.stringify(p))));
+    const res = await post(e, JSON.stringify(p) + ' ', signBody(SECRET, Buffer.from(JSON.stringify(p)), ts));
     expect(res.status).to.equal(401);
     await res.arrayBuffer();
     expect(await countMessages(e)).to.equal(before);

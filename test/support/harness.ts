@@ -10,11 +10,14 @@ import { loadConfig, type Config } from '../../src/config/config.js';
 import { startEngine, type RunningEngine } from '../../src/engine/engine.js';
 import type { JobDefinition } from '../../src/jobs/types.js';
 import { configureLogger } from '../../src/logging/logger.js';
+import { TEST_TENANT, testTenants } from './tenants.js';
+
+export { OTHER_TENANT, TEST_TENANT } from './tenants.js';
 
 export interface TestEngine extends RunningEngine {
   config: Config;
-  /** A token signed with this engine's local key. */
-  token(scope: string, opts?: { sub?: string; clientId?: string; expiresIn?: string }): Promise<string>;
+  /** A token signed with this engine's local key; client_id TEST_TENANT unless given (null: none). */
+  token(scope: string, opts?: { sub?: string; clientId?: string | null; expiresIn?: string }): Promise<string>;
 }
 
 interface Harness {
@@ -69,12 +72,14 @@ export async function startTestEngine(
     MONGODB_URI: opts.mongodbUri ?? current().dbUri,
     MONGODB_DATABASE: `test_${id}`,
     LOG_LEVEL: 'silent',
+    TENANTS: testTenants(),
     ...opts.env,
   });
   const running = await startEngine(config, { extraJobDefinitions: opts.extraJobDefinitions });
   return {
     ...running,
     config,
-    token: (scope, o = {}) => mintLocalToken(config.dataDir, { scope, sub: o.sub ?? 'user-1', clientId: o.clientId, expiresIn: o.expiresIn }),
+    token: (scope, o = {}) =>
+      mintLocalToken(config.dataDir, { scope, sub: o.sub ?? 'user-1', clientId: o.clientId === undefined ? TEST_TENANT : (o.clientId ?? undefined), expiresIn: o.expiresIn }),
   };
 }
