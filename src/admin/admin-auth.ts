@@ -1,11 +1,14 @@
 /**
- * Access to the operators' pages: a bearer token with scope `admin` (API clients), or HTTP basic auth with the
- * configured ADMIN_USERNAME / ADMIN_PASSWORD (browser users). Anything else gets 401 with a Basic challenge.
+ * Access to the operators' pages: a bearer token with the scopes `admin` and `support:cross_tenant` (the job board
+ * shows every legal entity's jobs), or HTTP basic auth with the configured ADMIN_USERNAME / ADMIN_PASSWORD (browser
+ * users: the installation's operators). Anything else gets 401 with a Basic challenge. Every bearer access is written
+ * to the operator access log (target tenant "*").
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendForbidden } from '../auth/middleware.js';
+import { CROSS_TENANT_SCOPE } from '../tenancy/request-tenant.js';
 
 function sameSecret(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a).digest();
@@ -23,8 +26,10 @@ export function requireAdmin(ctx: AppContext): RequestHandler {
         res.status(401).json({ error: { type: 'access_denied', message: 'Invalid access token' } });
         return;
       }
-      if (!auth.scopes.has('admin')) return sendForbidden(res, ['admin']);
+      const missing = ['admin', CROSS_TENANT_SCOPE].filter((sc) => !auth.scopes.has(sc));
+      if (missing.length > 0) return sendForbidden(res, missing);
       req.auth = auth;
+      await ctx.operatorAccess.record(req, '*');
       return next();
     }
     const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header);

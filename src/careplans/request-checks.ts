@@ -58,6 +58,12 @@ export const activityRequestChecks: RequestCheck[] = [
     async check(f) {
       const plan = await carePlans(f.ctx).findOne({ _id: f.carePlanId, patient_id: f.patientId });
       if (!plan) return refuse(422, 'request_malformed', MSG.carePlanNotFound);
+      // Another legal entity's plan exists for this request only when one of the user's employees holds an approval
+      // on it; otherwise the answer is the one for a plan that does not exist (its existence is not revealed).
+      if (plan.managing_organization.identifier.value !== f.clientId) {
+        const employees = await activeEmployees(f.ctx, f.party, f.clientId!);
+        if (!(await hasApproval(f.ctx, f.patientId, f.carePlanId, employees, 'read'))) return refuse(422, 'request_malformed', MSG.carePlanNotFound);
+      }
       f.carePlan = plan;
       return undefined;
     },

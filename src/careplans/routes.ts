@@ -88,7 +88,8 @@ export function carePlansRouter(ctx: AppContext): Router {
     if (clientId && plan.managing_organization.identifier.value === clientId) return plan;
     const employees = clientId ? await activeEmployees(ctx, await partyOfUser(ctx, userId), clientId) : [];
     if (await hasApproval(ctx, patientId, plan._id, employees, 'read')) return plan;
-    sendEnvelopeError(req, res, 403, { type: 'forbidden', message: MSG.accessDenied });
+    // Another legal entity's plan without an approval: answered like a plan that does not exist.
+    sendEnvelopeError(req, res, 404, { type: 'not_found', message: MSG.carePlanNotFound });
     return undefined;
   }
 

@@ -10,11 +10,12 @@ import { registerDictionariesCommand } from './dictionaries-command.js';
 import { registerRegistriesCommand } from './registries-command.js';
 import { registerKeysCommand } from './keys-command.js';
 import { registerMessagesCommands } from './messages-command.js';
+import { registerTenantsCommand } from './tenants-command.js';
 
 const program = new Command();
 program
   .name('hl7-engine')
-  .description('Operate the HL7/FHIR integration engine: tokens, dictionaries, registries, ingest, replay, keys.')
+  .description('Operate the HL7/FHIR integration engine: tokens, dictionaries, registries, ingest, replay, keys, tenants.')
   .showHelpAfterError();
 
 registerTokenCommand(program);
@@ -23,6 +24,7 @@ registerDatabaseCommands(program);
 registerRegistriesCommand(program);
 registerMessagesCommands(program);
 registerKeysCommand(program);
+registerTenantsCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`${err.message}\n`);

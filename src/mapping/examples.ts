@@ -5,6 +5,7 @@
  * `meta.lastUpdated` and the source-message extension (times and store ids of one delivery) are left out.
  * Used by the tests, and by `hl7-engine mappings check [--update]` for mapping authors.
  */
+import { TENANT_TAG_SYSTEM } from '../tenancy/tenant.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
@@ -69,7 +70,13 @@ export function normaliseForGolden(resources: Resource[]): Resource[] {
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(o)) {
         if (top && k === 'meta') {
+          // versionId, lastUpdated and the tenant tag are the store's, not the mapping's.
           const { versionId: _v, lastUpdated: _l, ...rest } = x as Record<string, unknown>;
+          const tags = Array.isArray(rest.tag) ? (rest.tag as { system?: string }[]).filter((t) => t.system !== TENANT_TAG_SYSTEM) : undefined;
+          if (tags !== undefined) {
+            if (tags.length > 0) rest.tag = tags;
+            else delete rest.tag;
+          }
           if (Object.keys(rest).length > 0) out.meta = rest;
           continue;
         }

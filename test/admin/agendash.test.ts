@@ -36,11 +36,14 @@ describe('operators: Agendash at /admin/jobs', function () {
     expect(wrong.status).to.equal(401);
     const noScope = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Bearer ${await e.token('job:read')}` } });
     expect(noScope.status).to.equal(403);
-    expect((((await noScope.json()) as any)).error.message).to.equal('Your scope does not allow to access this resource. Missing allowances: admin');
+    expect((((await noScope.json()) as any)).error.message).to.equal('Your scope does not allow to access this resource. Missing allowances: admin, support:cross_tenant');
+    // The board shows every legal entity's jobs: admin alone is not enough.
+    const adminOnly = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Bearer ${await e.token('admin')}` } });
+    expect(adminOnly.status).to.equal(403);
   });
 
-  it('serves the dashboard to a bearer token with scope admin', async () => {
-    const res = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Bearer ${await e.token('admin')}` } });
+  it('serves the dashboard to a bearer token with scopes admin and support:cross_tenant', async () => {
+    const res = await fetch(`${e.url}/admin/jobs/`, { headers: { authorization: `Bearer ${await e.token('admin support:cross_tenant')}` } });
     expect(res.status).to.equal(200);
     expect(await res.text()).to.match(/<html/i);
   });

@@ -55,7 +55,7 @@ describe('care plans API', function () {
 
   it('is readable as a FHIR CarePlan (draft while new; addresses as contained Conditions)', async () => {
     const res = await create(body());
-    const fhir = await http(e, 'GET', `/fhir/CarePlan/${res.body.data.id}`, await e.token('system/CarePlan.read'));
+    const fhir = await http(e, 'GET', `/fhir/CarePlan/${res.body.data.id}`, await e.token('system/CarePlan.read', { clientId: w.legalEntityId }));
     expect(fhir.status).to.equal(200);
     expect(fhir.body).to.include({ resourceType: 'CarePlan', status: 'draft', intent: 'order', title: 'Plan' });
     expect(fhir.body.addresses).to.deep.equal([{ reference: '#addresses-1' }]);
@@ -91,15 +91,15 @@ describe('care plans API', function () {
     expect((await create(body())).status).to.equal(409);
   });
 
-  it('lets the managing legal entity and approved employees read; others get 403', async () => {
+  it('lets the managing legal entity and approved employees read; for others the plan does not exist (404)', async () => {
     const path = `/api/patients/${w.patientId}/care_plans/${w.carePlanId}`;
     expect((await http(e, 'GET', path, w.token)).status).to.equal(200);
     const other = await newWorld(e);
     const outsider = await e.token('care_plan:read', { sub: other.userId, clientId: other.legalEntityId });
     const denied = await http(e, 'GET', path, outsider);
-    expect(denied.status).to.equal(403);
-    expect(denied.body.error).to.deep.equal({ type: 'forbidden', message: 'Access denied' });
-    expect((await http(e, 'GET', `${path}/activities`, outsider)).status).to.equal(403);
+    expect(denied.status).to.equal(404);
+    expect(denied.body.error).to.deep.equal({ type: 'not_found', message: 'Care plan with such id is not found' });
+    expect((await http(e, 'GET', `${path}/activities`, outsider)).status).to.equal(404);
     expect((await http(e, 'GET', `/api/patients/${w.patientId}/care_plans`, outsider)).body.data).to.deep.equal([]);
     await e.ctx.registries.upsertMany('approvals', [
       { id: randomUUID(), patient_id: w.patientId, granted_to: other.employeeId, granted_resources: [{ resource_type: 'care_plan', id: w.carePlanId }], access_level: 'read', status: 'active' },

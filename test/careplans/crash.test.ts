@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { databaseUri, tmpDir, type TestEngine, TEST_TENANT } from '../support/harness.js';
+import { databaseUri, tmpDir, type TestEngine } from '../support/harness.js';
 import { mintLocalToken } from '../../src/auth/keys.js';
 import { PROCESSING_STEPS } from '../../src/careplans/fault-injection.js';
 import { provenanceIdOf } from '../../src/careplans/fhir.js';
@@ -38,7 +38,7 @@ async function expectCompletedOnce(e: TestEngine, w: World, jobHref: string, act
     await new Promise((r) => setTimeout(r, 100));
   }
   expect(await db.collection('jobs').countDocuments({ name: 'care_plan.terminate_superseded', 'data.care_plan_id': plan })).to.equal(1);
-  const provenances = await e.ctx.fhir.forTenant(TEST_TENANT).search('Provenance', { target: `CarePlan/${plan}` });
+  const provenances = await e.ctx.fhir.forTenant(w.legalEntityId).search('Provenance', { target: `CarePlan/${plan}` });
   expect(provenances.resources.map((p) => p.id)).to.deep.equal([provenanceIdOf(activityId)]);
 }
 
@@ -91,7 +91,7 @@ describe('care plan activities: crash between steps', function () {
       const plan = await db.collection('care_plans').findOne({ _id: w.carePlanId as never });
       expect(plan!.status).to.equal('active');
       expect(plan!.status_history.map((h: { status: string }) => h.status)).to.deep.equal(['new', 'active']);
-      const fhir = (e.ctx as unknown as { fhir: { search(t: string, p: Record<string, string>): Promise<{ resources: unknown[] }> } }).fhir;
+      const fhir = e.ctx.fhir.forTenant(w.legalEntityId);
       expect((await fhir.search('Provenance', { target: `CarePlan/${w.carePlanId}` })).resources).to.have.length(1);
     });
 
@@ -104,7 +104,7 @@ describe('care plan activities: crash between steps', function () {
       const doc = await e.ctx.database.db.collection('care_plans').findOne({ _id: plan as never });
       expect(doc!.status_history.map((h: { status: string }) => h.status)).to.deep.equal(['new', 'active']);
       expect(await e.ctx.database.db.collection('care_plan_activities').countDocuments({ care_plan_id: plan })).to.equal(2);
-      const fhirPlan = await http(e, 'GET', `/fhir/CarePlan/${plan}`, await e.token('system/*.read'));
+      const fhirPlan = await http(e, 'GET', `/fhir/CarePlan/${plan}`, await e.token('system/*.read', { clientId: w.legalEntityId }));
       expect(fhirPlan.body.activity).to.have.length(2);
     });
   });

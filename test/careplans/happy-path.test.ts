@@ -75,7 +75,7 @@ describe('care plan activities: happy path', function () {
     expect(Buffer.from(await download.arrayBuffer()).equals(der)).to.equal(true);
 
     // FHIR: the Provenance of the activity carries the signer and the signed original's hash; the CarePlan mirror is active.
-    const fhirToken = await e.token('system/*.read');
+    const fhirToken = await e.token('system/*.read', { clientId: w.legalEntityId });
     const prov = await http(e, 'GET', `/fhir/Provenance/${provenanceIdOf(content.id)}`, fhirToken);
     expect(prov.status, JSON.stringify(prov.body)).to.equal(200);
     expect(prov.body.target[0].reference).to.equal(`CarePlan/${plan}`);
@@ -130,7 +130,7 @@ describe('care plan activities: happy path', function () {
     const terminationJob = await http(e, 'GET', `/api/jobs/${terminationJobs[0]._id.toHexString()}`, w.token);
     expect(terminationJob.body.data).to.deep.include({ status: 'processed', status_code: 200 });
     expect(terminationJob.body.data.response_data.terminated_care_plans).to.deep.equal([olderPlan]);
-    const olderFhir = await http(e, 'GET', `/fhir/CarePlan/${olderPlan}`, await e.token('system/*.read'));
+    const olderFhir = await http(e, 'GET', `/fhir/CarePlan/${olderPlan}`, await e.token('system/*.read', { clientId: w.legalEntityId }));
     expect(olderFhir.body.status).to.equal('revoked');
   });
 

@@ -132,7 +132,7 @@ describe('consultations: insurer report (XLSX job)', () => {
       expect(res.body.error.invalid.map((i: { entry: string }) => i.entry)).to.include(entry);
     }
     const reports = eng.ctx.database.db.collection('consultation_reports');
-    await reports.insertOne({ _id: 'report-pending-test', status: 'pending', from: new Date(), to: new Date(), created_at: new Date(), updated_at: new Date() } as never);
+    await reports.insertOne({ _id: 'report-pending-test', status: 'pending', client_id: TEST_TENANT, from: new Date(), to: new Date(), created_at: new Date(), updated_at: new Date() } as never);
     const early = await api(eng, 'GET', '/api/consultations/reports/report-pending-test/download', t.resultReader);
     expect(early.status).to.equal(409);
     expect(early.body.error.message).to.equal('Report report-pending-test is pending; it can be downloaded once ready');
@@ -144,11 +144,16 @@ describe('consultations: insurer report (XLSX job)', () => {
     const eng = engine();
     const scheduled = await eng.ctx.database.db.collection('agendaJobs').findOne({ name: INSURER_REPORT_JOB, repeatInterval: { $exists: true } });
     expect(scheduled?.repeatInterval).to.equal('0 2 * * *');
+    // A consultation of this legal entity that ended yesterday (the daily run makes one report per legal entity).
+    const yesterdayNoon = new Date(`${new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)}T12:00:00.000Z`);
+    const moved = await eng.ctx.database.db.collection('consultations').updateOne({ tenant: TEST_TENANT, state: 'completed' }, { $set: { ends_at: yesterdayNoon } });
+    expect(moved.modifiedCount).to.equal(1);
     const { id } = await eng.ctx.jobs.enqueue(INSURER_REPORT_JOB, { daily: true });
     // A scheduled run belongs to no legal entity: only operators (scope admin) see it in the jobs API.
     expect((await waitForJob(eng, await eng.token('job:read admin'), id)).status).to.equal('processed');
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    const daily = await ok(api(eng, 'GET', `/api/consultations/reports/daily-${yesterday}`, t.resultReader));
+    // One daily report per legal entity that completed consultations that day.
+    const daily = await ok(api(eng, 'GET', `/api/consultations/reports/daily-${TEST_TENANT}-${yesterday}`, t.resultReader));
     expect(daily).to.include({ kind: 'daily', status: 'ready', from: `${yesterday}T00:00:00.000Z`, to: `${today}T00:00:00.000Z` });
   });
 });

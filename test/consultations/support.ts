@@ -44,7 +44,7 @@ export interface Tokens {
 
 /** Tokens signed with the engine's local key (of its DATA_DIR, also when a test overrides DATA_DIR). */
 export async function tokens(eng: TestEngine): Promise<Tokens> {
-  const mint = (scope: string, sub: string) => mintLocalToken(eng.config.dataDir, { scope, sub });
+  const mint = (scope: string, sub: string) => mintLocalToken(eng.config.dataDir, { scope, sub, clientId: TEST_TENANT });
   return {
     supervisor: await mint('consultations:read consultations:write consultations:supervise', 'supervisor-1'),
     reader: await mint('consultations:read', 'reader-1'),

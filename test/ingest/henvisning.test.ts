@@ -7,7 +7,7 @@ import type { Bundle, Encounter, Extension, Patient, Resource, ServiceRequest } 
 import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
 import { normaliseForGolden } from '../../src/mapping/examples.js';
 import { SYSTEMS } from '../../src/referrals/systems.js';
-import { startTestEngine, type TestEngine } from '../support/harness.js';
+import { startTestEngine, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { getMessage, ingest, postXml, refOf, sample, sampleNames, sampleText, variant } from './support.js';
 
 for (const f of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) indexStructureDefinitionBundle(readJson(f) as Bundle);
@@ -19,7 +19,7 @@ interface Fhir {
 }
 
 function fhir(e: TestEngine): Fhir {
-  return (e.ctx as unknown as { fhir: Fhir }).fhir;
+  return e.ctx.fhir.forTenant(TEST_TENANT);
 }
 
 async function read<T extends Resource>(e: TestEngine, reference: string): Promise<T> {

@@ -84,7 +84,7 @@ describe('jobs: runner and API', function () {
   before(async () => {
     e = await startTestEngine({ extraJobDefinitions: testJobs, env: { JOBS_POLL_INTERVAL_MS: '100' } });
     token = await e.token('job:read', { clientId: 'le-1' });
-    adminToken = await e.token('job:read admin', { clientId: 'le-ops' });
+    adminToken = await e.token('job:read admin', { clientId: 'le-1' });
   });
   after(async () => e.stop());
 
@@ -128,8 +128,9 @@ describe('jobs: runner and API', function () {
     const agendaDocs = (id: string) => e.ctx.database.db.collection('agendaJobs').countDocuments({ 'data.jobId': id });
     const ok = await e.ctx.jobs.enqueue('test.response-data', { n: 2 }, { owner: { clientId: 'le-agenda' } });
     const failed = await e.ctx.jobs.enqueue('test.always-throws', {}, { owner: { clientId: 'le-agenda' } });
-    await waitForStatus(e, adminToken, ok.id, ['processed']);
-    const f = await waitForStatus(e, adminToken, failed.id, ['failed']);
+    const agendaToken = await e.token('job:read', { clientId: 'le-agenda' });
+    await waitForStatus(e, agendaToken, ok.id, ['processed']);
+    const f = await waitForStatus(e, agendaToken, failed.id, ['failed']);
     expect(f.attempts).to.equal(3);
     for (let i = 0; i < 50 && (await agendaDocs(ok.id)) > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await agendaDocs(ok.id)).to.equal(0);
@@ -198,15 +199,28 @@ describe('jobs: runner and API', function () {
     const owned = await e.ctx.jobs.enqueue('test.response-data', { secret: 'le-1 data' }, { owner: { clientId: 'le-1', userId: 'u-a' } });
     const mine = await e.ctx.jobs.enqueue('test.response-data', { mine: true }, { owner: { userId: 'u-no-le', clientId: undefined } });
     const nobodys = await e.ctx.jobs.enqueue('test.response-data', {});
+    const noLe = await e.token('job:read', { sub: 'u-no-le', clientId: null });
     await waitForStatus(e, adminToken, owned.id, ['processed']);
-    await waitForStatus(e, adminToken, mine.id, ['processed']);
-    const noLe = await e.token('job:read', { sub: 'u-no-le' });
+    await waitForStatus(e, noLe, mine.id, ['processed']);
     const list = (await (await fetch(`${e.url}/api/jobs?page_size=500`, { headers: { authorization: `Bearer ${noLe}` } })).json()) as any;
     expect(list.data.map((j: { id: string }) => j.id)).to.deep.equal([mine.id]);
     expect((await get(owned.id, noLe)).status).to.equal(404);
     expect((await get(nobodys.id, noLe)).status).to.equal(404);
     expect((await get(nobodys.id, token)).status).to.equal(404);
     expect((await get(mine.id, noLe)).status).to.equal(200);
+  });
+
+  it("support staff read another legal entity's job only with support:cross_tenant and X-Target-Tenant, audited", async () => {
+    const { id } = await e.ctx.jobs.enqueue('test.response-data', {}, { owner: { clientId: 'le-1' } });
+    const ops = await e.token('job:read support:cross_tenant', { clientId: 'le-ops', sub: 'support-1' });
+    expect((await get(id, ops)).status).to.equal(404); // without naming the tenant: its own tenant's jobs only
+    const asLe1 = (t: string) => fetch(`${e.url}/api/jobs/${id}`, { headers: { authorization: `Bearer ${t}`, 'x-target-tenant': 'le-1' }, redirect: 'manual' });
+    const plain = await e.token('job:read admin', { clientId: 'le-ops' });
+    expect((await asLe1(plain)).status).to.equal(403);
+    expect([200, 303]).to.include((await asLe1(ops)).status);
+    const audit = await e.ctx.database.db.collection('operator_access').find({ user_id: 'support-1' }).toArray();
+    expect(audit).to.have.length(1);
+    expect(audit[0]).to.include({ acting_tenant: 'le-ops', target_tenant: 'le-1', method: 'GET', route: '/api/jobs/:id' });
   });
 
   it('unknown and malformed ids answer 404; another legal entity cannot read a job', async () => {
