@@ -86,6 +86,26 @@ for (const p of PATHS) {
   cases.push({ name: `${p.method ?? 'GET'} ${p.path}: malformed percent-encoding`, method: p.method ?? 'GET', path: p.path, status: 400, kind: p.kind });
 }
 
+// A chained search is a filter: answering it with every resource (an ignored parameter) would leak; 400 instead.
+const SEARCHES: { path: string; status: number; kind: Kind; method?: string; body?: string }[] = [
+  { path: '/fhir/ServiceRequest?subject.name=x', status: 400, kind: 'OperationOutcome' },
+  { path: '/fhir/ServiceRequest?subject:Patient.name=x', status: 400, kind: 'OperationOutcome' },
+  { path: '/fhir/Observation?patient.identifier=urn:oid:2.16.578.1.12.4.1.4.1|01010112345', status: 400, kind: 'OperationOutcome' },
+  { path: '/fhir/Patient?_has:Observation:patient:code=1234-5', status: 400, kind: 'OperationOutcome' },
+  { path: '/fhir/ServiceRequest/_search', method: 'POST', body: 'subject.name=x', status: 400, kind: 'OperationOutcome' },
+];
+for (const q of SEARCHES) {
+  cases.push({
+    name: `${q.method ?? 'GET'} ${q.path}${q.body ? ` (${q.body})` : ''}: chained search`,
+    method: q.method ?? 'GET',
+    path: q.path,
+    headers: q.body ? { 'content-type': 'application/x-www-form-urlencoded' } : undefined,
+    body: q.body,
+    status: q.status,
+    kind: q.kind,
+  });
+}
+
 describe('hostile input at the HTTP edge (corpus)', function () {
   this.timeout(60_000);
   let token: string;
@@ -119,6 +139,12 @@ describe('hostile input at the HTTP edge (corpus)', function () {
     });
     expect(a.status).to.be.within(400, 499);
     expect(a.text).to.not.match(/nested deeper/);
+  });
+
+  it('an unknown (not chained) search parameter is still ignored with a warning (lenient handling)', async () => {
+    const a = await rawRequest(engine().url, { method: 'GET', path: '/fhir/ServiceRequest?foo=x', headers: { authorization: `Bearer ${token}` } });
+    expect(a.status, a.text).to.equal(200);
+    expect(a.json.resourceType).to.equal('Bundle');
   });
 
   it('a gzip body that decodes is accepted', async () => {
