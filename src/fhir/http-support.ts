@@ -7,6 +7,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { AuthContext } from '../auth/middleware.js';
 import type { AppContext } from '../http/context.js';
 import { clientError } from '../http/errors.js';
+import { routePattern } from '../http/request-context.js';
 import { log } from '../logging/logger.js';
 import { FhirError, operationOutcome, type IssueCode } from './errors.js';
 
@@ -51,7 +52,7 @@ export function fhirErrorHandler() {
       sendOutcome(res, parsed.status, operationOutcome(outcomeCode(parsed.status), parsed.message));
       return;
     }
-    log().error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack }, path: req.path }, 'unhandled FHIR error');
+    log().error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack }, route: routePattern(req) }, 'unhandled FHIR error');
     sendOutcome(res, 500, operationOutcome('exception', 'Internal server error', 'fatal'));
   };
 }
