@@ -20,7 +20,7 @@ import { HttpError } from '../http/errors.js';
 import { Router, type Request, type Response } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { rawBody } from '../http/body.js';
+import { assertJsonDepth, rawBody } from '../http/body.js';
 import { clientError } from '../http/errors.js';
 import { log } from '../logging/logger.js';
 import { diffView } from './diff.js';
@@ -154,6 +154,8 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const type = (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
     if (type && !JSON_TYPES.test(type)) throw new HttpError(415, 'unsupported_media_type', 'Send application/json');
     let v: unknown;
+    // Without a Content-Type the body parser's depth check did not run (it looks at JSON types only).
+    if (!type) assertJsonDepth(body);
     try {
       v = JSON.parse(decodeText(body, charsetOf(req.get('content-type'))));
     } catch (err) {

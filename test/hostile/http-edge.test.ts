@@ -67,6 +67,14 @@ for (const r of BODY_ROUTES) {
   }
 }
 
+// Dictionary requests whose small JSON body may come without a Content-Type: still depth-checked.
+for (const [method, path] of [
+  ['PATCH', '/api/dictionaries/TEST%2Fhostile/codes/A'],
+  ['POST', '/api/dictionaries/TEST%2Fhostile/rollback'],
+]) {
+  cases.push({ name: `${method} ${path}: JSON 20 000 levels deep without Content-Type`, method, path, body: deepJson(20_000), status: 400, kind: 'envelope' });
+}
+
 const PATHS: { path: string; kind: Kind; method?: string }[] = [
   { path: '/api/jobs/%ZZ', kind: 'error' },
   { path: '/api/jobs/%C3%28', kind: 'error' },
