@@ -61,7 +61,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(notFoundHandler);
   // Errors raised before a family's router (path encoding, the shared JSON parser) in that family's body shape.
   app.use('/fhir', fhirErrorHandler());
-  app.use(['/api/patients', '/api/dictionaries'], envelopeErrorHandler);
+  app.use(['/api/patients', '/api/dictionaries', '/api/webhooks'], envelopeErrorHandler);
   app.use(jsonErrorHandler);
   return app;
 }

@@ -2,9 +2,10 @@
  * Hostile input at the HTTP edge, as a corpus: each case is a request and the exact answer it must get (status and
  * body shape of its route family). No case may answer 5xx.
  */
+import { createHmac } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
-import { engine } from '../support/harness.js';
+import { engine, startTestEngine, type TestEngine } from '../support/harness.js';
 import { JSON_MAX_DEPTH } from '../../src/http/body.js';
 import { bodyKind, rawRequest } from './support.js';
 
@@ -164,4 +165,36 @@ describe('hostile input at the HTTP edge (corpus)', function () {
     });
     expect(a.status, a.text).to.equal(201);
   });
+});
+
+describe('hostile input at the HTTP edge: Pridok webhook (signed, its own body reader)', function () {
+  this.timeout(60_000);
+  const secret = 'hostile-webhook-secret-0123456789';
+  let e: TestEngine;
+  before(async () => {
+    e = await startTestEngine({ env: { PRIDOK_WEBHOOK_SECRET: secret } });
+  });
+  after(async () => {
+    await e?.stop();
+  });
+
+  const sign = (body: Buffer | string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  const webhookCases: { name: string; headers: Record<string, string>; body: Buffer | string; status: number }[] = [
+    { name: 'garbage deflate', headers: { 'content-encoding': 'deflate' }, body: garbageDeflate, status: 400 },
+    { name: 'truncated gzip', headers: { 'content-encoding': 'gzip' }, body: truncatedGzip, status: 400 },
+    { name: 'unknown encoding', headers: { 'content-encoding': 'x-klingon' }, body: JSON_BODY, status: 415 },
+    // The webhook's JSON schema refuses the shape (the deep part is an unknown property).
+    { name: 'signed JSON 50 000 levels deep', headers: {}, body: `{"JournalGuid":"hostile","x":${'['.repeat(50_000)}${']'.repeat(50_000)}}`, status: 422 },
+  ];
+  for (const c of webhookCases) {
+    it(`POST /api/webhooks/pridok/referrals: ${c.name} → ${c.status} envelope`, async () => {
+      const a = await rawRequest(e.url, {
+        method: 'POST',
+        path: '/api/webhooks/pridok/referrals',
+        headers: { 'content-type': 'application/json', 'x-pridok-signature': sign(c.body), ...c.headers },
+        body: c.body,
+      });
+      expect({ status: a.status, kind: bodyKind(a.json) }, a.text.slice(0, 300)).to.deep.equal({ status: c.status, kind: 'envelope' });
+    });
+  }
 });
