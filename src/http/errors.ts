@@ -76,8 +76,10 @@ export function clientError(err: unknown): ClientError | undefined {
   }
   const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
   if (status === undefined || !Number.isInteger(status) || status < 400 || status > 499) return undefined;
-  // A decompression stream's failure (garbage deflate, truncated gzip) reaches here as a 400 with a zlib code.
-  const undecodable = typeof (e as { code?: unknown }).code === 'string' && typeof e.type !== 'string';
+  // A decompression stream's failure (garbage deflate, truncated gzip) reaches here as the zlib error (numeric
+  // `errno`, `code` such as Z_DATA_ERROR or Z_BUF_ERROR) with status 400 added by the body parser.
+  const z = e as { code?: unknown; errno?: unknown };
+  const undecodable = status === 400 && typeof z.errno === 'number' && typeof z.code === 'string' && typeof e.type !== 'string';
   // Texts of errors not made for clients are not echoed; http-errors marks client texts `expose`.
   const message = undecodable
     ? 'Request body could not be decoded with its Content-Encoding'

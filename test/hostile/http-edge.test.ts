@@ -60,6 +60,7 @@ const cases: Case[] = [];
 for (const r of BODY_ROUTES) {
   const base = { method: r.method, path: r.path, kind: r.kind };
   cases.push({ ...base, name: `${r.method} ${r.path}: garbage deflate`, headers: { 'content-type': r.type, 'content-encoding': 'deflate' }, body: garbageDeflate, status: 400 });
+  cases.push({ ...base, name: `${r.method} ${r.path}: garbage brotli`, headers: { 'content-type': r.type, 'content-encoding': 'br' }, body: garbageDeflate, status: 400 });
   cases.push({ ...base, name: `${r.method} ${r.path}: truncated gzip`, headers: { 'content-type': r.type, 'content-encoding': 'gzip' }, body: truncatedGzip, status: 400 });
   cases.push({ ...base, name: `${r.method} ${r.path}: unknown encoding`, headers: { 'content-type': r.type, 'content-encoding': 'x-klingon' }, body: JSON_BODY, status: 415 });
   if (r.json) {
