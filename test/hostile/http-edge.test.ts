@@ -64,6 +64,7 @@ for (const r of BODY_ROUTES) {
   cases.push({ ...base, name: `${r.method} ${r.path}: truncated gzip`, headers: { 'content-type': r.type, 'content-encoding': 'gzip' }, body: truncatedGzip, status: 400 });
   cases.push({ ...base, name: `${r.method} ${r.path}: unknown encoding`, headers: { 'content-type': r.type, 'content-encoding': 'x-klingon' }, body: JSON_BODY, status: 415 });
   if (r.json) {
+    cases.push({ ...base, name: `${r.method} ${r.path}: unknown charset`, headers: { 'content-type': `${r.type}; charset=x-klingon` }, body: JSON_BODY, status: 415 });
     cases.push({ ...base, name: `${r.method} ${r.path}: JSON 50 000 levels deep`, headers: { 'content-type': r.type }, body: deepJson(50_000), status: 400 });
     cases.push({ ...base, name: `${r.method} ${r.path}: JSON ${JSON_MAX_DEPTH} levels + 1`, headers: { 'content-type': r.type }, body: deepJson(JSON_MAX_DEPTH), status: 400 });
   }
