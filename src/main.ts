@@ -1,12 +1,37 @@
 /**
  * Entry point of `npm start`: validates configuration (one clear line and exit code 2 when wrong), starts the engine,
- * and stops it gracefully on SIGTERM / SIGINT.
+ * and stops it gracefully on SIGTERM / SIGINT. The signal handlers are installed before anything starts: a signal
+ * during start-up stops the embedded database the start-up may have launched (it would otherwise outlive the
+ * process), a second signal exits at once (the embedded database is killed on exit).
  */
 import { ConfigError, loadConfig } from './config/config.js';
-import { startEngine } from './engine/engine.js';
-import { configureLogger } from './logging/logger.js';
+import { stopStartedServers } from './devdb/devdb.js';
+import { startEngine, type RunningEngine } from './engine/engine.js';
+import { configureLogger, rootLogger } from './logging/logger.js';
+
+let engine: RunningEngine | undefined;
+let stopping = false;
+
+function onSignal(signal: string): void {
+  const logger = rootLogger();
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  stopping = true;
+  logger.info({ signal, started: engine !== undefined }, 'signal received');
+  (engine ? engine.stop() : stopStartedServers()).then(
+    () => process.exit(0),
+    (err) => {
+      logger.error({ err: { message: (err as Error).message } }, 'error during shutdown');
+      process.exit(1);
+    },
+  );
+}
 
 async function main(): Promise<void> {
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   let config;
   try {
     config = loadConfig();
@@ -18,26 +43,20 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = configureLogger(config.logLevel);
-  let engine;
   try {
-    engine = await startEngine(config);
+    const started = await startEngine(config);
+    if (stopping) {
+      // The signal came while starting: what started is stopped here (the handler only had the database to stop).
+      await started.stop();
+      return;
+    }
+    engine = started;
   } catch (err) {
+    if (stopping) return; // start-up failed because the signal stopped its database: the handler exits
     logger.fatal({ err: { message: (err as Error).message } }, 'start-up failed');
     process.stderr.write(`Start-up failed: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  const onSignal = (signal: string) => {
-    logger.info({ signal }, 'signal received');
-    engine.stop().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err: { message: (err as Error).message } }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
 }
 
 void main();

@@ -141,7 +141,30 @@ async function waitFor(cond: () => boolean, ms: number): Promise<void> {
 }
 
 const running = new Set<ChildProcess>();
+let refusing = false;
 let exitHookInstalled = false;
+
+/**
+ * Stops every server this process started (SIGTERM, SIGKILL after 5 s) and refuses to start more: for a signal
+ * that arrives while the engine is still starting, before anything else owns the database.
+ */
+export async function stopStartedServers(): Promise<void> {
+  refusing = true;
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
@@ -157,6 +180,7 @@ async function startServer(
   port: number,
   dataDir: string,
 ): Promise<EmbeddedDatabase> {
+  if (refusing) throw new Error(`not starting ${kind}: the process is shutting down`);
   installExitHook();
   const logFile = path.join(dataDir, `${kind}.log`);
   const out = fs.openSync(logFile, 'a');

@@ -14,11 +14,13 @@
  * system/*.read, system/*.rs …). $validate-code answers what `ctx.dictionaries.isValidCode` answers: inactive codes,
  * unknown codes and hierarchy groups are not valid.
  */
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Bundle, CodeableConcept, Coding, Parameters, Resource } from '@medplum/fhirtypes';
 import { FhirError, operationOutcome } from '../fhir/errors.js';
+import { outcomeCode } from '../fhir/http-support.js';
 import type { AppContext } from '../http/context.js';
-import { bodyParserError } from '../http/errors.js';
+import { jsonBody } from '../http/body.js';
+import { clientError } from '../http/errors.js';
 import { log } from '../logging/logger.js';
 import type { LoadedDictionary } from './service.js';
 import { codeSystemUrl, computableName, expansion, lookupParameters, toCodeSystem, toValueSet, validateCode, verdictParameters, type ValidationVerdict } from './terminology.js';
@@ -95,7 +97,7 @@ export function fhirTerminologyRouter(ctx: AppContext): Router {
   const router = Router();
   const base = ctx.config.dictionaries.canonicalBase;
   const service = ctx.dictionaries;
-  const parseBody = express.json({ limit: '1mb', type: ['application/json', 'application/fhir+json', 'application/*+json'] });
+  const parseBody = jsonBody({ limit: '1mb', type: ['application/json', 'application/fhir+json', 'application/*+json'] });
 
   const guard = (type: 'CodeSystem' | 'ValueSet') => async (req: Request, res: Response, next: NextFunction) => {
     // Inside the FHIR router (registerFhirExtension) the token is verified already.
@@ -344,8 +346,8 @@ export function fhirTerminologyRouter(ctx: AppContext): Router {
       else log().warn({ status: err.status, code: err.code }, 'terminology request rejected');
       return send(res, err.status, err.outcome);
     }
-    const parsed = bodyParserError(err);
-    if (parsed) return send(res, parsed.status, operationOutcome(parsed.status === 413 ? 'too-long' : 'structure', parsed.message));
+    const parsed = clientError(err);
+    if (parsed) return send(res, parsed.status, operationOutcome(outcomeCode(parsed.status), parsed.message));
     log().error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'terminology request failed');
     send(res, 500, operationOutcome('exception', 'Internal server error', 'fatal'));
   });

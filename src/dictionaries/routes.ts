@@ -17,10 +17,11 @@
  * DICTIONARY_UPLOAD_LIMIT, default 32mb) and is mounted before the global JSON parser.
  */
 import { HttpError } from '../http/errors.js';
-import express, { Router, type Request, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { bodyParserError } from '../http/errors.js';
+import { assertJsonDepth, rawBody } from '../http/body.js';
+import { clientError } from '../http/errors.js';
 import { log } from '../logging/logger.js';
 import { diffView } from './diff.js';
 import { RESERVED_SEGMENTS, splitFile, validName, type DictionaryCode } from './format.js';
@@ -132,14 +133,14 @@ export function dictionariesRouter(ctx: AppContext): Router {
   const read = ctx.auth.requireScopes('dictionaries:read');
   const write = ctx.auth.requireScopes('dictionaries:write');
   const service = ctx.dictionaries;
-  const uploadParser = express.raw({ type: () => true, limit: ctx.config.dictionaries.uploadLimitBytes });
-  const smallParser = express.raw({ type: () => true, limit: 64 * 1024 });
+  const uploadParser = rawBody({ limit: ctx.config.dictionaries.uploadLimitBytes });
+  const smallParser = rawBody({ limit: 64 * 1024 });
 
   const readBody = (req: Request, res: Response, small = false): Promise<Buffer> =>
     new Promise((resolve, reject) =>
       (small ? smallParser : uploadParser)(req, res, (err?: unknown) => {
         if (err) {
-          const mapped = bodyParserError(err);
+          const mapped = clientError(err);
           reject(mapped ? new HttpError(mapped.status, mapped.type, mapped.message) : err);
           return;
         }
@@ -153,6 +154,8 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const type = (req.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
     if (type && !JSON_TYPES.test(type)) throw new HttpError(415, 'unsupported_media_type', 'Send application/json');
     let v: unknown;
+    // Without a Content-Type the body parser's depth check did not run (it looks at JSON types only).
+    if (!type) assertJsonDepth(body);
     try {
       v = JSON.parse(decodeText(body, charsetOf(req.get('content-type'))));
     } catch (err) {
@@ -420,6 +423,10 @@ function sendFailure(req: Request, res: Response, err: unknown): void {
   } else if (err instanceof TextDecodeError) {
     status = err.kind === 'unsupported_charset' ? 415 : 400;
     error = { type: err.kind === 'unsupported_charset' ? 'unsupported_media_type' : 'invalid_encoding', message: err.message };
+  } else if (clientError(err)) {
+    const c = clientError(err)!;
+    status = c.status;
+    error = { type: c.type, message: c.message };
   } else {
     log().error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack } }, 'dictionary request failed');
     if (res.headersSent) return void res.destroy();

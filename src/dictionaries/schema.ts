@@ -6,6 +6,7 @@
  * Errors come out as the eHealth-style `invalid` entries of a 422 `validation_failed` body.
  */
 import { Ajv, type ErrorObject } from 'ajv';
+import { patternProblem } from './pattern.js';
 import { NAME_PATTERN, RESERVED_PATTERN, RESERVED_SEGMENTS, type DictionaryFile } from './format.js';
 
 export interface InvalidEntry {
@@ -285,14 +286,7 @@ ajv.addKeyword({
   type: 'string',
   schemaType: 'boolean',
   errors: false,
-  validate: (_schema: boolean, data: string) => {
-    try {
-      new RegExp(data);
-      return true;
-    } catch {
-      return false;
-    }
-  },
+  validate: (_schema: boolean, data: string) => patternProblem(data) === undefined,
 });
 type IntegrityValidate = ((schema: boolean, data: DictionaryFile) => boolean) & { errors?: Partial<ErrorObject>[] };
 const integrity: IntegrityValidate = (_schema, data) => {
@@ -371,7 +365,7 @@ function toInvalid(e: ErrorObject): InvalidEntry {
       break;
     case 'regexSyntax':
       rule = 'format';
-      description = 'is not a valid regular expression';
+      description = 'is not a regular expression RE2 accepts (linear-time matching: no backreferences such as \\1, no lookaround such as (?= or (?<!)';
       break;
     case 'pattern':
       rule = 'format';

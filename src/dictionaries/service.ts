@@ -13,6 +13,7 @@ import type { Db } from 'mongodb';
 import { log } from '../logging/logger.js';
 import { diffDictionaries, isEmptyDiff, summarize, type DictionaryDiff } from './diff.js';
 import { defaultLanguageOf, fhirIdOf, splitFile, validName, type DictionaryCode, type DictionaryFile, type DictionaryGroup, type DictionaryMeta } from './format.js';
+import { compilePattern } from './pattern.js';
 import { validateDictionary, type InvalidEntry } from './schema.js';
 import { ConflictError, DictionaryStore, storableMeta, versionId, type ChangeAction, type HeaderDoc, type HeaderStamp, type VersionDoc } from './store.js';
 
@@ -543,6 +544,21 @@ function viewOf(c: DictionaryCode): CodeView {
   return v;
 }
 
+/**
+ * The normalisation rules on RE2. A rule stored before uploads were checked against RE2 and that RE2 cannot compile
+ * is left out (and logged) rather than run on a backtracking engine.
+ */
+function normalizeRules(name: string, rules: readonly { pattern: string; replace: string }[]): { re: RegExp; replace: string }[] {
+  return rules.flatMap((r, index) => {
+    try {
+      return [{ re: compilePattern(r.pattern), replace: r.replace }];
+    } catch (err) {
+      log().warn({ dictionary: name, rule: index, reason: (err as Error).message }, 'normalize rule skipped: RE2 cannot compile its pattern');
+      return [];
+    }
+  });
+}
+
 function buildLoaded(h: HeaderDoc, codes: DictionaryCode[]): LoadedDictionary {
   const normalized = normalizeCodes(codes);
   const meta = h.meta;
@@ -558,7 +574,7 @@ function buildLoaded(h: HeaderDoc, codes: DictionaryCode[]): LoadedDictionary {
     updatedAt: h.updated_at,
     activeCount: h.active_count,
     languageCounts: h.language_counts,
-    normalize: (meta.normalize ?? []).map((r) => ({ re: new RegExp(r.pattern), replace: r.replace })),
+    normalize: normalizeRules(h._id, meta.normalize ?? []),
   });
 }
 

@@ -37,6 +37,11 @@ export interface RunningEngine {
   stop(): Promise<void>;
 }
 
+/** How long an idle keep-alive connection stays open (see docs/input-limits.md). */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** How long a client may take to send the request headers; above KEEP_ALIVE_TIMEOUT_MS as Node requires. */
+export const HEADERS_TIMEOUT_MS = 66_000;
+
 export interface EngineOptions {
   /** Extra job definitions (tests use this to exercise the job runner with jobs of their own). */
   extraJobDefinitions?: JobDefinition<any>[];
@@ -85,6 +90,10 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.requestTimeout = 120_000;
+  // Idle keep-alive connections stay open longer than clients and proxies keep theirs (commonly 60 s), so a
+  // reused connection is never closed by the engine just as a request is sent on it (Node's default is 5 s).
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

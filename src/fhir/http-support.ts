@@ -7,9 +7,10 @@ import { TenantAccessError } from '../tenancy/request-tenant.js';
 import type { Resource } from '@medplum/fhirtypes';
 import type { AuthContext } from '../auth/middleware.js';
 import type { AppContext } from '../http/context.js';
-import { bodyParserError } from '../http/errors.js';
+import { clientError } from '../http/errors.js';
+import { routePattern } from '../http/request-context.js';
 import { log } from '../logging/logger.js';
-import { FhirError, operationOutcome } from './errors.js';
+import { FhirError, operationOutcome, type IssueCode } from './errors.js';
 
 export const FHIR_JSON = 'application/fhir+json';
 
@@ -50,16 +51,37 @@ export function fhirErrorHandler() {
       sendOutcome(res, err.status, err.outcome);
       return;
     }
-    const parsed = bodyParserError(err);
+    const parsed = clientError(err);
     if (parsed) {
       log().warn({ status: parsed.status, errorType: parsed.type }, 'FHIR request rejected');
-      const code = parsed.status === 413 ? 'too-long' : parsed.status === 415 ? 'not-supported' : 'structure';
-      sendOutcome(res, parsed.status, operationOutcome(code, parsed.message));
+      sendOutcome(res, parsed.status, operationOutcome(outcomeCode(parsed.status), parsed.message));
       return;
     }
-    log().error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack }, path: req.path }, 'unhandled FHIR error');
+    log().error({ err: { message: (err as Error)?.message, stack: (err as Error)?.stack }, route: routePattern(req) }, 'unhandled FHIR error');
     sendOutcome(res, 500, operationOutcome('exception', 'Internal server error', 'fatal'));
   };
+}
+
+/** The OperationOutcome issue code of a client error's status. */
+export function outcomeCode(status: number): IssueCode {
+  switch (status) {
+    case 401:
+      return 'login';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not-found';
+    case 409:
+      return 'conflict';
+    case 413:
+      return 'too-long';
+    case 405:
+    case 406:
+    case 415:
+      return 'not-supported';
+    default:
+      return 'structure';
+  }
 }
 
 export function sendOutcome(res: Response, status: number, outcome: unknown): void {

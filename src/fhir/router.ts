@@ -10,6 +10,7 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
+import { formBody, jsonBody } from '../http/body.js';
 import type { AppContext } from '../http/context.js';
 import type { AuditInteraction } from './audit.js';
 import { capabilityStatement, type CapabilityAdditions } from './capability.js';
@@ -124,8 +125,8 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     }
     next();
   });
-  router.use(express.json({ limit, type: ['application/json', 'application/*+json'] }));
-  router.use(express.urlencoded({ limit, extended: false, type: 'application/x-www-form-urlencoded' }));
+  router.use(jsonBody({ limit }));
+  router.use(formBody({ limit }));
   for (const ext of exts) router.use(ext.router);
 
   const capabilities = new Map<string, string>(); // per base URL: the statement is static for a running engine

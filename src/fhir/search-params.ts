@@ -5,7 +5,8 @@
  * server, `:Type` modifier), date (prefixes eq/ne? no — eq, gt, ge, lt, le), string (starts-with, `:exact`), uri;
  * `_id`, `_lastUpdated`, `_count`, `_offset`, `_sort`, `_include`, `_revinclude`, `_summary=count`, `_total`,
  * `_format`, `_cursor` (paging). Comma = OR within a parameter, repeated parameter = AND.
- * Unknown parameters are collected in `unknown` (the caller decides lenient vs strict).
+ * Unknown parameters are collected in `unknown` (the caller decides lenient vs strict); chained parameters
+ * (`subject.name`, `_has:…`) are refused with 400.
  */
 import { badRequest, notSupported } from './errors.js';
 import { dateRange, type DateRange, normalizeReference, normalizeString, postingKey, STRING_PREFIX_MAX, typeKey } from './search-keys.js';
@@ -153,6 +154,11 @@ export function parseSearch(type: string, params: Record<string, string | string
     const values = asList(rawValue);
     if (values.length === 0) continue;
     const [name, modifier] = fullName.split(':', 2) as [string, string | undefined];
+    // A chain (subject.name, subject:Patient.name) or reverse chain (_has:…) is a filter: ignoring it as an unknown
+    // parameter would answer every resource of the type, so it is refused.
+    if (name.includes('.') || modifier?.includes('.') || name === '_has') {
+      throw notSupported(`Chained search parameters (${fullName.slice(0, 64)}) are not supported`);
+    }
     if (RESULT_PARAMS.has(name)) {
       parseResultParam(out, fullName, name, values, opts);
       continue;

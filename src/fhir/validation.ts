@@ -18,14 +18,45 @@ export function loadDefinitions(): void {
   loaded = true;
 }
 
+/**
+ * Names every JavaScript object inherits (`__proto__`, `constructor`, `toString`, `hasOwnProperty`, `valueOf`, …).
+ * No FHIR element has one of these names, but @medplum/core looks element names up in plain objects and finds
+ * them there, so it lets them through; they are refused here like any other unknown element.
+ */
+const INHERITED_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * Elements with an inherited name at any depth (own keys, also `__proto__` keys made by JSON.parse, and their
+ * `_name` primitive-extension form), reported in @medplum/core's words for an unknown element.
+ */
+function inheritedNameIssues(resource: Resource): OperationOutcomeIssue[] {
+  const issues: OperationOutcomeIssue[] = [];
+  const stack: [unknown, string][] = [[resource, resource.resourceType]];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => stack.push([v, `${path}[${i}]`]));
+    } else if (value !== null && typeof value === 'object') {
+      for (const key of Object.keys(value)) {
+        if (INHERITED_NAMES.has(key) || (key.startsWith('_') && INHERITED_NAMES.has(key.slice(1)))) {
+          issues.push({ severity: 'error', code: 'structure', details: { text: `Invalid additional property "${key}"` }, expression: [`${path}.${key}`] });
+        }
+        stack.push([(value as Record<string, unknown>)[key], `${path}.${key}`]);
+      }
+    }
+  }
+  return issues;
+}
+
 /** Issues of severity error/fatal; empty when the resource is valid. */
 export function validationIssues(resource: Resource): OperationOutcomeIssue[] {
   loadDefinitions();
+  const inherited = inheritedNameIssues(resource);
   try {
-    return validateResource(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+    return [...inherited, ...validateResource(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal')];
   } catch (err) {
-    if (err instanceof OperationOutcomeError) return err.outcome.issue ?? [];
-    return [{ severity: 'error', code: 'structure', diagnostics: (err as Error).message }];
+    if (err instanceof OperationOutcomeError) return [...inherited, ...(err.outcome.issue ?? [])];
+    return [...inherited, { severity: 'error', code: 'structure', diagnostics: (err as Error).message }];
   }
 }
 

@@ -3,7 +3,9 @@
  */
 import express, { type Express } from 'express';
 import type { AppContext } from './context.js';
-import { jsonErrorHandler, notFoundHandler } from './errors.js';
+import { jsonBody } from './body.js';
+import { checkPathEncoding, envelopeErrorHandler, jsonErrorHandler, notFoundHandler } from './errors.js';
+import { fhirErrorHandler } from '../fhir/http-support.js';
 import { healthRouter } from './health.js';
 import { dictionariesRouter } from '../dictionaries/routes.js';
 import { fhirTerminologyRouter, terminologyCapability } from '../dictionaries/fhir-terminology.js';
@@ -26,6 +28,7 @@ export function createApp(ctx: AppContext): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(requestContext());
+  app.use(checkPathEncoding);
   // During shutdown every response (also of requests already in flight) tells the client to close the connection.
   app.use((_req, res, next) => {
     const writeHead = res.writeHead;
@@ -49,13 +52,16 @@ export function createApp(ctx: AppContext): Express {
   // every error (also 404, bad JSON, 413) with an OperationOutcome. FHIR terminology (CodeSystem, ValueSet, $lookup,
   // $validate-code, $expand over the dictionaries) is an extension of the FHIR router.
   app.use('/fhir', fhirRouter(ctx, [{ router: fhirTerminologyRouter(ctx), capability: terminologyCapability }]));
-  app.use(express.json({ limit: ctx.config.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(jsonBody({ limit: ctx.config.bodyLimitBytes }));
   app.use(jobsRouter(ctx));
   app.use(messagesRouter(ctx));
   app.use(consultationsRouter(ctx));
   app.use(registriesRouter(ctx));
   app.use(carePlansRouter(ctx));
   app.use(notFoundHandler);
+  // Errors raised before a family's router (path encoding, the shared JSON parser) in that family's body shape.
+  app.use('/fhir', fhirErrorHandler());
+  app.use(['/api/patients', '/api/dictionaries', '/api/webhooks'], envelopeErrorHandler);
   app.use(jsonErrorHandler);
   return app;
 }

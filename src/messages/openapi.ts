@@ -145,19 +145,23 @@ export const ingestOpenApi: OpenApiFragment = {
       post: {
         tags: ['referrals'],
         summary: 'Pridok referral webhook: Patient (insurer-referred, no marketing), ServiceRequest, planned Encounter',
-        description: 'Authenticated by X-Pridok-Signature: sha256=<hex HMAC-SHA256 of the raw body with PRIDOK_WEBHOOK_SECRET> (no bearer token).',
-        parameters: [{ name: 'X-Pridok-Signature', in: 'header', required: true, schema: { type: 'string', pattern: '^sha256=[0-9a-fA-F]{64}$' } }],
+        description:
+          'Authenticated by X-Pridok-Timestamp (unix seconds) and X-Pridok-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" with the webhook secret of a tenant> (no bearer token); the tenant whose secret matches owns the referral.',
+        parameters: [
+          { name: 'X-Pridok-Timestamp', in: 'header', required: true, schema: { type: 'string', pattern: '^[0-9]{1,12}$' } },
+          { name: 'X-Pridok-Signature', in: 'header', required: true, schema: { type: 'string', pattern: '^sha256=[0-9a-fA-F]{64}$' } },
+        ],
         requestBody: { required: true, content: jsonContent({ $ref: '#/components/schemas/PridokReferral' }) },
         responses: {
           201: { description: 'Created: data {patient, service_request, encounter, message_id}' },
           200: { description: 'This JournalGuid was processed before: the same references' },
           400: { description: 'Body is not JSON' },
-          401: { description: 'Missing or invalid signature (nothing stored)' },
+          401: { description: 'Missing or invalid signature, or a timestamp outside PRIDOK_SIGNATURE_MAX_SKEW_SECONDS (nothing stored)' },
           413: { description: 'Larger than MESSAGE_MAX_BYTES' },
           415: { description: 'Not application/json' },
           422: { description: 'validation_failed: every bad field, or $.PID with wrong check digits' },
           500: { description: 'Stored but not processed (processing_failed); resend or replay' },
-          503: { description: 'PRIDOK_WEBHOOK_SECRET is not set (not_configured)' },
+          503: { description: 'No tenant has a Pridok webhook secret (not_configured)' },
         },
       },
     },
