@@ -106,7 +106,7 @@ export async function run(): Promise<Record<string, unknown>> {
     await engine.ctx.fhir.audit.flush();
     // The database's own floor: one findOne by _id (the cheapest command there is) on the seeded ServiceRequests, 32
     // concurrent callers, no HTTP. An identifier search needs at least two such round trips (posting list, resource).
-    const floor = await findByIdFloor(engine.ctx.database.db.collection(currentCollectionName('ServiceRequest')), seededRequests);
+    const floor = await findByIdFloor(engine.ctx.database.db.collection(currentCollectionName('ServiceRequest')), seededRequests, `${BENCH_TENANT}|`);
     return {
       resourcesSeeded: seeded,
       resourcesRequested: total,
@@ -139,7 +139,7 @@ export async function run(): Promise<Record<string, unknown>> {
 }
 
 /** Bare `findOne({_id})` with 32 concurrent callers for the benchmark duration: the database's latency floor. */
-async function findByIdFloor(col: Collection<{ _id: string }>, n: number): Promise<{ perSecond: number; p50Ms: number; p99Ms: number }> {
+async function findByIdFloor(col: Collection<{ _id: string }>, n: number, keyPrefix: string): Promise<{ perSecond: number; p50Ms: number; p99Ms: number }> {
   const latencies: number[] = [];
   const started = Date.now();
   const until = started + durationSeconds * 1000;
@@ -147,7 +147,7 @@ async function findByIdFloor(col: Collection<{ _id: string }>, n: number): Promi
     Array.from({ length: 32 }, async () => {
       while (Date.now() < until) {
         const t = performance.now();
-        const doc = await col.findOne({ _id: `bsr-${Math.floor(Math.random() * n)}` });
+        const doc = await col.findOne({ _id: `${keyPrefix}bsr-${Math.floor(Math.random() * n)}` });
         if (!doc) throw new Error('findOne floor: seeded document missing');
         latencies.push(performance.now() - t);
       }
