@@ -15,7 +15,7 @@
  * Binary, which has no extensions.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { instantMs } from '../mapping/functions.js';
+import { fhirDateTime, instantMs } from '../mapping/functions.js';
 import { EXTENSIONS } from './systems.js';
 import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus } from '../fhir/errors.js';
@@ -100,7 +100,9 @@ function sameContent(a: Resource, b: Resource): boolean {
 
 export function sourceExtension(src: SourceInfo): Ext {
   const ext: Ext[] = [{ url: 'messageId', valueString: src.messageId }];
-  if (src.sent) ext.push({ url: 'sent', valueDateTime: src.sent });
+  // GenDate and MessageTimestamp are Oslo local time when they carry no zone: written with their offset.
+  const sent = fhirDateTime(src.sent);
+  if (sent) ext.push({ url: 'sent', valueDateTime: sent });
   ext.push({ url: 'received', valueInstant: src.received.toISOString() });
   ext.push({ url: 'storeId', valueString: src.storeId });
   return { url: EXTENSIONS.sourceMessage, extension: ext };
