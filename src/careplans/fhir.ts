@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { CarePlan, CarePlanActivity, CodeableConcept as FhirCodeableConcept, Condition, Provenance, Quantity, Reference as FhirReference, Resource, Timing } from '@medplum/fhirtypes';
 import { canonicalJson } from '../fhir/canonical-json.js';
+import { extensionUrl } from '../fhir/extensions.js';
 import { fhirStatus } from '../fhir/errors.js';
 import type { AppContext } from '../http/context.js';
 import { log } from '../logging/logger.js';
@@ -25,15 +26,14 @@ export const CARE_PLAN_SYSTEMS = {
   signedContent: `${BASE}/NamingSystem/ehealth-signed-content`,
 } as const;
 export const CARE_PLAN_EXTENSIONS = {
-  status: `${BASE}/StructureDefinition/ehealth-care-plan-status`,
-  termsOfService: `${BASE}/StructureDefinition/ehealth-terms-of-service`,
-  managingOrganization: `${BASE}/StructureDefinition/ehealth-managing-organization`,
-  requisition: `${BASE}/StructureDefinition/ehealth-requisition`,
-  activityStatus: `${BASE}/StructureDefinition/ehealth-care-plan-activity-status`,
-  remainingQuantity: `${BASE}/StructureDefinition/ehealth-remaining-quantity`,
-  program: `${BASE}/StructureDefinition/ehealth-medical-program`,
-  signedContentSha256: `${BASE}/StructureDefinition/signed-content-sha256`,
-  signerCertificate: `${BASE}/StructureDefinition/signer-certificate`,
+  status: extensionUrl('ehealth-care-plan-status'),
+  termsOfService: extensionUrl('ehealth-terms-of-service'),
+  managingOrganization: extensionUrl('ehealth-managing-organization'),
+  activityStatus: extensionUrl('ehealth-care-plan-activity-status'),
+  remainingQuantity: extensionUrl('ehealth-remaining-quantity'),
+  program: extensionUrl('ehealth-medical-program'),
+  signedContentSha256: extensionUrl('signed-content-sha256'),
+  signerCertificate: extensionUrl('signer-certificate'),
   targetElement: 'http://hl7.org/fhir/StructureDefinition/targetElement',
 } as const;
 

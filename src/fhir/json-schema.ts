@@ -65,6 +65,33 @@ export function schemaIssues(resource: unknown): SchemaIssue[] {
   if (typeof type !== 'string') return [{ path: '', message: 'no resourceType' }];
   const v = validatorFor(type);
   if (!v) return [{ path: '/resourceType', message: `unknown resource type '${type}'` }];
-  if (v(resource)) return [];
-  return (v.errors ?? []).map((e) => ({ path: e.instancePath, message: describe(e) }));
+  if (!v(resource)) return (v.errors ?? []).map((e) => ({ path: e.instancePath, message: describe(e) }));
+  const empty = emptyValue(resource, '');
+  return empty ? [empty] : [];
+}
+
+/**
+ * The rules of FHIR's JSON format that its schema cannot say: no empty array, no empty object. (Nulls are refused
+ * by the schema itself, also where FHIR JSON would let one keep a primitive's place beside its `_name` twin: the
+ * engine writes none.)
+ */
+function emptyValue(value: unknown, path: string): SchemaIssue | undefined {
+  if (Array.isArray(value)) {
+    if (value.length === 0) return { path, message: 'empty array (FHIR JSON leaves the property out)' };
+    for (let i = 0; i < value.length; i++) {
+      const issue = emptyValue(value[i], `${path}/${i}`);
+      if (issue) return issue;
+    }
+    return undefined;
+  }
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 0) return { path, message: 'empty object (FHIR JSON leaves the property out)' };
+    for (const k of keys) {
+      const issue = emptyValue(o[k], `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+      if (issue) return issue;
+    }
+  }
+  return undefined;
 }

@@ -16,7 +16,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { fhirDateTime, instantMs } from '../mapping/functions.js';
-import { EXTENSIONS } from './systems.js';
+import { EXTENSIONS, isSourceMessageUrl } from './systems.js';
 import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus } from '../fhir/errors.js';
 
@@ -87,7 +87,7 @@ type Ext = { url: string; extension?: Ext[]; valueString?: string; valueDateTime
 
 function withoutSource(r: Resource): Record<string, unknown> {
   const { meta: _meta, ...rest } = r as Resource & { extension?: Ext[] };
-  const ext = (rest as { extension?: Ext[] }).extension?.filter((e) => e.url !== EXTENSIONS.sourceMessage);
+  const ext = (rest as { extension?: Ext[] }).extension?.filter((e) => !isSourceMessageUrl(e.url));
   const out: Record<string, unknown> = { ...rest };
   if (ext && ext.length > 0) out.extension = ext;
   else delete out.extension;
@@ -113,12 +113,12 @@ const NO_EXTENSION = new Set(['Binary', 'Bundle', 'Parameters']);
 
 function withSource<T extends Resource>(r: T, src: SourceInfo): T {
   if (NO_EXTENSION.has(r.resourceType)) return r;
-  const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => e.url !== EXTENSIONS.sourceMessage);
+  const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => !isSourceMessageUrl(e.url));
   return { ...r, extension: [...others, sourceExtension(src)] } as T;
 }
 
 function storedSource(r: Resource): { messageId?: string; sent: number; received: number } | undefined {
-  const ext = (r as { extension?: Ext[] }).extension?.find((e) => e.url === EXTENSIONS.sourceMessage);
+  const ext = (r as { extension?: Ext[] }).extension?.find((e) => isSourceMessageUrl(e.url));
   if (!ext) return undefined;
   const get = (u: string) => ext.extension?.find((e) => e.url === u);
   return {

@@ -17,7 +17,7 @@ const registry = new MappingRegistry(DEFAULT_MAPPINGS_DIR, new ResourceIds(Buffe
 describe('mappings as data (mappings/<name>/mapping.jsonata + examples + golden FHIR)', () => {
   it('loads every mapping with name, version and expression hash', () => {
     const refs = registry.list().map((r) => `${r.name}@${r.version}`);
-    expect(refs).to.include.members(['henvisning-v2.0@1.0.0', 'henvisning-v1@1.0.0', 'pridok-referral-v1@1.0.0']);
+    expect(refs).to.include.members(['henvisning-v2.0@1.1.0', 'henvisning-v1@1.1.0', 'pridok-referral-v1@1.1.0']);
     for (const r of registry.list()) expect(r.sha256).to.match(/^[0-9a-f]{64}$/);
   });
 
