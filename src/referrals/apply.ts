@@ -111,7 +111,7 @@ export function sourceExtension(src: SourceInfo): Ext {
 /** Resources without `extension` (not DomainResources) carry no source-message extension. */
 const NO_EXTENSION = new Set(['Binary', 'Bundle', 'Parameters']);
 
-function withSource<T extends Resource>(r: T, src: SourceInfo): T {
+export function withSource<T extends Resource>(r: T, src: SourceInfo): T {
   if (NO_EXTENSION.has(r.resourceType)) return r;
   const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => !isSourceMessageUrl(e.url));
   return { ...r, extension: [...others, sourceExtension(src)] } as T;
