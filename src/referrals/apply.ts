@@ -16,7 +16,8 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { fhirDateTime, instantMs } from '../mapping/functions.js';
-import { EXTENSIONS, isSourceMessageUrl } from './systems.js';
+import { ENGINE_EXTENSIONS, extensionUrl } from '../fhir/extensions.js';
+import { EXTENSIONS, isSourceMessageUrl, LEGACY_EXTENSION_PREFIX } from './systems.js';
 import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus } from '../fhir/errors.js';
 
@@ -115,6 +116,33 @@ export function withSource<T extends Resource>(r: T, src: SourceInfo): T {
   if (NO_EXTENSION.has(r.resourceType)) return r;
   const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => !isSourceMessageUrl(e.url));
   return { ...r, extension: [...others, sourceExtension(src)] } as T;
+}
+
+/**
+ * A stored resource whose engine extensions are in an earlier form, rewritten into the current one: the old
+ * `urn:hl7-engine:fhir:extension:<id>` URLs become the canonical ones, and the source-message `sent` gets its Oslo
+ * offset (unreadable → left out). The message that wrote the version stays the same. Undefined when already current.
+ */
+export function upgradeExtensions<T extends Resource>(r: T): T | undefined {
+  const list = (r as { extension?: Ext[] }).extension;
+  if (!list) return undefined;
+  let changed = false;
+  const out = list.map((e) => {
+    const id = e.url.startsWith(LEGACY_EXTENSION_PREFIX) ? e.url.slice(LEGACY_EXTENSION_PREFIX.length) : undefined;
+    const url = id && ENGINE_EXTENSIONS.some((d) => d.id === id) ? extensionUrl(id) : e.url;
+    let parts = e.extension;
+    if (isSourceMessageUrl(e.url) && parts) {
+      parts = parts.flatMap((p) => {
+        if (p.url !== 'sent' || p.valueDateTime === undefined) return [p];
+        const sent = fhirDateTime(p.valueDateTime);
+        return sent ? [{ url: 'sent', valueDateTime: sent }] : [];
+      });
+    }
+    if (url === e.url && JSON.stringify(parts) === JSON.stringify(e.extension)) return e;
+    changed = true;
+    return { ...e, url, ...(parts ? { extension: parts } : {}) };
+  });
+  return changed ? ({ ...r, extension: out } as T) : undefined;
 }
 
 function storedSource(r: Resource): { messageId?: string; sent: number; received: number } | undefined {
@@ -311,19 +339,28 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo,
         return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
       }
       const reference = `${type}/${existing.id}`;
+      const stored = existing;
+      // Not written from this message: the stored version stays, its engine extensions brought to the current form.
+      const keep = async (action: ApplyAction): Promise<AppliedResource> => {
+        const upgraded = upgradeExtensions(stored);
+        if (!upgraded) return { reference, action, versionId: stored.meta?.versionId };
+        const written = await store.update(upgraded, { ifMatchVersion: stored.meta?.versionId });
+        cache?.put(written);
+        return { reference, action, versionId: written.meta?.versionId };
+      };
       const update = entry.update ?? [];
       const fill = entry.fill ?? [];
-      if (update.length === 0 && fill.length === 0) return { reference, action: 'kept', versionId: existing.meta?.versionId };
+      if (update.length === 0 && fill.length === 0) return await keep('kept');
       if (entry.updateIf) {
         for (const [field, allowed] of Object.entries(entry.updateIf)) {
           const v = (existing as unknown as Record<string, unknown>)[field];
-          if (!allowed.includes(String(v))) return { reference, action: 'skipped_state', versionId: existing.meta?.versionId };
+          if (!allowed.includes(String(v))) return await keep('skipped_state');
         }
       }
-      if (isOlder(existing, src)) return { reference, action: 'skipped_older', versionId: existing.meta?.versionId };
+      if (isOlder(existing, src)) return await keep('skipped_older');
       const incoming = { ...entry.resource, id: existing.id } as Resource;
       const merged = merge(existing, incoming, update, fill);
-      if (sameContent(merged, existing)) return { reference, action: 'unchanged', versionId: existing.meta?.versionId };
+      if (sameContent(merged, existing)) return await keep('unchanged');
       const written = await store.update(withSource(merged, src), { ifMatchVersion: existing.meta?.versionId });
       cache?.put(written);
       return { reference, action: 'updated', versionId: written.meta?.versionId };

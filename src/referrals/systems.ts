@@ -41,10 +41,12 @@ export const EXTENSIONS = {
 } as const;
 
 /**
- * The source-message extension's URL before it had a StructureDefinition: versions written then still carry it (a
- * replay of the stored messages rewrites them, docs/conformance.md); it is read, and replaced, like the current one.
+ * The extensions' URLs before they had StructureDefinitions (`<prefix><id>`): versions written then still carry them.
+ * The source-message one is read like the current one; the applier rewrites old ones into the current form whenever
+ * a message touches the resource (a replay of the stored messages, docs/conformance.md).
  */
-export const LEGACY_SOURCE_MESSAGE_URL = 'urn:hl7-engine:fhir:extension:source-message';
+export const LEGACY_EXTENSION_PREFIX = 'urn:hl7-engine:fhir:extension:';
+export const LEGACY_SOURCE_MESSAGE_URL = `${LEGACY_EXTENSION_PREFIX}source-message`;
 
 export function isSourceMessageUrl(url: string | undefined): boolean {
   return url === EXTENSIONS.sourceMessage || url === LEGACY_SOURCE_MESSAGE_URL;
