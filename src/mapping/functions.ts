@@ -26,7 +26,10 @@ export function osloOffsetAt(ms: number): number {
   if (known !== undefined) return known;
   const at = minute * 60_000;
   const p = Object.fromEntries(osloParts.formatToParts(new Date(at)).map((x) => [x.type, x.value]));
-  const wallAsUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  const wall = new Date(0);
+  wall.setUTCFullYear(+p.year, +p.month - 1, +p.day);
+  wall.setUTCHours(+p.hour, +p.minute, +p.second, 0);
+  const wallAsUtc = wall.getTime();
   const off = Math.round((wallAsUtc - at) / 60_000);
   if (offsetByMinute.size >= 10_000) offsetByMinute.clear();
   offsetByMinute.set(minute, off);
@@ -71,8 +74,11 @@ export function fhirDateTime(value: unknown): string | undefined {
   const [, y, mo, d, h, mi, s = '00', frac = '', zone] = m;
   const ms = frac ? frac.slice(0, 4).padEnd(4, '0') : '';
   if (zone) return `${y}-${mo}-${d}T${h}:${mi}:${s}${ms}${zone}`;
-  const wall = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
-  if (Number.isNaN(wall) || new Date(wall).getUTCDate() !== +d || +h > 23 || +mi > 59 || +s > 59) return undefined;
+  const at = new Date(0);
+  at.setUTCFullYear(+y, +mo - 1, +d); // not Date.UTC: it reads years 0–99 as 1900–1999
+  at.setUTCHours(+h, +mi, +s, 0);
+  const wall = at.getTime();
+  if (at.getUTCFullYear() !== +y || at.getUTCMonth() !== +mo - 1 || at.getUTCDate() !== +d || +h > 23 || +mi > 59 || +s > 59) return undefined;
   const instant = osloInstant(wall);
   const off = osloOffsetAt(instant);
   const shown = new Date(instant + off * 60_000).toISOString(); // the Oslo wall clock at that instant

@@ -41,6 +41,7 @@ describe('fhirDateTime (zone-less values are Europe/Oslo time)', () => {
     expect(fhirDateTime('2019-01-24')).to.equal('2019-01-24');
     expect(fhirDateTime('2019-01')).to.equal('2019-01');
     expect(fhirDateTime('2019')).to.equal('2019');
+    expect(fhirDateTime('0050-06-01T12:00:00')).to.match(/^0050-06-01T/);
     for (const bad of ['2019-02-30T10:00:00', '2019-01-24T24:00:00', '2019-01-24T13:60:00', '24.01.2019', '', 'now']) {
       expect(fhirDateTime(bad), bad).to.equal(undefined);
     }
