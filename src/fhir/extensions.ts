@@ -8,7 +8,7 @@ import type { ElementDefinition, StructureDefinition } from '@medplum/fhirtypes'
 /** Canonical base of the engine's conformance resources (StructureDefinition, NamingSystem). */
 export const ENGINE_CANONICAL_BASE = 'https://hl7-engine.dev/fhir';
 
-type ValueType = 'string' | 'dateTime' | 'instant' | 'date' | 'code' | 'Coding' | 'CodeableConcept' | 'Quantity' | 'Reference';
+type ValueType = 'string' | 'uri' | 'dateTime' | 'instant' | 'date' | 'code' | 'Coding' | 'CodeableConcept' | 'Quantity' | 'Reference';
 
 interface Part {
   name: string;
@@ -19,6 +19,8 @@ interface Part {
 
 export interface ExtensionDefinition {
   id: string;
+  /** The canonical URL when it is not the engine's (`<ENGINE_CANONICAL_BASE>/StructureDefinition/<id>`). */
+  url?: string;
   title: string;
   description: string;
   /** Where it may appear: resource types or element paths (e.g. 'CarePlan.activity.detail'). */
@@ -146,10 +148,26 @@ export const ENGINE_EXTENSIONS: readonly ExtensionDefinition[] = [
   },
 ];
 
+/**
+ * HL7 extensions the engine writes that R4's core package does not define: they come from the FHIR Extensions Pack
+ * (hl7.fhir.uv.extensions), which the offline reference validator lacks, so it is given these definitions of them
+ * (tools/fhir-validator/export.ts). Not served by the API: they are HL7's, not the engine's.
+ */
+export const HL7_EXTENSIONS_USED: readonly ExtensionDefinition[] = [
+  {
+    id: 'targetElement',
+    url: 'http://hl7.org/fhir/StructureDefinition/targetElement',
+    title: 'Target element',
+    description: 'The specific element of the referenced resource that is the target (its id); the engine puts the care plan activity a Provenance signs here.',
+    context: ['Reference'],
+    value: { type: 'uri' },
+  },
+];
+
 export function extensionUrl(id: string): string {
   const def = ENGINE_EXTENSIONS.find((d) => d.id === id);
   if (!def) throw new Error(`No engine extension ${id}`);
-  return `${ENGINE_CANONICAL_BASE}/StructureDefinition/${def.id}`;
+  return def.url ?? `${ENGINE_CANONICAL_BASE}/StructureDefinition/${def.id}`;
 }
 
 function typeOf(type: ValueType, targets?: string[]): ElementDefinition['type'] {
@@ -164,7 +182,7 @@ function pascal(id: string): string {
 
 /** The StructureDefinition (differential, as HL7 publishes extension definitions) of an engine extension. */
 export function structureDefinition(def: ExtensionDefinition, version: string): StructureDefinition {
-  const url = extensionUrl(def.id);
+  const url = def.url ?? extensionUrl(def.id);
   const elements: ElementDefinition[] = [{ id: 'Extension', path: 'Extension', short: def.title, definition: def.description }];
   if ('parts' in def.value) {
     elements.push({

@@ -1,6 +1,7 @@
 /**
  * Writes what the HL7 reference validator is given besides the resources the tests dump:
- *   --definitions DIR   the engine's extension StructureDefinitions (as /fhir/StructureDefinition serves them)
+ *   --definitions DIR   the engine's extension StructureDefinitions (as /fhir/StructureDefinition serves them), and
+ *                       those of the HL7 Extensions Pack extensions the engine writes (HL7_EXTENSIONS_USED)
  *   --samples DIR       every mapping example (mappings/<name>/examples) mapped as ingestion stores it: the
  *                       mapping's resources, each DomainResource with its source-message extension (GenDate or
  *                       MessageTimestamp of the example as `sent`)
@@ -8,6 +9,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { HL7_EXTENSIONS_USED, structureDefinition } from '../../src/fhir/extensions.js';
 import { engineStructureDefinitions } from '../../src/fhir/structure-definitions.js';
 import { envelopeFromText } from '../../src/henvisning/envelope.js';
 import { listExamples, mapFile } from '../../src/mapping/examples.js';
@@ -29,7 +31,7 @@ if (!definitions && !samples) {
 
 if (definitions) {
   fs.mkdirSync(definitions, { recursive: true });
-  const sds = engineStructureDefinitions();
+  const sds = [...engineStructureDefinitions(), ...HL7_EXTENSIONS_USED.map((d) => structureDefinition(d, '4.0.1'))];
   for (const sd of sds) fs.writeFileSync(path.join(definitions, `StructureDefinition-${sd.id}.json`), JSON.stringify(sd, null, 2));
   process.stdout.write(`${sds.length} StructureDefinitions → ${definitions}\n`);
 }
