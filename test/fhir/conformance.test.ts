@@ -6,6 +6,9 @@
 import { expect } from 'chai';
 import { schemaIssues } from '../../src/fhir/json-schema.js';
 import { ENGINE_EXTENSIONS, extensionUrl } from '../../src/fhir/extensions.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { discardEmitted, emittedResources, firstInvalid } from '../support/emitted.js';
 import { engine } from '../support/harness.js';
 import { raw } from './support.js';
 
@@ -32,6 +35,25 @@ describe('FHIR conformance of what the engine emits (R4 JSON schema)', () => {
       expect(schemaIssues({ resourceType: 'Patient', gender: null })[0].path).to.equal('/gender');
       expect(schemaIssues({ resourceType: 'Patient', name: [{ given: ['Kari', null] }] })[0].path).to.equal('/name/0/given/1');
     });
+  });
+
+  it('the run-wide collector keeps FHIR answers and names the request, pointer and error of an invalid one', async () => {
+    const server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/fhir+json');
+      res.end(JSON.stringify({ resourceType: 'Patient', id: 'probe', birthDate: '2019-01-24T13:42:21' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      await (await fetch(`http://127.0.0.1:${port}/collector-probe`)).json();
+      const mine = (await emittedResources()).filter((e) => e.source === 'GET /collector-probe');
+      expect(mine.map((e) => e.resource)).to.deep.equal([{ resourceType: 'Patient', id: 'probe', birthDate: '2019-01-24T13:42:21' }]);
+      expect(firstInvalid(mine)).to.match(/^The engine answered invalid FHIR to GET \/collector-probe: Patient\/probe at \/birthDate: /);
+    } finally {
+      await discardEmitted((e) => e.source === 'GET /collector-probe');
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect((await emittedResources()).some((e) => e.source === 'GET /collector-probe')).to.equal(false);
   });
 
   it('refuses to store a resource with a zone-less dateTime: 422 naming the element', async () => {

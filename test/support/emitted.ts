@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { schemaIssues } from '../../src/fhir/json-schema.js';
 
-interface Emitted {
+export interface Emitted {
   resource: { resourceType: string; id?: string };
   /** METHOD path of the request that answered it. */
   source: string;
@@ -62,6 +62,24 @@ export async function emittedResources(): Promise<Emitted[]> {
   return [...seen.values()];
 }
 
+/** Forgets collected resources (a test that serves deliberately invalid FHIR from its own server removes them). */
+export async function discardEmitted(match: (e: Emitted) => boolean): Promise<void> {
+  await emittedResources();
+  for (const [hash, e] of seen) if (match(e)) seen.delete(hash);
+}
+
+/** The first invalid resource of `list` against the R4 JSON schema, described; undefined when all are valid. */
+export function firstInvalid(list: Emitted[]): string | undefined {
+  for (const e of list) {
+    const issues = schemaIssues(e.resource);
+    if (issues.length > 0) {
+      const r = e.resource;
+      return `The engine answered invalid FHIR to ${e.source}: ${r.resourceType}${r.id ? `/${r.id}` : ''} at ${issues[0].path || '/'}: ${issues[0].message}`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Validates every collected resource against the R4 JSON schema: throws on the first invalid one with the request
  * that answered it, its JSON pointer and the error. Writes them to `dumpDir` (one file each) when given.
@@ -75,14 +93,7 @@ export async function checkEmittedResources(dumpDir?: string): Promise<number> {
       fs.writeFileSync(path.join(dumpDir, name), JSON.stringify(e.resource));
     });
   }
-  for (const e of all) {
-    const issues = schemaIssues(e.resource);
-    if (issues.length > 0) {
-      const r = e.resource;
-      throw new Error(
-        `The engine answered invalid FHIR to ${e.source}: ${r.resourceType}${r.id ? `/${r.id}` : ''} at ${issues[0].path || '/'}: ${issues[0].message}`,
-      );
-    }
-  }
+  const invalid = firstInvalid(all);
+  if (invalid) throw new Error(invalid);
   return all.length;
 }
