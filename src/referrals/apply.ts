@@ -15,8 +15,9 @@
  * Binary, which has no extensions.
  */
 import type { Resource } from '@medplum/fhirtypes';
-import { instantMs } from '../mapping/functions.js';
-import { EXTENSIONS } from './systems.js';
+import { fhirDateTime, instantMs } from '../mapping/functions.js';
+import { ENGINE_EXTENSIONS, extensionUrl } from '../fhir/extensions.js';
+import { EXTENSIONS, isSourceMessageUrl, LEGACY_EXTENSION_PREFIX } from './systems.js';
 import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus } from '../fhir/errors.js';
 
@@ -89,7 +90,7 @@ type Ext = { url: string; extension?: Ext[]; valueString?: string; valueDateTime
 
 function withoutSource(r: Resource): Record<string, unknown> {
   const { meta: _meta, ...rest } = r as Resource & { extension?: Ext[] };
-  const ext = (rest as { extension?: Ext[] }).extension?.filter((e) => e.url !== EXTENSIONS.sourceMessage);
+  const ext = (rest as { extension?: Ext[] }).extension?.filter((e) => !isSourceMessageUrl(e.url));
   const out: Record<string, unknown> = { ...rest };
   if (ext && ext.length > 0) out.extension = ext;
   else delete out.extension;
@@ -102,7 +103,9 @@ function sameContent(a: Resource, b: Resource): boolean {
 
 export function sourceExtension(src: SourceInfo): Ext {
   const ext: Ext[] = [{ url: 'messageId', valueString: src.messageId }];
-  if (src.sent) ext.push({ url: 'sent', valueDateTime: src.sent });
+  // GenDate and MessageTimestamp are Oslo local time when they carry no zone: written with their offset.
+  const sent = fhirDateTime(src.sent);
+  if (sent) ext.push({ url: 'sent', valueDateTime: sent });
   ext.push({ url: 'received', valueInstant: src.received.toISOString() });
   ext.push({ url: 'storeId', valueString: src.storeId });
   return { url: EXTENSIONS.sourceMessage, extension: ext };
@@ -111,14 +114,41 @@ export function sourceExtension(src: SourceInfo): Ext {
 /** Resources without `extension` (not DomainResources) carry no source-message extension. */
 const NO_EXTENSION = new Set(['Binary', 'Bundle', 'Parameters']);
 
-function withSource<T extends Resource>(r: T, src: SourceInfo): T {
+export function withSource<T extends Resource>(r: T, src: SourceInfo): T {
   if (NO_EXTENSION.has(r.resourceType)) return r;
-  const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => e.url !== EXTENSIONS.sourceMessage);
+  const others = ((r as { extension?: Ext[] }).extension ?? []).filter((e) => !isSourceMessageUrl(e.url));
   return { ...r, extension: [...others, sourceExtension(src)] } as T;
 }
 
+/**
+ * A stored resource whose engine extensions are in an earlier form, rewritten into the current one: the old
+ * `urn:hl7-engine:fhir:extension:<id>` URLs become the canonical ones, and the source-message `sent` gets its Oslo
+ * offset (unreadable → left out). The message that wrote the version stays the same. Undefined when already current.
+ */
+export function upgradeExtensions<T extends Resource>(r: T): T | undefined {
+  const list = (r as { extension?: Ext[] }).extension;
+  if (!list) return undefined;
+  let changed = false;
+  const out = list.map((e) => {
+    const id = e.url.startsWith(LEGACY_EXTENSION_PREFIX) ? e.url.slice(LEGACY_EXTENSION_PREFIX.length) : undefined;
+    const url = id && ENGINE_EXTENSIONS.some((d) => d.id === id) ? extensionUrl(id) : e.url;
+    let parts = e.extension;
+    if (isSourceMessageUrl(e.url) && parts) {
+      parts = parts.flatMap((p) => {
+        if (p.url !== 'sent' || p.valueDateTime === undefined) return [p];
+        const sent = fhirDateTime(p.valueDateTime);
+        return sent ? [{ url: 'sent', valueDateTime: sent }] : [];
+      });
+    }
+    if (url === e.url && JSON.stringify(parts) === JSON.stringify(e.extension)) return e;
+    changed = true;
+    return { ...e, url, ...(parts ? { extension: parts } : {}) };
+  });
+  return changed ? ({ ...r, extension: out } as T) : undefined;
+}
+
 function storedSource(r: Resource): { messageId?: string; sent: number; received: number } | undefined {
-  const ext = (r as { extension?: Ext[] }).extension?.find((e) => e.url === EXTENSIONS.sourceMessage);
+  const ext = (r as { extension?: Ext[] }).extension?.find((e) => isSourceMessageUrl(e.url));
   if (!ext) return undefined;
   const get = (u: string) => ext.extension?.find((e) => e.url === u);
   return {
@@ -312,19 +342,28 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo,
         return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
       }
       const reference = `${type}/${existing.id}`;
+      const stored = existing;
+      // Not written from this message: the stored version stays, its engine extensions brought to the current form.
+      const keep = async (action: ApplyAction): Promise<AppliedResource> => {
+        const upgraded = upgradeExtensions(stored);
+        if (!upgraded) return { reference, action, versionId: stored.meta?.versionId };
+        const written = await store.update(upgraded, { ifMatchVersion: stored.meta?.versionId });
+        cache?.put(store.tenant, written);
+        return { reference, action, versionId: written.meta?.versionId };
+      };
       const update = entry.update ?? [];
       const fill = entry.fill ?? [];
-      if (update.length === 0 && fill.length === 0) return { reference, action: 'kept', versionId: existing.meta?.versionId };
+      if (update.length === 0 && fill.length === 0) return await keep('kept');
       if (entry.updateIf) {
         for (const [field, allowed] of Object.entries(entry.updateIf)) {
           const v = (existing as unknown as Record<string, unknown>)[field];
-          if (!allowed.includes(String(v))) return { reference, action: 'skipped_state', versionId: existing.meta?.versionId };
+          if (!allowed.includes(String(v))) return await keep('skipped_state');
         }
       }
-      if (isOlder(existing, src)) return { reference, action: 'skipped_older', versionId: existing.meta?.versionId };
+      if (isOlder(existing, src)) return await keep('skipped_older');
       const incoming = { ...entry.resource, id: existing.id } as Resource;
       const merged = merge(existing, incoming, update, fill);
-      if (sameContent(merged, existing)) return { reference, action: 'unchanged', versionId: existing.meta?.versionId };
+      if (sameContent(merged, existing)) return await keep('unchanged');
       const written = await store.update(withSource(merged, src), { ifMatchVersion: existing.meta?.versionId });
       cache?.put(store.tenant, written);
       return { reference, action: 'updated', versionId: written.meta?.versionId };

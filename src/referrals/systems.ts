@@ -3,8 +3,10 @@
  * referrals by these; they are listed in the README ("Referral ingestion").
  *
  * National identifier systems follow HL7 Norway no-basis (ehelse NOTES.md §6). Product-specific systems are URNs under
- * `urn:hl7-engine:` like the rest of the product (e.g. the consultations' `urn:hl7-engine:consultation`).
+ * `urn:hl7-engine:` like the rest of the product (e.g. the consultations' `urn:hl7-engine:consultation`). Extensions have
+ * canonical URLs with StructureDefinitions (src/fhir/extensions.ts).
  */
+import { extensionUrl } from '../fhir/extensions.js';
 
 export const SYSTEMS = {
   fnr: 'urn:oid:2.16.578.1.12.4.1.4.1',
@@ -27,16 +29,28 @@ export const SYSTEMS = {
 
 export const EXTENSIONS = {
   /** Which inbound message wrote this version: sub-extensions messageId, sent, received, storeId. */
-  sourceMessage: 'urn:hl7-engine:fhir:extension:source-message',
+  sourceMessage: extensionUrl('source-message'),
   /** The original Hastegrad (Volven 8306) of a henvisning, next to ServiceRequest.priority. */
-  henvisningPriority: 'urn:hl7-engine:fhir:extension:henvisning-priority',
+  henvisningPriority: extensionUrl('henvisning-priority'),
   /** VurderingAvHenvisning/DatoMottakOgVurdering: sub-extensions type (Coding, 9147) and date. */
-  henvisningAssessmentDate: 'urn:hl7-engine:fhir:extension:henvisning-assessment-date',
+  henvisningAssessmentDate: extensionUrl('henvisning-assessment-date'),
   /** Pakkeforløp code (8480/9321). */
-  henvisningPakkeforlop: 'urn:hl7-engine:fhir:extension:henvisning-pakkeforlop',
+  henvisningPakkeforlop: extensionUrl('henvisning-pakkeforlop'),
   /** Pridok FormatId of the referral. */
-  pridokFormatId: 'urn:hl7-engine:fhir:extension:pridok-format-id',
+  pridokFormatId: extensionUrl('pridok-format-id'),
 } as const;
+
+/**
+ * The extensions' URLs before they had StructureDefinitions (`<prefix><id>`): versions written then still carry them.
+ * The source-message one is read like the current one; the applier rewrites old ones into the current form whenever
+ * a message touches the resource (a replay of the stored messages, docs/conformance.md).
+ */
+export const LEGACY_EXTENSION_PREFIX = 'urn:hl7-engine:fhir:extension:';
+export const LEGACY_SOURCE_MESSAGE_URL = `${LEGACY_EXTENSION_PREFIX}source-message`;
+
+export function isSourceMessageUrl(url: string | undefined): boolean {
+  return url === EXTENSIONS.sourceMessage || url === LEGACY_SOURCE_MESSAGE_URL;
+}
 
 export const PATIENT_TAGS = {
   insurerReferred: { system: SYSTEMS.patientOrigin, code: 'insurer-referred', display: 'Referred by an insurer (Pridok)' },

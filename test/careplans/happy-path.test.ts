@@ -93,7 +93,13 @@ describe('care plan activities: happy path', function () {
     expect(fhirPlan.body.status).to.equal('active');
     expect(fhirPlan.body.activity.map((x: { id: string }) => x.id)).to.deep.equal([content.id]);
     expect(fhirPlan.body.activity[0].detail).to.deep.include({ kind: 'MedicationRequest', status: 'scheduled', doNotPerform: false });
-    expect(fhirPlan.body.activity[0].detail.quantity).to.deep.equal({ value: 60, unit: 'таблетка', system: 'MEDICATION_UNIT', code: 'PILL' });
+    // FHIR's Quantity.system is an absolute URI: the eHealth dictionary name becomes its CodeSystem's canonical URL.
+    expect(fhirPlan.body.activity[0].detail.quantity).to.deep.equal({
+      value: 60,
+      unit: 'таблетка',
+      system: `${e.config.dictionaries.canonicalBase}/CodeSystem/medication-unit`,
+      code: 'PILL',
+    });
 
     // The care plan became active; the list of activities filters.
     const after = await http(e, 'GET', `/api/patients/${w.patientId}/care_plans/${plan}`, w.token);

@@ -52,12 +52,12 @@ describe('henvisning XML ingestion (POST /api/messages)', function () {
             expect(rec.originalId).to.equal(/<MsgId>([^<]+)<\/MsgId>/.exec(sample(name, folder).toString('utf8'))![1]);
             const m = await getMessage(e, rec.messageId);
             expect(m.status).to.equal('processed');
-            expect(m.mapping).to.include({ name: mappingName, version: '1.0.0' });
+            expect(m.mapping).to.include({ name: mappingName, version: '1.1.0' });
             const stored = await Promise.all(m.fhir!.map((f) => read(e, f.reference)));
             for (const r of stored) {
               expect(() => validateResource(r), `${r.resourceType}/${r.id}`).not.to.throw();
               if (r.resourceType === 'Binary') continue; // no extensions on Binary
-              const src = (r as { extension?: Extension[] }).extension?.find((x) => x.url === 'urn:hl7-engine:fhir:extension:source-message');
+              const src = (r as { extension?: Extension[] }).extension?.find((x) => x.url === 'https://hl7-engine.dev/fhir/StructureDefinition/source-message');
               expect(src?.extension?.find((x) => x.url === 'storeId')?.valueString, `${r.resourceType} source`).to.equal(m.id);
             }
             const golden = JSON.parse(fs.readFileSync(path.join(DEFAULT_MAPPINGS_DIR, mappingName, 'examples', name.replace(/\.xml$/, '.fhir.json')), 'utf8'));

@@ -7,6 +7,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import { DEFAULT_MAPPINGS_DIR, MappingRegistry } from '../../src/mapping/registry.js';
 import { listExamples, mapFile, normaliseForGolden } from '../../src/mapping/examples.js';
 import { ResourceIds } from '../../src/referrals/resource-ids.js';
+import { schemaIssues } from '../../src/fhir/json-schema.js';
 import { readShared, sharedPath } from '../support/shared.js';
 
 for (const f of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) indexStructureDefinitionBundle(readJson(f) as Bundle);
@@ -16,7 +17,7 @@ const registry = new MappingRegistry(DEFAULT_MAPPINGS_DIR, new ResourceIds(Buffe
 describe('mappings as data (mappings/<name>/mapping.jsonata + examples + golden FHIR)', () => {
   it('loads every mapping with name, version and expression hash', () => {
     const refs = registry.list().map((r) => `${r.name}@${r.version}`);
-    expect(refs).to.include.members(['henvisning-v2.0@1.0.0', 'henvisning-v1@1.0.0', 'pridok-referral-v1@1.0.0']);
+    expect(refs).to.include.members(['henvisning-v2.0@1.1.0', 'henvisning-v1@1.1.0', 'pridok-referral-v1@1.1.0']);
     for (const r of registry.list()) expect(r.sha256).to.match(/^[0-9a-f]{64}$/);
   });
 
@@ -42,6 +43,10 @@ describe('mappings as data (mappings/<name>/mapping.jsonata + examples + golden 
         expect(normaliseForGolden(resources)).to.deep.equal(golden);
         for (const r of resources) expect(() => validateResource(r), `${r.resourceType}/${r.id}`).not.to.throw();
         for (const r of golden as never[]) expect(() => validateResource(r)).not.to.throw();
+        // The HL7 FHIR R4 JSON schema too: it checks the formats (a dateTime's zone) that validateResource does not.
+        for (const r of [...resources, ...(golden as { resourceType: string; id: string }[])]) {
+          expect(schemaIssues(r), `${r.resourceType}/${r.id}`).to.deep.equal([]);
+        }
       });
     }
   }

@@ -64,7 +64,7 @@ describe('message store API, replay and retention', function () {
       const page = await get(e, '/api/messages?page=2&page_size=2', 'messages:read');
       expect(page.body.data.map((m: { id: string }) => m.id)).to.deep.equal([ids[0]]);
       expect(page.body.paging).to.include({ page_number: 2, page_size: 2, total_entries: 3, total_pages: 2 });
-      const byMapping = await get(e, '/api/messages?mapping_name=henvisning-v2.0&mapping_version=1.0.0', 'messages:read');
+      const byMapping = await get(e, '/api/messages?mapping_name=henvisning-v2.0&mapping_version=1.1.0', 'messages:read');
       expect(byMapping.body.data).to.have.length(2);
       const bad = await get(e, '/api/messages?status=nope&page_size=9999', 'messages:read');
       expect(bad.status).to.equal(422);
@@ -242,7 +242,7 @@ describe('message store API, replay and retention', function () {
       const manifest = path.join(dir, 'henvisning-v2.0', 'manifest.json');
       const good = fs.readFileSync(file, 'utf8');
       fs.writeFileSync(file, good.replace('"resourceType": "ServiceRequest",', '"resourceType": "ServiceRequest", "status_": $error("deliberately broken"),'));
-      fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replace('"1.0.0"', '"0.9.0-broken"'));
+      fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replace('"1.1.0"', '"0.9.0-broken"'));
       const a = await startTestEngine({ env: { MONGODB_DATABASE: dbName, MAPPINGS_DIR: dir } });
       let id: string;
       try {
@@ -260,7 +260,7 @@ describe('message store API, replay and retention', function () {
         await a.stop();
       }
       fs.writeFileSync(file, good);
-      fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replace('"0.9.0-broken"', '"1.0.0"'));
+      fs.writeFileSync(manifest, fs.readFileSync(manifest, 'utf8').replace('"0.9.0-broken"', '"1.1.0"'));
       const b = await startTestEngine({ env: { MONGODB_DATABASE: dbName, MAPPINGS_DIR: dir } });
       try {
         // Replay by filter (a job): everything last mapped with the broken version.
@@ -272,7 +272,7 @@ describe('message store API, replay and retention', function () {
         expect(job.result.response_data).to.include({ matched: 1, processed: 1, failed: 0, rejected: 0 });
         const m = await getMessage(b, id);
         expect(m.status).to.equal('processed');
-        expect(m.mapping?.version).to.equal('1.0.0');
+        expect(m.mapping?.version).to.equal('1.1.0');
         expect(m.fhir?.some((f) => f.reference.startsWith('ServiceRequest/'))).to.equal(true);
         const rec = await ingest(b, sample(NY));
         expect(rec.status).to.equal('1');

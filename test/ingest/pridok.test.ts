@@ -87,7 +87,7 @@ describe('Pridok referral webhook (POST /api/webhooks/pridok/referrals)', functi
     const sr = await read<ServiceRequest>(e, data.service_request);
     expect(sr.identifier).to.deep.equal([{ system: SYSTEMS.pridokJournalGuid, value: p.JournalGuid }]);
     expect(sr.subject?.reference).to.equal(data.patient);
-    expect(sr.extension?.find((x) => x.url === 'urn:hl7-engine:fhir:extension:pridok-format-id')?.valueString).to.equal(p.FormatId);
+    expect(sr.extension?.find((x) => x.url === 'https://hl7-engine.dev/fhir/StructureDefinition/pridok-format-id')?.valueString).to.equal(p.FormatId);
     const enc = await read<Encounter>(e, data.encounter);
     expect(enc.status).to.equal('planned');
     expect(enc.basedOn?.[0].reference).to.equal(data.service_request);

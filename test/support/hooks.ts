@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveDatabase, type EmbeddedDatabase } from '../../src/devdb/devdb.js';
+import { checkEmittedResources, collectEmittedResources } from './emitted.js';
 import { setHarness, startTestEngine, type TestEngine } from './harness.js';
 
 let db: EmbeddedDatabase | undefined;
@@ -15,6 +16,7 @@ let tmp: string | undefined;
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(600_000); // the very first run may build FerretDB
+    collectEmittedResources();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hl7-engine-test-'));
     db = await resolveDatabase({
       uri: process.env.MONGODB_URI,
@@ -25,9 +27,20 @@ export const mochaHooks = {
     setHarness({ dbUri: db.uri, dbKind: db.kind, engine, tmpDir: tmp });
   },
   async afterAll(this: Mocha.Context) {
-    this.timeout(60_000);
-    await engine?.stop();
-    await db?.stop();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    this.timeout(120_000);
+    try {
+      // Every FHIR resource the engine answered during the run is valid R4 (the JSON schema); FHIR_DUMP_DIR gets
+      // them for the HL7 reference validator.
+      const n = await checkEmittedResources(process.env.FHIR_DUMP_DIR || undefined);
+      process.stderr.write(`[fhir] ${n} distinct FHIR resources answered by the engine: all valid against the R4 JSON schema\n`);
+    } finally {
+      await stopAll();
+    }
   },
 };
+
+async function stopAll(): Promise<void> {
+  await engine?.stop();
+  await db?.stop();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+}
