@@ -11,6 +11,7 @@ import { ResourceCache, type FhirStore } from '../referrals/apply.js';
 import { Limiter } from './limiter.js';
 import { loadResourceIds, type ResourceIds } from '../referrals/resource-ids.js';
 import type { MediaStorage } from '../storage/media-storage.js';
+import { RecoveryService } from './recovery.js';
 import { ReplayService } from './replay.js';
 import { MessageStore } from './store.js';
 
@@ -28,6 +29,8 @@ export interface IngestServices {
   henvisning: HenvisningService;
   pridok: PridokService;
   replay: ReplayService;
+  /** Processes messages left unfinished by engines that died (started by the engine, not by CLI commands). */
+  recovery: RecoveryService;
 }
 
 /**
@@ -54,8 +57,14 @@ export async function createIngestServices(deps: {
     receiverHerIds: config.ingest.receiverHerIds.length > 0 ? new Set(config.ingest.receiverHerIds) : undefined,
     limiter,
     cache,
+    resourceIdKey: ids.key.toString('base64'),
+    limits: config.ingest.xmlLimits,
+    pool: { threads: config.ingest.workerThreads, timeBudgetMs: config.ingest.timeBudgetMs, maxHeapMb: config.ingest.workerMaxHeapMb },
+    futureSkewMs: config.ingest.futureSkewMs,
+    leaseMs: config.ingest.leaseMs,
   });
-  const pridok = new PridokService(messages, fhir, mappings, { limiter, cache });
-  const replay = new ReplayService(messages, { henvisning, pridok });
-  return { messages, mappings, ids, henvisning, pridok, replay };
+  const pridok = new PridokService(messages, fhir, mappings, { limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
+  const replay = new ReplayService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs });
+  const recovery = new RecoveryService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs, intervalMs: config.ingest.recoveryIntervalMs });
+  return { messages, mappings, ids, henvisning, pridok, replay, recovery };
 }

@@ -87,7 +87,8 @@ export interface Receipt {
 
 export interface MessageRun {
   at: Date;
-  trigger: 'ingest' | 'replay' | 'retry';
+  /** recovery: a message left unfinished by an engine that died, processed by another (recovery.ts). */
+  trigger: 'ingest' | 'replay' | 'retry' | 'recovery';
   status: MessageStatus;
   error?: MessageError;
   mapping?: MappingRef;

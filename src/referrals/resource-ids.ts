@@ -14,7 +14,8 @@ import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 export const ingestSettingsCollection: CollectionSpec = { name: 'ingest_settings', indexes: [] };
 
 export class ResourceIds {
-  constructor(private readonly key: Buffer) {}
+  /** `key`: the HMAC key (worker threads are given it to derive the same ids). */
+  constructor(readonly key: Buffer) {}
 
   /** A stable UUID-shaped id for `resourceType` + `naturalKey`. */
   id(resourceType: string, naturalKey: string): string {

@@ -1,0 +1,19 @@
+/**
+ * Worker-thread entry of the henvisning analysis pool (pool.ts): one HenvisningAnalyser per thread, built when the
+ * thread starts (schemas, mappings and FHIR definitions load before the first task, so they do not count against a
+ * message's time budget). Each task says when it starts on its port, so the pool measures the budget from there,
+ * not from the time the task waited in the queue.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { workerData } from 'piscina';
+import { loadDefinitions } from '../fhir/validation.js';
+import { HenvisningAnalyser, type Analysis, type AnalyseSettings } from './analyse.js';
+
+const analyser = new HenvisningAnalyser(workerData as AnalyseSettings);
+loadDefinitions();
+
+export default async function analyse(task: { bytes: Uint8Array; port: MessagePort }): Promise<Analysis> {
+  task.port.postMessage('start');
+  task.port.close();
+  return analyser.analyse(task.bytes);
+}
