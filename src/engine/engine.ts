@@ -69,6 +69,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.consultations = createConsultationService(ctx);
   ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: () => fhirOf(ctx) });
   ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));
+  ctx.ingest.henvisning.start();
   ctx.ingest.recovery.start((err) => logger.warn({ err: { message: (err as Error).message } }, 'recovery of unfinished messages failed'));
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,

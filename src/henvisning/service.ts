@@ -99,6 +99,11 @@ export class HenvisningService {
     return this.analysisPool;
   }
 
+  /** Starts the worker threads now (the engine does at start, so the first message does not wait for them). */
+  start(): void {
+    void this.pool;
+  }
+
   /** Stops the worker threads (engine shutdown). */
   async close(): Promise<void> {
     await this.analysisPool?.close();
