@@ -25,9 +25,15 @@ import { MappingRegistry } from '../mapping/registry.js';
 import { ResourceIds } from '../referrals/resource-ids.js';
 import { randomBytes } from 'node:crypto';
 
-async function services(database: Database, config: Config): Promise<IngestServices> {
+/** Runs `fn` with the ingest services; their worker threads are stopped afterwards. */
+async function withServices<T>(database: Database, config: Config, fn: (ingest: IngestServices) => Promise<T>): Promise<T> {
   const fhir = fhirStoreFor(database, config);
-  return createIngestServices({ config, database, media: createMediaStorage(config), fhir: () => fhir });
+  const ingest = await createIngestServices({ config, database, media: createMediaStorage(config), fhir: () => fhir });
+  try {
+    return await fn(ingest);
+  } finally {
+    await ingest.henvisning.close();
+  }
 }
 
 function bar(total: number, label: string): SingleBar | undefined {
@@ -105,8 +111,7 @@ export function registerMessagesCommands(program: Command): void {
       if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
       const files = listFiles(targets);
       if (opts.apprecDir) fs.mkdirSync(opts.apprecDir, { recursive: true });
-      await withDatabase(async (database, config) => {
-        const ingest = await services(database, config);
+      await withDatabase((database, config) => withServices(database, config, async (ingest) => {
         const counts: Record<string, number> = {};
         const progress = bar(files.length, 'ingest');
         for (const file of files) {
@@ -135,7 +140,7 @@ export function registerMessagesCommands(program: Command): void {
         }
         progress?.stop();
         process.stdout.write(`${files.length} files: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
-      });
+      }));
     });
 
   program
@@ -161,8 +166,7 @@ export function registerMessagesCommands(program: Command): void {
         status: opts.status as MessageStatus | undefined,
         source: opts.source as MessageSource | undefined,
       };
-      await withDatabase(async (database, config) => {
-        const ingest = await services(database, config);
+      await withDatabase((database, config) => withServices(database, config, async (ingest) => {
         let progress: SingleBar | undefined;
         const summary = await ingest.replay.replayMany(query, {
           limit: opts.limit,
@@ -174,6 +178,6 @@ export function registerMessagesCommands(program: Command): void {
         progress?.stop();
         process.stdout.write(`${summary.matched} messages replayed: ${summary.processed} processed, ${summary.rejected} rejected, ${summary.failed} failed\n`);
         for (const n of summary.not_processed.slice(0, 50)) process.stdout.write(`  ${n.id}: ${n.status}${n.code ? ` (${n.code})` : ''}\n`);
-      });
+      }));
     });
 }

@@ -6,9 +6,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Patient } from '@medplum/fhirtypes';
+import { loadConfig } from '../../src/config/config.js';
 import { signBody } from '../../src/pridok/service.js';
 import { startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
 import { getMessage, ingest, postXml, readAppRec, variant } from '../ingest/support.js';
@@ -297,6 +299,27 @@ describe('hostile ingest', function () {
       // The terminated thread was replaced: the next message is analysed (and rejected the same way), not lost.
       const again = await expectRejected(tight, 'time budget again', variant(NY), 'T99');
       expect(again.m.status).to.equal('rejected');
+    });
+  });
+
+  describe('settings', () => {
+    it('pool, limit and time settings are validated at start-up, one line naming the variable', () => {
+      const defaults = loadConfig({}).ingest;
+      expect(defaults.workerThreads).to.equal(Math.max(1, os.availableParallelism() - 1));
+      expect(defaults.xmlLimits).to.deep.equal({ maxElements: 100_000, maxAttributes: 200_000, maxAttributesPerElement: 100, maxDepth: 64, maxTextLength: 2 * 1024 * 1024 });
+      expect(defaults.futureSkewMs).to.equal(300_000);
+      expect(loadConfig({ INGEST_WORKER_THREADS: '3', XML_MAX_TEXT_LENGTH: '512kb', INGEST_FUTURE_SKEW_S: '60' }).ingest).to.include({ workerThreads: 3, futureSkewMs: 60_000 });
+      for (const [name, value] of [
+        ['INGEST_WORKER_THREADS', '0'],
+        ['INGEST_TIME_BUDGET_MS', 'soon'],
+        ['INGEST_WORKER_MAX_HEAP_MB', '8'],
+        ['XML_MAX_DEPTH', '65'],
+        ['XML_MAX_TEXT_LENGTH', '10'],
+        ['INGEST_FUTURE_SKEW_S', '-5'],
+        ['INGEST_LEASE_S', '0'],
+      ]) {
+        expect(() => loadConfig({ [name]: value }), name).to.throw(new RegExp(`^Invalid configuration: ${name} `));
+      }
     });
   });
 
