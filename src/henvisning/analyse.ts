@@ -10,8 +10,7 @@
  */
 import path from 'node:path';
 import { projectPath } from '../paths.js';
-import type { MappingRef } from '../mapping/registry.js';
-import { MappingRegistry } from '../mapping/registry.js';
+import { MappingRegistry, type MappingRef } from '../mapping/registry.js';
 import { mappedIssues, prune, type MappedIssue, type MappingOutput } from '../referrals/apply.js';
 import { ResourceIds } from '../referrals/resource-ids.js';
 import { decodeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement, type XmlLimits } from '../xml/secure-xml.js';
@@ -49,10 +48,12 @@ export interface AnalysisFacts {
   messageType?: string;
 }
 
-export type Analysis =
+/** `sha256`: of the raw bytes, computed in the worker thread so the message store need not hash 10 MB on the event loop. */
+export type Analysis = (
   | { kind: 'rejected'; env: Envelope; format?: string; errors: AppRecError[]; message: string; details?: unknown; warnings?: string[]; facts?: AnalysisFacts }
   | { kind: 'failed'; env: Envelope; format?: string; code: string; message: string; details?: unknown; mapping?: MappingRef; warnings: string[]; facts: AnalysisFacts }
-  | { kind: 'mapped'; env: Envelope; format: string; output: MappingOutput; mapping: MappingRef; warnings: string[]; facts: AnalysisFacts };
+  | { kind: 'mapped'; env: Envelope; format: string; output: MappingOutput; mapping: MappingRef; warnings: string[]; facts: AnalysisFacts }
+) & { sha256?: string };
 
 /**
  * Which format a parsed document is, by namespace URIs: MsgHead v1.2 whose first XML Document holds Henvisning v2.0,
@@ -87,10 +88,9 @@ export class HenvisningAnalyser {
   private readonly receiverHerIds: Set<string> | undefined;
 
   constructor(private readonly settings: AnalyseSettings) {
-    const dir = path.join(SCHEMA_DIR);
-    this.schemas.set(HENVISNING_V2_NS, SchemaSet.load(path.join(dir, 'msghead-henvisning-v2.0.xsd')));
-    this.schemas.set(HENVISNING_V11_NS, SchemaSet.load(path.join(dir, 'henvisning-v1.1-set.xsd')));
-    this.schemas.set(HENVISNING_V10_NS, SchemaSet.load(path.join(dir, 'Henvisning-v1.0.xsd')));
+    this.schemas.set(HENVISNING_V2_NS, SchemaSet.load(path.join(SCHEMA_DIR, 'msghead-henvisning-v2.0.xsd')));
+    this.schemas.set(HENVISNING_V11_NS, SchemaSet.load(path.join(SCHEMA_DIR, 'henvisning-v1.1-set.xsd')));
+    this.schemas.set(HENVISNING_V10_NS, SchemaSet.load(path.join(SCHEMA_DIR, 'Henvisning-v1.0.xsd')));
     this.mappings = new MappingRegistry(settings.mappingsDir, new ResourceIds(Buffer.from(settings.resourceIdKey, 'base64')));
     this.receiverHerIds = settings.receiverHerIds.length > 0 ? new Set(settings.receiverHerIds) : undefined;
   }

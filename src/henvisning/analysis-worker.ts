@@ -4,6 +4,7 @@
  * message's time budget). Each task says when it starts on its port, so the pool measures the budget from there,
  * not from the time the task waited in the queue.
  */
+import { createHash } from 'node:crypto';
 import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { loadDefinitions } from '../fhir/validation.js';
@@ -15,5 +16,6 @@ loadDefinitions();
 export default async function analyse(task: { bytes: Uint8Array; port: MessagePort }): Promise<Analysis> {
   task.port.postMessage('start');
   task.port.close();
-  return analyser.analyse(task.bytes);
+  const sha256 = createHash('sha256').update(task.bytes).digest('hex');
+  return { ...(await analyser.analyse(task.bytes)), sha256 };
 }

@@ -30,7 +30,7 @@ import type { Limiter } from '../messages/limiter.js';
 import { fhirStatus } from '../fhir/errors.js';
 import { looksLikeXml, type XmlLimits } from '../xml/secure-xml.js';
 import { buildAppRec, type AppRecError } from './apprec.js';
-import { envelopeFromText, type Envelope } from './envelope.js';
+import type { Envelope } from './envelope.js';
 import { type Analysis } from './analyse.js';
 import { AnalysisPool, type PoolOptions } from './pool.js';
 
@@ -145,6 +145,7 @@ export class HenvisningService {
         format,
         sender: env.senderSummary,
         receiver: env.receiverSummary,
+        sha256: analysis.sha256,
       });
     } catch (err) {
       if (!(err instanceof DuplicateMessageError)) throw err;

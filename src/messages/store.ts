@@ -135,6 +135,8 @@ export interface NewMessage {
   sender?: PartySummary;
   receiver?: PartySummary;
   receivedAt?: Date;
+  /** SHA-256 (hex) of `bytes` when the caller computed it already (henvisning: in a worker thread, off the event loop). */
+  sha256?: string;
 }
 
 export interface Outcome {
@@ -196,7 +198,7 @@ export class MessageStore {
   async insert(m: NewMessage): Promise<MessageDoc> {
     const _id = randomUUID();
     const receivedAt = m.receivedAt ?? new Date();
-    const sha256 = createHash('sha256').update(m.bytes).digest('hex');
+    const sha256 = m.sha256 ?? createHash('sha256').update(m.bytes).digest('hex');
     const doc: MessageDoc = {
       _id,
       source: m.source,
@@ -220,7 +222,7 @@ export class MessageStore {
       doc.raw = new Binary(m.bytes);
       doc.expiresAt = doc.retainUntil;
     } else {
-      const stored = await this.media.put(`messages/${_id}`, m.bytes, m.contentType.split(';')[0] || 'application/octet-stream');
+      const stored = await this.media.put(`messages/${_id}`, m.bytes, m.contentType.split(';')[0] || 'application/octet-stream', { sha256 });
       doc.rawMedia = stored;
     }
     for (const k of Object.keys(doc) as (keyof MessageDoc)[]) if (doc[k] === undefined) delete doc[k];
