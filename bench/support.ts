@@ -3,6 +3,8 @@
  * throwaway directory), engines on ephemeral ports, and autocannon runs reported as requests/s and latency
  * percentiles. Benchmarks print their own figures; bench/run.ts prints them side by side with the baseline.
  */
+import { dispatch } from '../src/henvisning/analyse.js';
+import { decodeXml, parseXmlTree } from '../src/xml/secure-xml.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +40,11 @@ export interface BenchEngine extends RunningEngine {
 /** TENANTS with BENCH_TENANT receiving henvisning messages for these HER-ids. */
 export function benchTenants(receiverHerIds: string[] = []): string {
   return JSON.stringify([{ id: BENCH_TENANT, henvisning_receiver_her_ids: receiverHerIds }]);
+}
+
+/** The receiver HER-ids of a henvisning message (read with the engine's own envelope parser). */
+export function receiversOf(xml: string): string[] {
+  return dispatch(parseXmlTree(decodeXml(Buffer.from(xml, 'utf8'), 1e8).text)).env?.receiverHerIds ?? [];
 }
 
 export async function startBenchEngine(env: Record<string, string> = {}): Promise<BenchEngine> {

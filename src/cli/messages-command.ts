@@ -28,15 +28,21 @@ import { randomBytes } from 'node:crypto';
 import { TenantDirectory } from '../tenancy/directory.js';
 import { assertTenantId } from '../tenancy/tenant.js';
 
-async function services(database: Database, config: Config): Promise<IngestServices> {
+/** Runs `fn` with the ingest services; their worker threads are stopped afterwards. */
+async function withServices<T>(database: Database, config: Config, fn: (ingest: IngestServices) => Promise<T>): Promise<T> {
   const fhir = fhirStoreFor(database, config);
-  return createIngestServices({
+  const ingest = await createIngestServices({
     config,
     database,
     media: createMediaStorage(config),
     fhir: (tenant) => fhir.forTenant(tenant),
     tenants: new TenantDirectory(config.tenants),
   });
+  try {
+    return await fn(ingest);
+  } finally {
+    await ingest.henvisning.close();
+  }
 }
 
 function bar(total: number, label: string): SingleBar | undefined {
@@ -116,8 +122,7 @@ export function registerMessagesCommands(program: Command): void {
       if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
       const files = listFiles(targets);
       if (opts.apprecDir) fs.mkdirSync(opts.apprecDir, { recursive: true });
-      await withDatabase(async (database, config) => {
-        const ingest = await services(database, config);
+      await withDatabase((database, config) => withServices(database, config, async (ingest) => {
         const counts: Record<string, number> = {};
         const progress = bar(files.length, 'ingest');
         for (const file of files) {
@@ -146,7 +151,7 @@ export function registerMessagesCommands(program: Command): void {
         }
         progress?.stop();
         process.stdout.write(`${files.length} files: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
-      });
+      }));
     });
 
   program
@@ -174,8 +179,7 @@ export function registerMessagesCommands(program: Command): void {
         status: opts.status as MessageStatus | undefined,
         source: opts.source as MessageSource | undefined,
       };
-      await withDatabase(async (database, config) => {
-        const ingest = await services(database, config);
+      await withDatabase((database, config) => withServices(database, config, async (ingest) => {
         let progress: SingleBar | undefined;
         const summary = await ingest.replay.replayMany(query, {
           limit: opts.limit,
@@ -187,6 +191,6 @@ export function registerMessagesCommands(program: Command): void {
         progress?.stop();
         process.stdout.write(`${summary.matched} messages replayed: ${summary.processed} processed, ${summary.rejected} rejected, ${summary.failed} failed\n`);
         for (const n of summary.not_processed.slice(0, 50)) process.stdout.write(`  ${n.id}: ${n.status}${n.code ? ` (${n.code})` : ''}\n`);
-      });
+      }));
     });
 }

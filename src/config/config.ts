@@ -5,6 +5,7 @@
  * A wrong value throws a ConfigError whose message is one line naming the variable; main.ts prints it and exits.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { normaliseIntegerId } from '../identifiers/norwegian-ids.js';
 import { projectPath } from '../paths.js';
@@ -49,6 +50,26 @@ export interface Config {
     pridokMaxSkewSeconds: number;
     /** Messages mapped and written to FHIR at once per engine (INGEST_CONCURRENCY, default 8); the others wait. */
     concurrency: number;
+    /** Worker threads that decode, parse, validate and map henvisning messages (INGEST_WORKER_THREADS, default cores - 1, at least 1). */
+    workerThreads: number;
+    /** Milliseconds a worker may spend on one message before it is rejected (INGEST_TIME_BUDGET_MS, default 10000). */
+    timeBudgetMs: number;
+    /** Heap of one worker thread in MB (INGEST_WORKER_MAX_HEAP_MB, default 1024); a message needing more is rejected. */
+    workerMaxHeapMb: number;
+    /** Input shape limits of one XML message (XML_MAX_ELEMENTS, XML_MAX_ATTRIBUTES, XML_MAX_ATTRIBUTES_PER_ELEMENT, XML_MAX_DEPTH, XML_MAX_TEXT_LENGTH). */
+    xmlLimits: {
+      maxElements: number;
+      maxAttributes: number;
+      maxAttributesPerElement: number;
+      maxDepth: number;
+      maxTextLength: number;
+    };
+    /** How far a message's own time (GenDate, MessageTimestamp) may be ahead of our clock (INGEST_FUTURE_SKEW_S, default 300). */
+    futureSkewMs: number;
+    /** How long a first ingest counts as running; after that a resend or recovery may process the message (INGEST_LEASE_S, default 120). */
+    leaseMs: number;
+    /** How often unfinished messages of dead engines are looked for (INGEST_RECOVERY_INTERVAL_S, default 30; 0 = never). */
+    recoveryIntervalMs: number;
   };
   /** The legal entities served here and what routes inbound messages to them (TENANTS or TENANTS_FILE; src/tenancy). */
   tenants: TenantConfig[];
@@ -211,6 +232,20 @@ function ingestConfig(env: Env): Config['ingest'] {
     resourceIdKey,
     pridokMaxSkewSeconds: int(env, 'PRIDOK_SIGNATURE_MAX_SKEW_SECONDS', 300, 1, 86_400),
     concurrency: int(env, 'INGEST_CONCURRENCY', 8, 1, 64),
+    workerThreads: int(env, 'INGEST_WORKER_THREADS', Math.max(1, os.availableParallelism() - 1), 1, 64),
+    timeBudgetMs: int(env, 'INGEST_TIME_BUDGET_MS', 10_000, 1, 600_000),
+    workerMaxHeapMb: int(env, 'INGEST_WORKER_MAX_HEAP_MB', 1024, 64, 16_384),
+    xmlLimits: {
+      maxElements: int(env, 'XML_MAX_ELEMENTS', 100_000, 10, 10_000_000),
+      maxAttributes: int(env, 'XML_MAX_ATTRIBUTES', 200_000, 10, 10_000_000),
+      maxAttributesPerElement: int(env, 'XML_MAX_ATTRIBUTES_PER_ELEMENT', 100, 1, 10_000),
+      // fast-xml-parser refuses more than 64 levels itself (maxNestedTags in secure-xml.ts).
+      maxDepth: int(env, 'XML_MAX_DEPTH', 64, 2, 64),
+      maxTextLength: xmlTextLength(env),
+    },
+    futureSkewMs: int(env, 'INGEST_FUTURE_SKEW_S', 300, 0, 86_400) * 1000,
+    leaseMs: int(env, 'INGEST_LEASE_S', 120, 1, 86_400) * 1000,
+    recoveryIntervalMs: int(env, 'INGEST_RECOVERY_INTERVAL_S', 30, 0, 86_400) * 1000,
   };
 }
 
@@ -227,6 +262,13 @@ function tenantsConfig(env: Env): TenantConfig[] {
   } catch (err) {
     throw new ConfigError(name, (err as Error).message);
   }
+}
+
+/** XML_MAX_TEXT_LENGTH: characters of one text node or attribute value, as a size (default 2mb = 2 097 152). */
+function xmlTextLength(env: Env): number {
+  const n = parseSize('XML_MAX_TEXT_LENGTH', str(env, 'XML_MAX_TEXT_LENGTH') ?? '2mb');
+  if (n < 1024 || n > 100 * 1024 * 1024) throw new ConfigError('XML_MAX_TEXT_LENGTH', 'must be between 1kb and 100mb');
+  return n;
 }
 
 function signatureConfig(env: Env): Config['signature'] {

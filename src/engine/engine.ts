@@ -78,6 +78,8 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.consultations = createConsultationService(ctx);
   ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: (tenant) => ctx.fhir.forTenant(tenant), tenants: ctx.tenants });
   ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));
+  ctx.ingest.henvisning.start();
+  ctx.ingest.recovery.start((err) => logger.warn({ err: { message: (err as Error).message } }, 'recovery of unfinished messages failed'));
   ctx.jobs = new JobRunner(database.db, {
     processEveryMs: config.jobs.pollIntervalMs,
     lockLifetimeMs: config.jobs.lockLifetimeMs,
@@ -117,9 +119,10 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
       await ctx.jobs.stop(config.shutdownTimeoutMs);
       // Background work started with the engine finishes before the database goes away (bounded like the rest).
       await Promise.race([
-        Promise.all([consultations.repair, ctx.ingest.messages.stopSweeper()]),
+        Promise.all([consultations.repair, ctx.ingest.messages.stopSweeper(), ctx.ingest.recovery.stop()]),
         new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref()),
       ]);
+      await ctx.ingest.henvisning.close();
       await ctx.fhir.close();
       await database.close();
       await embedded.stop();

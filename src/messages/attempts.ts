@@ -5,14 +5,18 @@
  * first attempt. Every later attempt (a sender's resend of a message that failed, an operator's replay, a replay job)
  * claims `message:<id>:attempt:<n>` (n = attempts recorded + 1) with a unique insert, which exactly one caller wins
  * on MongoDB and FerretDB alike; the others wait for the winner's outcome and answer with it instead of processing
- * the same message again. A first ingest still running (status `received`, younger than INGEST_LEASE_MS) is waited
- * for the same way. A holder that died is taken over after STALE_MS.
+ * the same message again. A first ingest still running (status `received`, younger than the ingest lease) is waited
+ * for the same way. A holder that died is taken over after STALE_MS. An attempt that ends without recording anything
+ * (its work found the message finished already) gives its claim up at once, so later callers do not wait for an
+ * outcome that will never be recorded.
+ *
+ * Recovery (recovery.ts) calls with `wait: false`: a message somebody else is processing is skipped, not waited for.
  */
 import { claimWithTakeover, releaseClaim } from '../db/claims.js';
 import type { MessageDoc, MessageStore } from './store.js';
 
-/** How long a first ingest (status `received`, no attempt recorded) counts as still running. */
-export const INGEST_LEASE_MS = 30_000;
+/** How long a first ingest (status `received`, no attempt recorded) counts as still running (default; INGEST_LEASE_S). */
+export const INGEST_LEASE_MS = 120_000;
 /** How long a claimed attempt counts as running before another caller may take it over. */
 export const STALE_MS = 120_000;
 /** How long a caller waits for another's attempt before answering with the message as it stands. */
@@ -28,13 +32,26 @@ export class MessageBusyError extends Error {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+export interface AttemptOptions {
+  /** How long a first ingest counts as running (default INGEST_LEASE_MS). */
+  leaseMs?: number;
+  /** false: throw MessageBusyError at once instead of waiting for somebody else's attempt. */
+  wait?: boolean;
+}
+
 /**
  * Runs `work` as the next processing attempt of `doc`, unless another caller is processing it: then waits for that
  * attempt and returns the message as it recorded it. `work` gets the message as last read (re-read after waiting).
- * Throws MessageBusyError when the other attempt does not finish within WAIT_MS.
+ * Throws MessageBusyError when the other attempt does not finish within WAIT_MS (at once with `wait: false`).
  */
-export async function exclusiveAttempt(store: MessageStore, doc: MessageDoc, work: (current: MessageDoc) => Promise<MessageDoc>): Promise<MessageDoc> {
+export async function exclusiveAttempt(
+  store: MessageStore,
+  doc: MessageDoc,
+  work: (current: MessageDoc) => Promise<MessageDoc>,
+  options: AttemptOptions = {},
+): Promise<MessageDoc> {
   const db = store.db;
+  const leaseMs = options.leaseMs ?? INGEST_LEASE_MS;
   let current = doc;
   const deadline = Date.now() + WAIT_MS;
   const reread = async () => {
@@ -45,7 +62,8 @@ export async function exclusiveAttempt(store: MessageStore, doc: MessageDoc, wor
   };
   let waitingFor: number | undefined; // the attempt another caller claimed before us
   while (Date.now() < deadline) {
-    if (current.status === 'received' && (current.attempts ?? 0) === 0 && Date.now() - current.receivedAt.getTime() < INGEST_LEASE_MS) {
+    if (current.status === 'received' && (current.attempts ?? 0) === 0 && Date.now() - current.receivedAt.getTime() < leaseMs) {
+      if (options.wait === false) throw new MessageBusyError(current._id);
       current = await reread(); // the first ingest is still running
       continue;
     }
@@ -53,14 +71,19 @@ export async function exclusiveAttempt(store: MessageStore, doc: MessageDoc, wor
     const n = (current.attempts ?? 0) + 1;
     const { key } = await claimWithTakeover(db, `message:${current._id}:attempt:${n}`, STALE_MS);
     if (key) {
+      let done: MessageDoc;
       try {
-        return await work(current);
+        done = await work(current);
       } catch (err) {
         await releaseClaim(db, key).catch(() => undefined); // nothing recorded: the attempt may be made again at once
         throw err;
       }
+      // Nothing recorded (the message was finished already): attempt n is free again for whoever needs it.
+      if ((done.attempts ?? 0) < n) await releaseClaim(db, key).catch(() => undefined);
+      return done;
     }
     // Another caller makes attempt n: wait for its outcome (or for its claim to be released, then try again).
+    if (options.wait === false) throw new MessageBusyError(current._id);
     waitingFor = n;
     current = await reread();
   }

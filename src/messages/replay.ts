@@ -28,6 +28,7 @@ export class ReplayService {
   constructor(
     private readonly store: MessageStore,
     private readonly processors: Record<MessageSource, MessageProcessor>,
+    private readonly options: { leaseMs?: number } = {},
   ) {}
 
   /**
@@ -37,7 +38,12 @@ export class ReplayService {
   async replayOne(id: string, tenant: string): Promise<MessageDoc | undefined> {
     const doc = await this.store.find(id, tenant);
     if (!doc) return undefined;
-    return exclusiveAttempt(this.store, doc, async (current) => this.processors[current.source].process(current, await this.store.raw(current), 'replay'));
+    return exclusiveAttempt(
+      this.store,
+      doc,
+      async (current) => this.processors[current.source].process(current, await this.store.raw(current), 'replay'),
+      { leaseMs: this.options.leaseMs },
+    );
   }
 
   /** Replays every message matching `query`, oldest first (at most `limit`), a few at a time. */

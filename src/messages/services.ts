@@ -12,6 +12,7 @@ import { Limiter } from './limiter.js';
 import { loadResourceIds, type ResourceIds } from '../referrals/resource-ids.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import type { TenantDirectory } from '../tenancy/directory.js';
+import { RecoveryService } from './recovery.js';
 import { ReplayService } from './replay.js';
 import { MessageStore } from './store.js';
 
@@ -23,6 +24,8 @@ export interface IngestServices {
   henvisning: HenvisningService;
   pridok: PridokService;
   replay: ReplayService;
+  /** Processes messages left unfinished by engines that died (started by the engine, not by CLI commands). */
+  recovery: RecoveryService;
 }
 
 /**
@@ -46,8 +49,19 @@ export async function createIngestServices(deps: {
   const mappings = new MappingRegistry(config.ingest.mappingsDir, ids);
   const limiter = new Limiter(config.ingest.concurrency);
   const cache = new ResourceCache();
-  const henvisning = new HenvisningService(messages, fhir, mappings, { maxBytes: config.ingest.messageMaxBytes, tenants, ids, limiter, cache });
-  const pridok = new PridokService(messages, fhir, mappings, { ids, limiter, cache });
-  const replay = new ReplayService(messages, { henvisning, pridok });
-  return { messages, mappings, ids, henvisning, pridok, replay };
+  const henvisning = new HenvisningService(messages, fhir, mappings, {
+    maxBytes: config.ingest.messageMaxBytes,
+    tenants,
+    ids,
+    limiter,
+    cache,
+    limits: config.ingest.xmlLimits,
+    pool: { threads: config.ingest.workerThreads, timeBudgetMs: config.ingest.timeBudgetMs, maxHeapMb: config.ingest.workerMaxHeapMb },
+    futureSkewMs: config.ingest.futureSkewMs,
+    leaseMs: config.ingest.leaseMs,
+  });
+  const pridok = new PridokService(messages, fhir, mappings, { ids, limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
+  const replay = new ReplayService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs });
+  const recovery = new RecoveryService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs, intervalMs: config.ingest.recoveryIntervalMs });
+  return { messages, mappings, ids, henvisning, pridok, replay, recovery };
 }

@@ -90,7 +90,8 @@ export interface Receipt {
 
 export interface MessageRun {
   at: Date;
-  trigger: 'ingest' | 'replay' | 'retry';
+  /** recovery: a message left unfinished by an engine that died, processed by another (recovery.ts). */
+  trigger: 'ingest' | 'replay' | 'retry' | 'recovery';
   status: MessageStatus;
   error?: MessageError;
   mapping?: MappingRef;
@@ -142,6 +143,8 @@ export interface NewMessage {
   sender?: PartySummary;
   receiver?: PartySummary;
   receivedAt?: Date;
+  /** SHA-256 (hex) of `bytes` when the caller computed it already (henvisning: in a worker thread, off the event loop). */
+  sha256?: string;
 }
 
 export interface Outcome {
@@ -205,7 +208,7 @@ export class MessageStore {
   async insert(m: NewMessage): Promise<MessageDoc> {
     const _id = randomUUID();
     const receivedAt = m.receivedAt ?? new Date();
-    const sha256 = createHash('sha256').update(m.bytes).digest('hex');
+    const sha256 = m.sha256 ?? createHash('sha256').update(m.bytes).digest('hex');
     const scope = m.externalIdIssuer !== undefined ? `${m.source}:${m.tenant}:${m.externalIdIssuer}` : `${m.source}:${m.tenant}`;
     const doc: MessageDoc = {
       _id,
@@ -231,7 +234,7 @@ export class MessageStore {
       doc.raw = new Binary(m.bytes);
       doc.expiresAt = doc.retainUntil;
     } else {
-      const stored = await this.media.put(`messages/${_id}`, m.bytes, m.contentType.split(';')[0] || 'application/octet-stream');
+      const stored = await this.media.put(`messages/${_id}`, m.bytes, m.contentType.split(';')[0] || 'application/octet-stream', { sha256 });
       doc.rawMedia = stored;
     }
     for (const k of Object.keys(doc) as (keyof MessageDoc)[]) if (doc[k] === undefined) delete doc[k];

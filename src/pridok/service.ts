@@ -11,8 +11,11 @@
  *   - ajv schema: 422 lists every bad field; PID check digits (FNR/D-nummer, 2032 rule) → 422;
  *   - Patient fetched or created by PID and tagged insurer-referred + no-marketing; ServiceRequest (identifier
  *     JournalGuid, FormatId in an extension); planned Encounter. 201 with the three references.
- *   - the same JournalGuid again → 200 with the same references, nothing new. A JournalGuid whose earlier delivery
- *     was rejected or failed is processed again with the new body.
+ *   - the same JournalGuid again → 200 with the same references at once, nothing new. A JournalGuid whose earlier
+ *     delivery was rejected or failed is processed again with the new body.
+ *   - content FHIR refuses (a MessageTimestamp in year 0000 …) and a MessageTimestamp more than the allowed clock
+ *     skew in the future (it would win every newest-wins decision until then, referrals/apply.ts) are the sender's
+ *     errors: 422 naming the field, stored as `rejected`.
  */
 import { createHmac } from 'node:crypto';
 import type { TenantDirectory } from '../tenancy/directory.js';
@@ -22,9 +25,11 @@ import type { MappingRegistry } from '../mapping/registry.js';
 import { ingestMessages } from '../metrics/registry.js';
 import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
 import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
-import { applyMapped, prune, type FhirStore, type MappingOutput, type ResourceCache } from '../referrals/apply.js';
+import { applyMapped, mappedIssues, prune, type FhirStore, type MappedIssue, type MappingOutput, type ResourceCache, type SourceInfo } from '../referrals/apply.js';
+import { instantMs } from '../mapping/functions.js';
+import { fhirStatus } from '../fhir/errors.js';
 import type { Limiter } from '../messages/limiter.js';
-import { createAjv, invalidAt, validateWith, type ValidationFailedBody } from '../ehealth/validation.js';
+import { createAjv, invalidAt, validateWith, validationFailed, type ValidationFailedBody } from '../ehealth/validation.js';
 import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
 
 export const PRIDOK_FORMAT = 'pridok-referral-json';
@@ -104,7 +109,15 @@ export class PridokService {
     private readonly store: MessageStore,
     private readonly fhir: (tenant: string) => FhirStore,
     private readonly mappings: MappingRegistry,
-    private readonly options: { ids: ResourceIds; limiter?: Limiter; cache?: ResourceCache },
+    private readonly options: {
+      ids: ResourceIds;
+      limiter?: Limiter;
+      cache?: ResourceCache;
+      /** How far MessageTimestamp may be ahead of our clock, in ms (default 5 minutes). */
+      futureSkewMs?: number;
+      /** How long a first ingest counts as running (attempts.ts). */
+      leaseMs?: number;
+    },
   ) {}
 
   /** Entry point of the webhook, after the signature was verified: `tenant` is the one whose secret signed it. */
@@ -117,6 +130,8 @@ export class PridokService {
       if (!(err instanceof DuplicateMessageError)) throw err;
       ingestMessages.inc({ source: 'pridok', outcome: 'duplicate' });
       const processed = (d: MessageDoc) => d.status === 'processed' && !!d.receipt;
+      // Processed already: the stored answer, without claiming an attempt that would record nothing.
+      if (processed(err.existing)) return { httpStatus: 200, data: JSON.parse(err.existing.receipt!.body) as PridokReferences & { message_id: string } };
       let done: MessageDoc;
       let ranHere = false;
       try {
@@ -126,7 +141,7 @@ export class PridokService {
           if (processed(current)) return current;
           ranHere = true;
           return this.process(await this.store.replaceRaw(current, body, contentType), body, 'retry');
-        });
+        }, { leaseMs: this.options.leaseMs });
       } catch (e) {
         if (!(e instanceof MessageBusyError)) throw e;
         done = (await this.store.get(err.existing._id)) ?? err.existing;
@@ -179,6 +194,16 @@ export class PridokService {
     if (!pid.valid || pid.kind === 'HNR') {
       return reject(422, invalidAt('$.PID', pid.valid ? 'PID is an H-nummer; a fødselsnummer or D-nummer is required' : 'PID is not a valid fødselsnummer or D-nummer (check digits)'));
     }
+    // A time FHIR cannot hold, or one ahead of our clock by more than the skew allowed, is the sender's error.
+    const timestamp = (payload as { MessageTimestamp: string }).MessageTimestamp;
+    const sentMs = instantMs(timestamp);
+    if (Number.isNaN(sentMs) || /^0000/.test(timestamp.trim())) {
+      return reject(422, invalidAt('$.MessageTimestamp', 'MessageTimestamp is not a valid point in time (year 0001 or later)', 'format', ['date-time']));
+    }
+    const skewMs = this.options.futureSkewMs ?? 300_000;
+    if (sentMs > Date.now() + skewMs) {
+      return reject(422, invalidAt('$.MessageTimestamp', `MessageTimestamp is in the future (more than ${Math.round(skewMs / 1000)} s ahead of the receiver's clock)`, 'future', [{ max_skew_seconds: Math.round(skewMs / 1000) }]));
+    }
     const mapping = this.mappings.forFormat('pridok', PRIDOK_FORMAT);
     if (!mapping) return { status: 'failed', error: { code: 'mapping_missing', message: 'No Pridok mapping is installed' } };
     let output: MappingOutput;
@@ -188,22 +213,52 @@ export class PridokService {
     } catch (err) {
       return { status: 'failed', error: internalError('mapping_failed', err), mapping: mapping.ref };
     }
+    const src: SourceInfo = {
+      messageId: (payload as { JournalGuid: string }).JournalGuid,
+      sent: timestamp,
+      received: doc.receivedAt,
+      storeId: doc._id,
+    };
+    // Everything is validated before anything is written: a refused resource must not leave the others behind.
+    const issues = mappedIssues(output, src);
+    if (issues.length > 0) return reject(422, fhirInvalid(issues));
     try {
-      const applied = await applyMapped(this.fhir(doc.tenant), output, {
-        messageId: (payload as { JournalGuid: string }).JournalGuid,
-        sent: (payload as { MessageTimestamp: string }).MessageTimestamp,
-        received: doc.receivedAt,
-        storeId: doc._id,
-      }, this.options.cache);
+      const applied = await applyMapped(this.fhir(doc.tenant), output, src, this.options.cache);
       const ref = (type: string) => applied.find((a) => a.reference.startsWith(`${type}/`))?.reference ?? '';
       const data = { patient: ref('Patient'), service_request: ref('ServiceRequest'), encounter: ref('Encounter'), message_id: doc._id };
       return { status: 'processed', fhir: applied, mapping: mapping.ref, receipt: httpReceipt(201, data) };
     } catch (err) {
+      if (fhirStatus(err) === 422) {
+        return reject(422, validationFailed([{ entry_type: 'json_data_property', entry: '$', rules: [{ rule: 'fhir', params: [], description: (err as Error).message.slice(0, 500) }] }]));
+      }
       const e = err as { status?: number; code?: unknown };
       log().error({ status: e.status, fhirCode: e.code }, 'pridok referral processing failed');
       return { status: 'failed', error: internalError('fhir_store_failed', err), mapping: mapping.ref };
     }
   }
+}
+
+/** Payload fields the Pridok mapping fills FHIR elements from (FHIRPath prefix → JSON path), to name them in a 422. */
+const FIELD_OF: [RegExp, string][] = [
+  [/^Patient\.name(\[\d+\])?\.family/, '$.Lastname'],
+  [/^Patient\.name(\[\d+\])?\.given/, '$.Firstname'],
+  [/^Patient\.telecom/, '$.PhoneNumber'],
+  [/^Patient\.identifier/, '$.PID'],
+  [/^ServiceRequest\.authoredOn/, '$.MessageTimestamp'],
+  [/\.extension(\[\d+\])?\.extension(\[\d+\])?\.valueDateTime/, '$.MessageTimestamp'],
+  [/^ServiceRequest\.extension/, '$.FormatId'],
+  [/^ServiceRequest\.identifier/, '$.JournalGuid'],
+];
+
+/** 422 body for mapped resources FHIR refuses: each problem under the payload field it came from (or `$`). */
+function fhirInvalid(issues: MappedIssue[]): ValidationFailedBody {
+  return validationFailed(
+    issues.map((i) => ({
+      entry_type: 'json_data_property',
+      entry: FIELD_OF.find(([re]) => re.test(i.expression ?? ''))?.[1] ?? '$',
+      rules: [{ rule: 'fhir', params: [], description: `${i.expression ?? i.resource}: ${i.message}` }],
+    })),
+  );
 }
 
 function httpReceipt(status: number, body: unknown): Receipt {

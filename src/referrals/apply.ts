@@ -20,6 +20,7 @@ import { ENGINE_EXTENSIONS, extensionUrl } from '../fhir/extensions.js';
 import { EXTENSIONS, isSourceMessageUrl, LEGACY_EXTENSION_PREFIX } from './systems.js';
 import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus } from '../fhir/errors.js';
+import { validationIssues } from '../fhir/validation.js';
 
 /** The subset of the FHIR repository of one tenant (src/fhir/repository.ts) used here. */
 export interface FhirStore {
@@ -298,6 +299,33 @@ export class ResourceCache {
   evict(tenant: string, ref: string): void {
     this.map.delete(`${tenant}|${ref}`);
   }
+}
+
+/** A FHIR validation problem of a mapped resource: which resource, where in it (FHIRPath) and what. */
+export interface MappedIssue {
+  resource: string;
+  expression?: string;
+  message: string;
+}
+
+/**
+ * Validates every resource of a mapping output as it would be written (with the source-message extension), before
+ * anything is written: a message whose content FHIR refuses (a string over 1 MB, a year 0000 …) is the sender's
+ * error and must not leave half of its resources behind. Returns at most `max` problems; none when all are valid.
+ */
+export function mappedIssues(output: MappingOutput, src: SourceInfo, max = 10): MappedIssue[] {
+  const out: MappedIssue[] = [];
+  for (const entry of output.resources) {
+    for (const i of validationIssues(withSource(entry.resource, src))) {
+      out.push({
+        resource: entry.resource.resourceType,
+        expression: i.expression?.[0],
+        message: (i.details?.text ?? i.diagnostics ?? 'invalid').slice(0, 300),
+      });
+      if (out.length >= max) return out;
+    }
+  }
+  return out;
 }
 
 /** Applies one mapping output; returns what happened to every resource, in entry order. */

@@ -16,7 +16,8 @@ export const ingestSettingsCollection: CollectionSpec = { name: 'ingest_settings
 export class ResourceIds {
   private readonly tenants = new Map<string, ResourceIds>();
 
-  constructor(private readonly key: Buffer) {}
+  /** `key`: the HMAC key (worker threads are given it, or a tenant's, to derive the same ids). */
+  constructor(readonly key: Buffer) {}
 
   /**
    * The ids of one tenant: the same natural key gives another id in every tenant (the key is derived from the

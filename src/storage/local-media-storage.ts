@@ -71,11 +71,11 @@ export class LocalMediaStorage implements MediaStorage {
     return this.ready;
   }
 
-  async put(key: string, bytes: Uint8Array, contentType: string): Promise<StoredMedia> {
+  async put(key: string, bytes: Uint8Array, contentType: string, opts: { sha256?: string } = {}): Promise<StoredMedia> {
     validateMediaKey(key);
     validateContentType(contentType);
     await this.init();
-    const sha256 = sha256Hex(bytes);
+    const sha256 = opts.sha256 ?? sha256Hex(bytes);
     const blobPath = this.blobPath(sha256);
     const keyHash = sha256Hex(key);
     // The marker goes first: from then on no erasure of this blob can happen until the key lets go of it.

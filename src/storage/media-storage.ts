@@ -24,7 +24,8 @@ export interface MediaStorage {
    * the same answer; putting other bytes under an existing key replaces what the key points to.
    * Resolves only once the data is durable.
    */
-  put(key: string, bytes: Uint8Array, contentType: string): Promise<StoredMedia>;
+  /** `opts.sha256`: the bytes' SHA-256 (hex) when the caller computed it already, e.g. off the event loop. */
+  put(key: string, bytes: Uint8Array, contentType: string, opts?: { sha256?: string }): Promise<StoredMedia>;
   /** The bytes stored under `key`, or undefined. Throws MediaIntegrityError when the stored bytes no longer match. */
   get(key: string): Promise<MediaObject | undefined>;
   /**

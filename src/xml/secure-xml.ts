@@ -12,14 +12,22 @@
  *    declarations dropped), its children, `_text` for mixed text and `_ns` for its namespace URI when it differs from
  *    its parent's (always on the root). Repeated elements become arrays.
  *
+ * 4. `checkXmlShape`: one linear pass over the text, run by `parseXmlTree` before fast-xml-parser builds anything,
+ *    that stops at the first element, attribute, depth or text-length limit exceeded (XmlInputError kind `limit`).
+ *    fast-xml-parser and libxml2 take seconds and hundreds of megabytes for inputs such as ~850 000 attributes on one
+ *    element or millions of empty elements; the pass takes milliseconds and keeps nothing but a stack of open names.
+ *
  * Well-formedness itself is checked by libxml2 (see xsd.ts), which is strict where fast-xml-parser is lenient.
  */
 import { XMLParser } from 'fast-xml-parser';
 
 export class XmlInputError extends Error {
   constructor(
-    /** not_xml: does not look like XML at all; too_large; encoding: undecodable; dtd: DOCTYPE/ENTITY present; malformed */
-    public readonly kind: 'not_xml' | 'too_large' | 'encoding' | 'dtd' | 'malformed',
+    /**
+     * not_xml: does not look like XML at all; too_large; encoding: undecodable; dtd: DOCTYPE/ENTITY present; malformed;
+     * limit: an input shape limit (XmlLimits) exceeded
+     */
+    public readonly kind: 'not_xml' | 'too_large' | 'encoding' | 'dtd' | 'malformed' | 'limit',
     message: string,
   ) {
     super(message);
@@ -136,10 +144,151 @@ const parser = new XMLParser({
   stopNodes: ['*.Base64Container'],
 });
 
+/** Input shape limits of one XML document (see checkXmlShape). */
+export interface XmlLimits {
+  /** Elements in the document. */
+  maxElements: number;
+  /** Attributes (namespace declarations included) on one element. */
+  maxAttributesPerElement: number;
+  /** Attributes in the document. */
+  maxAttributes: number;
+  /** Nesting depth of elements (the root is depth 1). */
+  maxDepth: number;
+  /** Characters of one text node, CDATA section or attribute value; the text of `Base64Container` elements (attachments) is bounded only by the message size. */
+  maxTextLength: number;
+}
+
+export const DEFAULT_XML_LIMITS: XmlLimits = {
+  maxElements: 100_000,
+  maxAttributesPerElement: 100,
+  maxAttributes: 200_000,
+  maxDepth: 64,
+  maxTextLength: 2 * 1024 * 1024,
+};
+
+/** What checkXmlShape counted (up to the first limit exceeded). */
+export interface XmlShape {
+  elements: number;
+  attributes: number;
+  maxDepth: number;
+  longestText: number;
+}
+
+/** Text children of these elements (local names) are exempt from maxTextLength. */
+const UNBOUNDED_TEXT = new Set(['Base64Container']);
+
+function isNameChar(c: number): boolean {
+  // Anything but whitespace, '/', '>' and '=' ends nothing here: names are checked strictly by the parsers later.
+  return c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x2f && c !== 0x3e && c !== 0x3d;
+}
+
+/**
+ * Counts elements, attributes, depth and text lengths in one pass and throws XmlInputError (kind `limit`) at the first
+ * limit exceeded, naming it. Not a well-formedness check: malformed markup is left to the parsers, which only run
+ * on text this pass accepted (a stray `<` or an unterminated quote ends the pass without error).
+ */
+export function checkXmlShape(text: string, limits: XmlLimits): XmlShape {
+  const shape: XmlShape = { elements: 0, attributes: 0, maxDepth: 0, longestText: 0 };
+  const open: string[] = [];
+  const fail = (what: string, limit: number) => {
+    throw new XmlInputError('limit', `XML exceeds the limit of ${limit} ${what}`);
+  };
+  const textRun = (len: number) => {
+    if (len > shape.longestText) shape.longestText = len;
+    if (len > limits.maxTextLength) {
+      const inside = open[open.length - 1];
+      if (inside === undefined || !UNBOUNDED_TEXT.has(inside)) fail(`characters in one text node or attribute value${inside ? ` (in ${inside})` : ''}`, limits.maxTextLength);
+    }
+  };
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const lt = text.indexOf('<', i);
+    if (lt < 0) {
+      textRun(n - i);
+      break;
+    }
+    if (lt > i) textRun(lt - i);
+    const next = text.charCodeAt(lt + 1);
+    if (next === 0x21 /* ! */) {
+      if (text.startsWith('<!--', lt)) {
+        const end = text.indexOf('-->', lt + 4);
+        i = end < 0 ? n : end + 3;
+      } else if (text.startsWith('<![CDATA[', lt)) {
+        const end = text.indexOf(']]>', lt + 9);
+        textRun((end < 0 ? n : end) - (lt + 9));
+        i = end < 0 ? n : end + 3;
+      } else {
+        const end = text.indexOf('>', lt + 2);
+        i = end < 0 ? n : end + 1;
+      }
+      continue;
+    }
+    if (next === 0x3f /* ? */) {
+      const end = text.indexOf('?>', lt + 2);
+      i = end < 0 ? n : end + 2;
+      continue;
+    }
+    if (next === 0x2f /* / */) {
+      open.pop();
+      const end = text.indexOf('>', lt + 2);
+      i = end < 0 ? n : end + 1;
+      continue;
+    }
+    // A start tag: name, attributes (name = "value" | 'value'), then '>' or '/>'.
+    let j = lt + 1;
+    while (j < n && isNameChar(text.charCodeAt(j))) j++;
+    const qname = text.slice(lt + 1, j);
+    const colon = qname.indexOf(':');
+    const local = colon < 0 ? qname : qname.slice(colon + 1);
+    if (++shape.elements > limits.maxElements) fail('elements', limits.maxElements);
+    let attrs = 0;
+    let selfClosing = false;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c === 0x3e /* > */) break;
+      if (c === 0x2f /* / */ && text.charCodeAt(j + 1) === 0x3e) {
+        selfClosing = true;
+        j++;
+        break;
+      }
+      if (c === 0x22 || c === 0x27 /* quotes */) {
+        const end = text.indexOf(c === 0x22 ? '"' : "'", j + 1);
+        if (end < 0) {
+          j = n;
+          break;
+        }
+        textRun(end - j - 1);
+        j = end + 1;
+        continue;
+      }
+      if (c === 0x3d /* = */) {
+        if (++attrs > limits.maxAttributesPerElement) fail(`attributes on one element (<${qname}>)`, limits.maxAttributesPerElement);
+        if (++shape.attributes > limits.maxAttributes) fail('attributes', limits.maxAttributes);
+      }
+      j++;
+    }
+    i = j + 1;
+    if (!selfClosing) {
+      open.push(local);
+      if (open.length > shape.maxDepth) shape.maxDepth = open.length;
+      if (open.length > limits.maxDepth) fail('levels of nested elements', limits.maxDepth);
+    } else if (open.length + 1 > shape.maxDepth) {
+      shape.maxDepth = open.length + 1;
+      if (shape.maxDepth > limits.maxDepth) fail('levels of nested elements', limits.maxDepth);
+    }
+  }
+  return shape;
+}
+
 type Raw = Record<string, unknown>;
 
-/** Parses (already decoded, DTD-free) XML into the namespace-resolved tree; returns the root's local name and node. */
-export function parseXmlTree(text: string): { name: string; ns: string | undefined; node: XmlElement | string } {
+/**
+ * Parses (already decoded, DTD-free) XML into the namespace-resolved tree; returns the root's local name and node.
+ * With `limits`, the input shape is checked first (checkXmlShape) and nothing is parsed when a limit is exceeded.
+ */
+export function parseXmlTree(text: string, limits?: XmlLimits): { name: string; ns: string | undefined; node: XmlElement | string } {
+  if (limits) checkXmlShape(text, limits);
   let raw: Raw;
   try {
     raw = parser.parse(text) as Raw;
