@@ -90,7 +90,7 @@ describe('recovery of messages left unfinished by a killed engine', function () 
     const exited = new Promise<NodeJS.Signals | null>((resolve) => first.child.on('exit', (_code, signal) => resolve(signal)));
     client = await MongoClient.connect(databaseUri());
     const messages = client.db(database).collection<MessageDoc>('messages');
-    const token = await mintLocalToken(dataDir, { scope: 'messages:write', sub: 'sender' });
+    const token = await mintLocalToken(dataDir, { scope: 'messages:write', sub: 'sender', clientId: TEST_TENANT });
 
     const patients = fnrs(5);
     const bodies = Array.from({ length: 40 }, (_, i) =>
