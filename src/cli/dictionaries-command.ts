@@ -10,7 +10,6 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { LoadError, filesToLoad, loadDictionaryFile } from '../dictionaries/load.js';
 import { DictionaryService, type ChangeResult } from '../dictionaries/service.js';
-import { configureLogger } from '../logging/logger.js';
 import { withDatabase } from './database.js';
 
 interface LoadCliOptions {
@@ -34,9 +33,7 @@ export function describeChange(r: ChangeResult): string {
 export function registerDictionariesCommand(program: Command): void {
   const cmd = program
     .command('dictionaries')
-    .description('Code lists (ICPC2, eHealth, Norwegian code systems): load, list')
-    // The summary is the output; engine log lines only for warnings (or LOG_LEVEL), on stderr.
-    .hook('preAction', () => void configureLogger(process.env.LOG_LEVEL ?? 'warn', pinoStderr));
+    .description('Code lists (ICPC2, eHealth, Norwegian code systems): load, list, rollback');
 
   cmd
     .command('load <path>')
@@ -116,8 +113,6 @@ export function registerDictionariesCommand(program: Command): void {
       });
     });
 }
-
-const pinoStderr = { write: (line: string) => void process.stderr.write(line) };
 
 function safeUser(): string {
   try {

@@ -1,13 +1,14 @@
 /**
  * `mappings list|check [--update]`,
  * `ingest <file…> --tenant <id> [--source henvisning|pridok] [--apprec-dir <dir>]` and
- * `replay [--tenant <id>] [--from <date>] [--to <date>] [--mapping-version <v>] [--mapping-name <n>] [--status <s>] [--source <s>] [--limit <n>]`.
+ * `replay [--tenant <id>] [--from <date>] [--to <date>] [--mapping-version <v>] [--mapping-name <n>] [--status <s>] [--source <s>] [--limit <n>] [--dry-run]`.
  *
  * Both run the engine's own ingestion services against the database (no HTTP): `ingest` stores and processes files
  * exactly like POST /api/messages (.xml) or the Pridok webhook (.json, without signature: the operator is trusted),
  * for the tenant named with --tenant;
  * `replay` re-runs the current mappings on stored messages received in [from, to) — e.g. everything mapped by an older
- * mapping version (--mapping-version 1.0.0).
+ * mapping version (--mapping-version 1.0.0). With --dry-run it writes nothing and prints, per message, what the
+ * current mappings would change in the FHIR resources (messages/preview.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,7 @@ import { ResourceIds } from '../referrals/resource-ids.js';
 import { randomBytes } from 'node:crypto';
 import { TenantDirectory } from '../tenancy/directory.js';
 import { assertTenantId } from '../tenancy/tenant.js';
+import type { MessagePreview } from '../messages/preview.js';
 
 /** Runs `fn` with the ingest services; their worker threads are stopped afterwards. */
 async function withServices<T>(database: Database, config: Config, fn: (ingest: IngestServices) => Promise<T>): Promise<T> {
@@ -165,7 +167,8 @@ export function registerMessagesCommands(program: Command): void {
     .option('--status <status>', 'only messages with this status (received, processed, failed, rejected)')
     .option('--source <source>', 'henvisning or pridok')
     .option('--limit <n>', 'at most this many messages (default 10000)', (v) => Number(v))
-    .action(async (opts: { tenant?: string; from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number }) => {
+    .option('--dry-run', 'write nothing; print per message what the current mappings would change in each FHIR resource')
+    .action(async (opts: { tenant?: string; from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number; dryRun?: boolean }) => {
       const statuses = ['received', 'processed', 'failed', 'rejected'];
       if (opts.status && !statuses.includes(opts.status)) throw new Error(`--status must be one of ${statuses.join(', ')}`);
       if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
@@ -179,6 +182,22 @@ export function registerMessagesCommands(program: Command): void {
         status: opts.status as MessageStatus | undefined,
         source: opts.source as MessageSource | undefined,
       };
+      if (opts.dryRun) {
+        await withDatabase((database, config) => withServices(database, config, async (ingest) => {
+          const counts = { messages: 0, changed: 0, unchanged: 0, not_processed: 0 };
+          for await (const p of ingest.preview.previewMany(query, opts.limit)) {
+            counts.messages++;
+            if (p.outcome !== 'processed') counts.not_processed++;
+            else if (p.resources.some((r) => r.change !== 'unchanged')) counts.changed++;
+            else counts.unchanged++;
+            process.stdout.write(describePreview(p));
+          }
+          process.stdout.write(
+            `dry run: ${counts.messages} messages: ${counts.changed} would change FHIR resources, ${counts.unchanged} would change nothing, ${counts.not_processed} would not be processed; nothing was written\n`,
+          );
+        }));
+        return;
+      }
       await withDatabase((database, config) => withServices(database, config, async (ingest) => {
         let progress: SingleBar | undefined;
         const summary = await ingest.replay.replayMany(query, {
@@ -193,4 +212,26 @@ export function registerMessagesCommands(program: Command): void {
         for (const n of summary.not_processed.slice(0, 50)) process.stdout.write(`  ${n.id}: ${n.status}${n.code ? ` (${n.code})` : ''}\n`);
       }));
     });
+}
+
+const REASONS: Partial<Record<string, string>> = {
+  kept: 'the mapping updates no field of it',
+  skipped_state: 'its state no longer allows updates',
+  skipped_older: 'a newer message wrote it',
+};
+
+/** One message of a dry run: a header line, then one line per resource (changed ones with their field diff). */
+export function describePreview(p: MessagePreview): string {
+  const mapping = p.mapping ? ` ${p.mapping.name} ${p.mapping.version}` : '';
+  const was = p.storedMapping ? ` (stored: ${p.storedMapping.name} ${p.storedMapping.version}, ${p.status})` : ` (stored: ${p.status})`;
+  if (p.outcome !== 'processed') {
+    return `${p.id} ${p.source} tenant ${p.tenant}${mapping}${was}: would be ${p.outcome}${p.error ? ` (${p.error.code}: ${p.error.message})` : ''}\n`;
+  }
+  const n = (c: string) => p.resources.filter((r) => r.change === c).length;
+  const lines = [`${p.id} ${p.source} tenant ${p.tenant}${mapping}${was}: ${n('changed')} changed, ${n('created')} created, ${n('unchanged')} unchanged`];
+  for (const r of p.resources) {
+    const reason = r.change === 'unchanged' && REASONS[r.action] ? ` (${REASONS[r.action]})` : '';
+    lines.push(`  ${r.change.padEnd(9)} ${r.reference}${reason}${r.diff ? ` ${JSON.stringify(r.diff)}` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

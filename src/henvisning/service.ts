@@ -26,7 +26,8 @@ import type { MappingRegistry } from '../mapping/registry.js';
 import { instantMs } from '../mapping/functions.js';
 import { ingestMessages, metricsRegistry } from '../metrics/registry.js';
 import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
-import { applyMapped, type FhirStore, type ResourceCache } from '../referrals/apply.js';
+import { applyMapped, type FhirStore, type ResourceCache, type SourceInfo } from '../referrals/apply.js';
+import type { MappedMessage } from '../messages/replay.js';
 import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
 import type { Limiter } from '../messages/limiter.js';
 import { fhirStatus } from '../fhir/errors.js';
@@ -221,20 +222,24 @@ export class HenvisningService {
     return saved ?? doc;
   }
 
-  private async run(doc: MessageDoc, raw: Buffer, given?: Analysis): Promise<Omit<Outcome, 'trigger'>> {
+  /** Checks and maps a stored message with the current mapping, writing nothing (replay --dry-run). */
+  async map(doc: MessageDoc, raw: Buffer): Promise<MappedMessage> {
+    const p = await this.prepare(doc, raw);
+    return 'outcome' in p ? { kind: 'not_mapped', outcome: p.outcome } : { kind: 'mapped', output: p.a.output, src: p.src, mapping: p.a.mapping };
+  }
+
+  /** Everything before the FHIR writes: analysis (checks, mapping) and the GenDate check. */
+  private async prepare(
+    doc: MessageDoc,
+    raw: Buffer,
+    given?: Analysis,
+  ): Promise<{ outcome: Omit<Outcome, 'trigger'> } | { a: Extract<Analysis, { kind: 'mapped' }>; env: Envelope; src: SourceInfo }> {
     const a = given ?? (await this.analyse(raw, doc.tenant));
     const env: Envelope = a.env.msgId === undefined ? { ...a.env, msgId: doc.externalId } : a.env;
-    const reject = (errors: AppRecError[], message: string, details?: unknown, warnings?: string[], facts?: Outcome['facts']): Omit<Outcome, 'trigger'> => ({
-      status: 'rejected',
-      error: { code: errors[0].code, message, details },
-      receipt: this.appRec(env, errors),
-      warnings,
-      facts,
-    });
-    if (a.kind === 'rejected') return reject(a.errors, a.message, a.details, a.warnings, a.facts);
+    if (a.kind === 'rejected') return { outcome: this.reject(env, a.errors, a.message, a.details, a.warnings, a.facts) };
     if (a.kind === 'failed') {
       log().error({ code: a.code }, 'henvisning processing failed');
-      return { status: 'failed', error: internalError(a.code, new Error(a.message)), mapping: a.mapping, warnings: a.warnings, facts: a.facts };
+      return { outcome: { status: 'failed', error: internalError(a.code, new Error(a.message)), mapping: a.mapping, warnings: a.warnings, facts: a.facts } };
     }
 
     // A message dated in the future would win every newest-wins decision (referrals/apply.ts) until that date.
@@ -242,17 +247,22 @@ export class HenvisningService {
     const latest = Date.now() + this.options.futureSkewMs;
     if (sent > latest) {
       const message = `GenDate ${env.genDate} is in the future (more than ${Math.round(this.options.futureSkewMs / 1000)} s ahead of the receiver's clock)`;
-      return reject([{ code: 'X99', detail: message }], message, undefined, a.warnings, a.facts);
+      return { outcome: this.reject(env, [{ code: 'X99', detail: message }], message, undefined, a.warnings, a.facts) };
     }
+    return { a, env, src: { messageId: env.msgId ?? doc._id, sent: env.genDate, received: doc.receivedAt, storeId: doc._id } };
+  }
 
+  private reject(env: Envelope, errors: AppRecError[], message: string, details?: unknown, warnings?: string[], facts?: Outcome['facts']): Omit<Outcome, 'trigger'> {
+    return { status: 'rejected', error: { code: errors[0].code, message, details }, receipt: this.appRec(env, errors), warnings, facts };
+  }
+
+  private async run(doc: MessageDoc, raw: Buffer, given?: Analysis): Promise<Omit<Outcome, 'trigger'>> {
+    const p = await this.prepare(doc, raw, given);
+    if ('outcome' in p) return p.outcome;
+    const { a, env, src } = p;
     const t = performance.now();
     try {
-      const fhir = await applyMapped(this.fhir(doc.tenant), a.output, {
-        messageId: env.msgId ?? doc._id,
-        sent: env.genDate,
-        received: doc.receivedAt,
-        storeId: doc._id,
-      }, this.options.cache);
+      const fhir = await applyMapped(this.fhir(doc.tenant), a.output, src, this.options.cache);
       henvisningStageSeconds.observe({ stage: 'fhir_store' }, (performance.now() - t) / 1000);
       return { status: 'processed', fhir, mapping: a.mapping, warnings: a.warnings, receipt: this.appRec(env, []), facts: a.facts };
     } catch (err) {
@@ -260,7 +270,7 @@ export class HenvisningService {
       // resources already; this catches what only a merge with the stored resource produced).
       if (fhirStatus(err) === 422) {
         const message = `The content is not valid FHIR: ${(err as Error).message.slice(0, 400)}`;
-        return reject([{ code: 'X99', detail: message }], message, (err as { outcome?: unknown }).outcome, a.warnings, a.facts);
+        return this.reject(env, [{ code: 'X99', detail: message }], message, (err as { outcome?: unknown }).outcome, a.warnings, a.facts);
       }
       return this.failed('fhir_store_failed', err, a.mapping, a.warnings);
     }

@@ -6,11 +6,20 @@
  * newer one wrote (source-message extension).
  */
 import type { JobDefinition } from '../jobs/types.js';
+import type { MappingRef } from '../mapping/registry.js';
+import type { MappingOutput, SourceInfo } from '../referrals/apply.js';
 import { exclusiveAttempt } from './attempts.js';
 import type { MessageDoc, MessageQuery, MessageSource, MessageStatus, MessageStore, Outcome } from './store.js';
 
+/** A stored message run through the current checks and mapping, before anything is written. */
+export type MappedMessage =
+  | { kind: 'mapped'; output: MappingOutput; src: SourceInfo; mapping: MappingRef }
+  | { kind: 'not_mapped'; outcome: Omit<Outcome, 'trigger'> };
+
 export interface MessageProcessor {
   process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc>;
+  /** Checks and maps a stored message with the current mapping; writes nothing (no FHIR, no outcome). */
+  map(doc: MessageDoc, raw: Buffer): Promise<MappedMessage>;
 }
 
 export interface ReplaySummary {

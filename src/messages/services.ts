@@ -1,6 +1,6 @@
 /**
  * The referral-ingestion services in the AppContext (`ctx.ingest`): message store, mappings, deterministic ids,
- * henvisning and Pridok processors, replay.
+ * henvisning and Pridok processors, replay and its dry run (preview).
  */
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
@@ -14,6 +14,7 @@ import type { MediaStorage } from '../storage/media-storage.js';
 import type { TenantDirectory } from '../tenancy/directory.js';
 import { RecoveryService } from './recovery.js';
 import { ReplayService } from './replay.js';
+import { PreviewService } from './preview.js';
 import { MessageStore } from './store.js';
 
 
@@ -24,6 +25,8 @@ export interface IngestServices {
   henvisning: HenvisningService;
   pridok: PridokService;
   replay: ReplayService;
+  /** What a replay with the current mappings would change, without writing (replay --dry-run). */
+  preview: PreviewService;
   /** Processes messages left unfinished by engines that died (started by the engine, not by CLI commands). */
   recovery: RecoveryService;
 }
@@ -62,6 +65,7 @@ export async function createIngestServices(deps: {
   });
   const pridok = new PridokService(messages, fhir, mappings, { ids, limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
   const replay = new ReplayService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs });
+  const preview = new PreviewService(messages, { henvisning, pridok }, fhir);
   const recovery = new RecoveryService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs, intervalMs: config.ingest.recoveryIntervalMs });
-  return { messages, mappings, ids, henvisning, pridok, replay, recovery };
+  return { messages, mappings, ids, henvisning, pridok, replay, preview, recovery };
 }

@@ -21,7 +21,8 @@ import { createHmac } from 'node:crypto';
 import type { TenantDirectory } from '../tenancy/directory.js';
 import type { ResourceIds } from '../referrals/resource-ids.js';
 import { log } from '../logging/logger.js';
-import type { MappingRegistry } from '../mapping/registry.js';
+import type { MappingRef, MappingRegistry } from '../mapping/registry.js';
+import type { MappedMessage } from '../messages/replay.js';
 import { ingestMessages } from '../metrics/registry.js';
 import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
 import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
@@ -175,43 +176,45 @@ export class PridokService {
     return saved ?? doc;
   }
 
-  private async run(doc: MessageDoc, raw: Buffer): Promise<Omit<Outcome, 'trigger'>> {
-    const reject = (status: number, body: ValidationFailedBody | { type: string; message: string }): Omit<Outcome, 'trigger'> => ({
-      status: 'rejected',
-      error: { code: body.type, message: body.message, details: 'invalid' in body ? body.invalid : undefined },
-      receipt: httpReceipt(status, body),
-    });
+  /** Checks and maps a stored message with the current mapping, writing nothing (replay --dry-run). */
+  async map(doc: MessageDoc, raw: Buffer): Promise<MappedMessage> {
+    const p = await this.prepare(doc, raw);
+    return 'outcome' in p ? { kind: 'not_mapped', outcome: p.outcome } : { kind: 'mapped', ...p };
+  }
+
+  /** Everything before the FHIR writes: validation, mapping and FHIR validation of what the mapping produced. */
+  private async prepare(doc: MessageDoc, raw: Buffer): Promise<{ outcome: Omit<Outcome, 'trigger'> } | { output: MappingOutput; src: SourceInfo; mapping: MappingRef }> {
     let payload: unknown;
     try {
       payload = JSON.parse(raw.toString('utf8'));
     } catch {
-      return reject(400, { type: 'malformed_request', message: 'Request body is not valid JSON' });
+      return { outcome: reject(400, { type: 'malformed_request', message: 'Request body is not valid JSON' }) };
     }
     const invalid = validateWith(validatePayload, payload);
-    if (invalid) return reject(422, invalid);
+    if (invalid) return { outcome: reject(422, invalid) };
     const p = payload as { PID: string };
     const pid = validatePersonNumber(p.PID);
     if (!pid.valid || pid.kind === 'HNR') {
-      return reject(422, invalidAt('$.PID', pid.valid ? 'PID is an H-nummer; a fødselsnummer or D-nummer is required' : 'PID is not a valid fødselsnummer or D-nummer (check digits)'));
+      return { outcome: reject(422, invalidAt('$.PID', pid.valid ? 'PID is an H-nummer; a fødselsnummer or D-nummer is required' : 'PID is not a valid fødselsnummer or D-nummer (check digits)')) };
     }
     // A time FHIR cannot hold, or one ahead of our clock by more than the skew allowed, is the sender's error.
     const timestamp = (payload as { MessageTimestamp: string }).MessageTimestamp;
     const sentMs = instantMs(timestamp);
     if (Number.isNaN(sentMs) || /^0000/.test(timestamp.trim())) {
-      return reject(422, invalidAt('$.MessageTimestamp', 'MessageTimestamp is not a valid point in time (year 0001 or later)', 'format', ['date-time']));
+      return { outcome: reject(422, invalidAt('$.MessageTimestamp', 'MessageTimestamp is not a valid point in time (year 0001 or later)', 'format', ['date-time'])) };
     }
     const skewMs = this.options.futureSkewMs ?? 300_000;
     if (sentMs > Date.now() + skewMs) {
-      return reject(422, invalidAt('$.MessageTimestamp', `MessageTimestamp is in the future (more than ${Math.round(skewMs / 1000)} s ahead of the receiver's clock)`, 'future', [{ max_skew_seconds: Math.round(skewMs / 1000) }]));
+      return { outcome: reject(422, invalidAt('$.MessageTimestamp', `MessageTimestamp is in the future (more than ${Math.round(skewMs / 1000)} s ahead of the receiver's clock)`, 'future', [{ max_skew_seconds: Math.round(skewMs / 1000) }])) };
     }
     const mapping = this.mappings.forFormat('pridok', PRIDOK_FORMAT);
-    if (!mapping) return { status: 'failed', error: { code: 'mapping_missing', message: 'No Pridok mapping is installed' } };
+    if (!mapping) return { outcome: { status: 'failed', error: { code: 'mapping_missing', message: 'No Pridok mapping is installed' } } };
     let output: MappingOutput;
     try {
       output = prune(await mapping.evaluate(payload, {}, this.options.ids.forTenant(doc.tenant))) as MappingOutput;
       if (!output || !Array.isArray(output.resources)) throw new Error('Mapping output has no "resources" array');
     } catch (err) {
-      return { status: 'failed', error: internalError('mapping_failed', err), mapping: mapping.ref };
+      return { outcome: { status: 'failed', error: internalError('mapping_failed', err), mapping: mapping.ref } };
     }
     const src: SourceInfo = {
       messageId: (payload as { JournalGuid: string }).JournalGuid,
@@ -221,21 +224,37 @@ export class PridokService {
     };
     // Everything is validated before anything is written: a refused resource must not leave the others behind.
     const issues = mappedIssues(output, src);
-    if (issues.length > 0) return reject(422, fhirInvalid(issues));
+    if (issues.length > 0) return { outcome: reject(422, fhirInvalid(issues)) };
+    return { output, src, mapping: mapping.ref };
+  }
+
+  private async run(doc: MessageDoc, raw: Buffer): Promise<Omit<Outcome, 'trigger'>> {
+    const p = await this.prepare(doc, raw);
+    if ('outcome' in p) return p.outcome;
+    const { output, src, mapping } = p;
     try {
       const applied = await applyMapped(this.fhir(doc.tenant), output, src, this.options.cache);
       const ref = (type: string) => applied.find((a) => a.reference.startsWith(`${type}/`))?.reference ?? '';
       const data = { patient: ref('Patient'), service_request: ref('ServiceRequest'), encounter: ref('Encounter'), message_id: doc._id };
-      return { status: 'processed', fhir: applied, mapping: mapping.ref, receipt: httpReceipt(201, data) };
+      return { status: 'processed', fhir: applied, mapping, receipt: httpReceipt(201, data) };
     } catch (err) {
       if (fhirStatus(err) === 422) {
         return reject(422, validationFailed([{ entry_type: 'json_data_property', entry: '$', rules: [{ rule: 'fhir', params: [], description: (err as Error).message.slice(0, 500) }] }]));
       }
       const e = err as { status?: number; code?: unknown };
       log().error({ status: e.status, fhirCode: e.code }, 'pridok referral processing failed');
-      return { status: 'failed', error: internalError('fhir_store_failed', err), mapping: mapping.ref };
+      return { status: 'failed', error: internalError('fhir_store_failed', err), mapping };
     }
   }
+}
+
+/** A refusal of the sender's content: the HTTP answer, recorded as the message's receipt. */
+function reject(status: number, body: ValidationFailedBody | { type: string; message: string }): Omit<Outcome, 'trigger'> {
+  return {
+    status: 'rejected',
+    error: { code: body.type, message: body.message, details: 'invalid' in body ? body.invalid : undefined },
+    receipt: httpReceipt(status, body),
+  };
 }
 
 /** Payload fields the Pridok mapping fills FHIR elements from (FHIRPath prefix → JSON path), to name them in a 422. */

@@ -249,7 +249,7 @@ function rewriteReferences<T>(value: T, refs: Map<string, string>): T {
   return walk(value) as T;
 }
 
-async function readOrUndefined(store: FhirStore, type: string, id: string): Promise<{ resource?: Resource; gone: boolean }> {
+async function readOrUndefined(store: Pick<FhirStore, 'read'>, type: string, id: string): Promise<{ resource?: Resource; gone: boolean }> {
   try {
     return { resource: await store.read(type, id), gone: false };
   } catch (err) {
@@ -328,6 +328,77 @@ export function mappedIssues(output: MappingOutput, src: SourceInfo, max = 10): 
   return out;
 }
 
+/**
+ * What applying one entry to `existing` (the stored resource found for it, or none) would do, by the rules above;
+ * no I/O. `create` and `update` carry the body to write (with the source-message extension); the other actions keep
+ * the stored version.
+ */
+export type EntryPlan =
+  | { action: 'created'; body: Resource }
+  | { action: 'updated'; body: Resource; stored: Resource }
+  | { action: Exclude<ApplyAction, 'created' | 'updated'>; stored: Resource };
+
+export function planEntry(existing: Resource | undefined, entry: MappedEntry, src: SourceInfo): EntryPlan {
+  if (!existing) return { action: 'created', body: withSource(entry.resource, src) };
+  const update = entry.update ?? [];
+  const fill = entry.fill ?? [];
+  if (update.length === 0 && fill.length === 0) return { action: 'kept', stored: existing };
+  if (entry.updateIf) {
+    for (const [field, allowed] of Object.entries(entry.updateIf)) {
+      const v = (existing as unknown as Record<string, unknown>)[field];
+      if (!allowed.includes(String(v))) return { action: 'skipped_state', stored: existing };
+    }
+  }
+  if (isOlder(existing, src)) return { action: 'skipped_older', stored: existing };
+  const incoming = { ...entry.resource, id: existing.id } as Resource;
+  const merged = merge(existing, incoming, update, fill);
+  if (sameContent(merged, existing)) return { action: 'unchanged', stored: existing };
+  return { action: 'updated', body: withSource(merged, src), stored: existing };
+}
+
+/**
+ * The stored resource an entry applies to: the one at its deterministic id, else (when the entry has an `identity`)
+ * the one with that identifier. `gone`: the deterministic id was deleted (a create then revives it by update).
+ */
+async function findExisting(store: Pick<FhirStore, 'read' | 'searchOne'>, entry: MappedEntry): Promise<{ existing?: Resource; gone: boolean }> {
+  const type = entry.resource.resourceType;
+  const { resource, gone } = await readOrUndefined(store, type, entry.resource.id);
+  if (resource || gone || !entry.identity) return { existing: resource, gone };
+  return { existing: await store.searchOne(type, { identifier: `${entry.identity.system}|${entry.identity.value}` }), gone };
+}
+
+/** One entry of a mapping output as it would be applied now: the stored resource and what it would become. */
+export interface PlannedResource {
+  reference: string;
+  action: ApplyAction;
+  /** The current stored version (absent when the resource would be created). */
+  stored?: Resource;
+  /** The resource after applying: the body that would be written, or the stored version when it is kept. */
+  result: Resource;
+}
+
+/**
+ * Applies a mapping output on paper: reads the current resources (never the cache) and plans every entry with the
+ * same rules and reference rewriting as applyMapped, writing nothing.
+ */
+export async function planMapped(store: Pick<FhirStore, 'read' | 'searchOne'>, output: MappingOutput, src: SourceInfo): Promise<PlannedResource[]> {
+  const refs = new Map<string, string>();
+  const results: PlannedResource[] = [];
+  for (const rawEntry of output.resources) {
+    const entry = { ...rawEntry, resource: rewriteReferences(rawEntry.resource, refs) };
+    const type = entry.resource.resourceType;
+    const planned = `${type}/${entry.resource.id}`;
+    const { existing } = await findExisting(store, entry);
+    const plan = planEntry(existing, entry, src);
+    const reference = existing ? `${type}/${existing.id}` : planned;
+    if (reference !== planned) refs.set(planned, reference);
+    results.push('body' in plan
+      ? { reference, action: plan.action, stored: existing, result: plan.body }
+      : { reference, action: plan.action, stored: plan.stored, result: plan.stored });
+  }
+  return results;
+}
+
 /** Applies one mapping output; returns what happened to every resource, in entry order. */
 export async function applyMapped(store: FhirStore, output: MappingOutput, src: SourceInfo, cache?: ResourceCache): Promise<AppliedResource[]> {
   const refs = new Map<string, string>();
@@ -356,45 +427,28 @@ async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo,
       let existing = attempt === 1 || (entry.createFirst && attempt === 2) ? cache?.get(store.tenant, planned) : undefined;
       let gone = false;
       if (!existing) {
-        ({ resource: existing, gone } = await readOrUndefined(store, type, entry.resource.id));
-        if (!existing && !gone && entry.identity) {
-          existing = await store.searchOne(type, { identifier: `${entry.identity.system}|${entry.identity.value}` });
-        }
+        ({ existing, gone } = await findExisting(store, entry));
         cache?.put(store.tenant, existing);
       }
-      if (!existing) {
-        const body = withSource(entry.resource, src);
+      const plan = planEntry(existing, entry, src);
+      if (plan.action === 'created') {
         // The read above found nothing at this id (a create racing us still loses on the unique version insert).
-        const created = gone ? await store.update(body) : await store.create(body, { id: entry.resource.id, knownAbsent: true });
+        const created = gone ? await store.update(plan.body) : await store.create(plan.body, { id: entry.resource.id, knownAbsent: true });
         cache?.put(store.tenant, created);
         return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
       }
-      const reference = `${type}/${existing.id}`;
-      const stored = existing;
-      // Not written from this message: the stored version stays, its engine extensions brought to the current form.
-      const keep = async (action: ApplyAction): Promise<AppliedResource> => {
-        const upgraded = upgradeExtensions(stored);
-        if (!upgraded) return { reference, action, versionId: stored.meta?.versionId };
-        const written = await store.update(upgraded, { ifMatchVersion: stored.meta?.versionId });
+      const reference = `${type}/${plan.stored.id}`;
+      if (plan.action === 'updated') {
+        const written = await store.update(plan.body, { ifMatchVersion: plan.stored.meta?.versionId });
         cache?.put(store.tenant, written);
-        return { reference, action, versionId: written.meta?.versionId };
-      };
-      const update = entry.update ?? [];
-      const fill = entry.fill ?? [];
-      if (update.length === 0 && fill.length === 0) return await keep('kept');
-      if (entry.updateIf) {
-        for (const [field, allowed] of Object.entries(entry.updateIf)) {
-          const v = (existing as unknown as Record<string, unknown>)[field];
-          if (!allowed.includes(String(v))) return await keep('skipped_state');
-        }
+        return { reference, action: 'updated', versionId: written.meta?.versionId };
       }
-      if (isOlder(existing, src)) return await keep('skipped_older');
-      const incoming = { ...entry.resource, id: existing.id } as Resource;
-      const merged = merge(existing, incoming, update, fill);
-      if (sameContent(merged, existing)) return await keep('unchanged');
-      const written = await store.update(withSource(merged, src), { ifMatchVersion: existing.meta?.versionId });
+      // Not written from this message: the stored version stays, its engine extensions brought to the current form.
+      const upgraded = upgradeExtensions(plan.stored);
+      if (!upgraded) return { reference, action: plan.action, versionId: plan.stored.meta?.versionId };
+      const written = await store.update(upgraded, { ifMatchVersion: plan.stored.meta?.versionId });
       cache?.put(store.tenant, written);
-      return { reference, action: 'updated', versionId: written.meta?.versionId };
+      return { reference, action: plan.action, versionId: written.meta?.versionId };
     } catch (err) {
       const s = fhirStatus(err);
       // 409: someone created it between our read and create; 412: someone updated it between read and update.
