@@ -27,7 +27,7 @@ export function requireAdmin(ctx: AppContext): RequestHandler {
         return;
       }
       const missing = ['admin', CROSS_TENANT_SCOPE].filter((sc) => !auth.scopes.has(sc));
-      if (missing.length > 0) return sendForbidden(res, missing);
+      if (missing.length > 0) return sendForbidden(req, res, missing, 'plain');
       req.auth = auth;
       await ctx.operatorAccess.record(req, '*');
       return next();

@@ -6,10 +6,17 @@
  *                             contain Bearer token"}} (the eHealth gateway's wording, NOTES.md §1)
  *   missing scope    → 403 {"error":{"type":"forbidden","message":"Your scope does not allow to access this resource.
  *                             Missing allowances: <scopes, comma-separated>"}}
+ *
+ * Routes that answer in the eHealth envelope (jobs, messages, consultations, registries, dictionaries, care plans) use
+ * `auth.inEnvelope()`: the same refusals with `"meta"` beside `"error"`, like every other answer of those routes.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { jwtVerify, type JWTPayload } from 'jose';
 import type { KeySource } from './keys.js';
+import { sendEnvelopeError } from '../http/envelope.js';
+
+/** How a route family writes a refusal: the error alone, or in the eHealth envelope ({meta, error}). */
+export type RefusalBody = 'plain' | 'envelope';
 
 export interface AuthContext {
   /** `sub`: the user id. */
@@ -37,7 +44,13 @@ export class Authenticator {
   constructor(
     private readonly keys: KeySource,
     private readonly options: AuthOptions = {},
+    private readonly body: RefusalBody = 'plain',
   ) {}
+
+  /** The same checks, refusing in the eHealth envelope. */
+  inEnvelope(): Authenticator {
+    return new Authenticator(this.keys, this.options, 'envelope');
+  }
 
   /** Verifies a bearer token; undefined when it is missing, malformed, expired or signed by an unknown key. */
   async verify(authorization: string | undefined): Promise<AuthContext | undefined> {
@@ -66,12 +79,12 @@ export class Authenticator {
   authenticate(): RequestHandler {
     return async (req: Request, res: Response, next: NextFunction) => {
       if (!/^Bearer\s+\S/i.test(req.headers.authorization ?? '')) {
-        sendMissingToken(res);
+        sendMissingToken(req, res, this.body);
         return;
       }
       const auth = await this.verify(req.headers.authorization);
       if (!auth) {
-        sendInvalidToken(res);
+        sendInvalidToken(req, res, this.body);
         return;
       }
       req.auth = auth;
@@ -86,7 +99,7 @@ export class Authenticator {
       void authenticate(req, res, () => {
         const missing = scopes.filter((s) => !req.auth!.scopes.has(s));
         if (missing.length > 0) {
-          sendForbidden(res, missing);
+          sendForbidden(req, res, missing, this.body);
           return;
         }
         next();
@@ -95,21 +108,19 @@ export class Authenticator {
   }
 }
 
-export function sendInvalidToken(res: Response): void {
-  res.status(401).json({ error: { type: 'access_denied', message: 'Invalid access token' } });
+function refuse(req: Request, res: Response, body: RefusalBody, status: number, error: { type: string; message: string }): void {
+  if (body === 'envelope') sendEnvelopeError(req, res, status, error);
+  else res.status(status).json({ error });
 }
 
-export function sendMissingToken(res: Response): void {
-  res
-    .status(401)
-    .json({ error: { type: 'access_denied', message: "Authorization header is not set or doesn't contain Bearer token" } });
+export function sendInvalidToken(req: Request, res: Response, body: RefusalBody): void {
+  refuse(req, res, body, 401, { type: 'access_denied', message: 'Invalid access token' });
 }
 
-export function sendForbidden(res: Response, missing: string[]): void {
-  res.status(403).json({
-    error: {
-      type: 'forbidden',
-      message: `Your scope does not allow to access this resource. Missing allowances: ${missing.join(', ')}`,
-    },
-  });
+export function sendMissingToken(req: Request, res: Response, body: RefusalBody): void {
+  refuse(req, res, body, 401, { type: 'access_denied', message: "Authorization header is not set or doesn't contain Bearer token" });
+}
+
+export function sendForbidden(req: Request, res: Response, missing: string[], body: RefusalBody): void {
+  refuse(req, res, body, 403, { type: 'forbidden', message: `Your scope does not allow to access this resource. Missing allowances: ${missing.join(', ')}` });
 }

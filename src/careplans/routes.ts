@@ -10,7 +10,7 @@
  * Reading needs the token's legal entity to manage the plan or an active approval of the patient (read or write).
  */
 import { createHash } from 'node:crypto';
-import { Router, type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Filter } from 'mongodb';
 import type { ValidateFunction } from 'ajv';
 import type { AppContext } from '../http/context.js';
@@ -31,21 +31,7 @@ import { isDuplicateKey } from '../db/mongo.js';
 
 /** Bearer token + scope with the eHealth gateway's messages, in the envelope. */
 function requireScope(ctx: AppContext, scope: string): RequestHandler {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    if (!/^Bearer\s+\S/i.test(req.headers.authorization ?? '')) {
-      return sendEnvelopeError(req, res, 401, { type: 'access_denied', message: "Authorization header is not set or doesn't contain Bearer token" });
-    }
-    const auth = await ctx.auth.verify(req.headers.authorization);
-    if (!auth) return sendEnvelopeError(req, res, 401, { type: 'access_denied', message: MSG.invalidToken });
-    req.auth = auth;
-    if (!auth.scopes.has(scope)) {
-      return sendEnvelopeError(req, res, 403, {
-        type: 'forbidden',
-        message: `Your scope does not allow to access this resource. Missing allowances: ${scope}`,
-      });
-    }
-    next();
-  };
+  return ctx.auth.inEnvelope().requireScopes(scope);
 }
 
 function queryInvalid(entries: [string, string][]) {

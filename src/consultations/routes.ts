@@ -30,7 +30,7 @@ import type { Actor, FinishInput } from './service.js';
 import { CONSULTATION_STATES, isConsultationState, type ConsultationState } from './states.js';
 import type { ConsultationDoc } from './types.js';
 import { consultationView } from './views.js';
-import { ownTenant } from '../tenancy/request-tenant.js';
+import { ownTenant, TenantAccessError } from '../tenancy/request-tenant.js';
 
 export const SCOPES = {
   read: 'consultations:read',
@@ -85,10 +85,10 @@ function actorOf(req: Request): Actor {
 
 /** 401 without a token, 403 unless the token has at least one of `scopes`. */
 function requireAnyScope(ctx: AppContext, ...scopes: string[]): RequestHandler {
-  const authenticate = ctx.auth.authenticate();
+  const authenticate = ctx.auth.inEnvelope().authenticate();
   return (req, res, next) => {
     void authenticate(req, res, () => {
-      if (!scopes.some((s) => req.auth!.scopes.has(s))) return sendForbidden(res, scopes);
+      if (!scopes.some((s) => req.auth!.scopes.has(s))) return sendForbidden(req, res, scopes, 'envelope');
       next();
     });
   };
@@ -167,6 +167,7 @@ function reportScope(req: Request): Record<string, unknown> {
 
 export function consultationsRouter(ctx: AppContext): Router {
   const router = Router();
+  const auth = ctx.auth.inEnvelope();
   const service = ctx.consultations;
   const reports = reportsCollection(ctx.database.db);
 
@@ -188,7 +189,7 @@ export function consultationsRouter(ctx: AppContext): Router {
   const id = (req: Request) => String(req.params.id);
 
   // ---- reports (before /:id) ----
-  router.post('/api/consultations/reports', ctx.auth.requireScopes(SCOPES.resultRead), async (req, res) => {
+  router.post('/api/consultations/reports', auth.requireScopes(SCOPES.resultRead), async (req, res) => {
     const b = body<{ from: string; to: string; organization_id?: string }>(validators.report, req);
     const invalid: Invalid[] = [];
     const from = parseRangeBound(b.from, false);
@@ -215,7 +216,7 @@ export function consultationsRouter(ctx: AppContext): Router {
     sendData(req, res, 202, { ...reportView({ ...report, job_id: job.id }), links: [{ entity: 'job', href: `/api/jobs/${job.id}` }] });
   });
 
-  router.get('/api/consultations/reports', ctx.auth.requireScopes(SCOPES.resultRead), async (req, res) => {
+  router.get('/api/consultations/reports', auth.requireScopes(SCOPES.resultRead), async (req, res) => {
     const invalid: Invalid[] = [];
     const { page, pageSize } = parsePaging(req.query, invalid);
     if (invalid.length) throw validationError(invalid);
@@ -229,13 +230,13 @@ export function consultationsRouter(ctx: AppContext): Router {
     });
   });
 
-  router.get('/api/consultations/reports/:id', ctx.auth.requireScopes(SCOPES.resultRead), async (req, res) => {
+  router.get('/api/consultations/reports/:id', auth.requireScopes(SCOPES.resultRead), async (req, res) => {
     const r = await reports.findOne({ _id: id(req), ...reportScope(req) });
     if (!r) throw new HttpError(404, 'not_found', `Report ${id(req)} not found`);
     sendData(req, res, 200, reportView(r));
   });
 
-  router.get('/api/consultations/reports/:id/download', ctx.auth.requireScopes(SCOPES.resultRead), async (req, res) => {
+  router.get('/api/consultations/reports/:id/download', auth.requireScopes(SCOPES.resultRead), async (req, res) => {
     const r = await reports.findOne({ _id: id(req), ...reportScope(req) });
     if (!r) throw new HttpError(404, 'not_found', `Report ${id(req)} not found`);
     if (r.status !== 'ready') throw new HttpError(409, 'request_conflict', `Report ${r._id} is ${r.status}; it can be downloaded once ready`);
@@ -249,7 +250,7 @@ export function consultationsRouter(ctx: AppContext): Router {
   });
 
   // ---- metrics ----
-  router.get('/api/consultations/metrics', ctx.auth.requireScopes(SCOPES.read), async (req, res) => {
+  router.get('/api/consultations/metrics', auth.requireScopes(SCOPES.read), async (req, res) => {
     const invalid: Invalid[] = [];
     const f = parseFilters(req.query, invalid);
     const groupBy = (str(req.query, 'group_by') ?? 'day,organization').split(',').map((s) => s.trim());
@@ -262,7 +263,7 @@ export function consultationsRouter(ctx: AppContext): Router {
   });
 
   // ---- queue ----
-  router.get('/api/consultations', ctx.auth.requireScopes(SCOPES.read), async (req, res) => {
+  router.get('/api/consultations', auth.requireScopes(SCOPES.read), async (req, res) => {
     const invalid: Invalid[] = [];
     const f = parseFilters(req.query, invalid);
     const { page, pageSize } = parsePaging(req.query, invalid);
@@ -273,37 +274,37 @@ export function consultationsRouter(ctx: AppContext): Router {
     });
   });
 
-  router.post('/api/consultations', ctx.auth.requireScopes(SCOPES.write), async (req, res) => {
+  router.post('/api/consultations', auth.requireScopes(SCOPES.write), async (req, res) => {
     const b = body<{ service_request_id: string; organization_id?: string }>(validators.create, req);
     const { doc, created } = await service.create(b, actorOf(req));
     res.setHeader('Location', `/api/consultations/${doc._id}`);
     sendData(req, res, created ? 201 : 200, view(req, doc));
   });
 
-  router.get('/api/consultations/:id', ctx.auth.requireScopes(SCOPES.read), async (req, res) => {
+  router.get('/api/consultations/:id', auth.requireScopes(SCOPES.read), async (req, res) => {
     const doc = await service.get(id(req), ownTenant(req));
     if (!doc) throw new HttpError(404, 'not_found', `Consultation ${id(req)} not found`);
     sendData(req, res, 200, view(req, doc));
   });
 
-  router.post('/api/consultations/:id/pick', ctx.auth.requireScopes(SCOPES.write), async (req, res) => {
+  router.post('/api/consultations/:id/pick', auth.requireScopes(SCOPES.write), async (req, res) => {
     sendData(req, res, 200, view(req, await service.pick(id(req), actorOf(req))));
   });
 
-  router.post('/api/consultations/:id/assign', ctx.auth.requireScopes(SCOPES.supervise), async (req, res) => {
+  router.post('/api/consultations/:id/assign', auth.requireScopes(SCOPES.supervise), async (req, res) => {
     const b = body<{ practitioner_id: string }>(validators.assign, req);
     sendData(req, res, 200, view(req, await service.assign(id(req), b.practitioner_id, actorOf(req))));
   });
 
-  router.post('/api/consultations/:id/start', ctx.auth.requireScopes(SCOPES.write), async (req, res) => {
+  router.post('/api/consultations/:id/start', auth.requireScopes(SCOPES.write), async (req, res) => {
     sendData(req, res, 200, view(req, await service.start(id(req), actorOf(req))));
   });
 
-  router.post('/api/consultations/:id/notify', ctx.auth.requireScopes(SCOPES.write), async (req, res) => {
+  router.post('/api/consultations/:id/notify', auth.requireScopes(SCOPES.write), async (req, res) => {
     sendData(req, res, 200, view(req, await service.resendLinks(id(req), actorOf(req))));
   });
 
-  router.post('/api/consultations/:id/finish', ctx.auth.requireScopes(SCOPES.write), async (req, res) => {
+  router.post('/api/consultations/:id/finish', auth.requireScopes(SCOPES.write), async (req, res) => {
     const b = body<FinishInput>(validators.finish, req);
     sendData(req, res, 200, view(req, await service.finish(id(req), b, actorOf(req))));
   });
@@ -315,6 +316,7 @@ export function consultationsRouter(ctx: AppContext): Router {
 
   // Errors of these routes in the API envelope.
   router.use('/api/consultations', (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (err instanceof TenantAccessError) return sendEnvelopeError(req, res, err.status, { type: err.type, message: err.message });
     if (err instanceof HttpError) {
       if (err.status >= 500) log().error({ errorType: err.type }, 'consultation request failed');
       else log().info({ status: err.status, errorType: err.type }, 'consultation request rejected');

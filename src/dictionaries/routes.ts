@@ -130,8 +130,8 @@ function changeView(r: ChangeResult & { rolled_back_to?: number }, diffLimit: nu
 
 export function dictionariesRouter(ctx: AppContext): Router {
   const router = Router();
-  const read = ctx.auth.requireScopes('dictionaries:read');
-  const write = ctx.auth.requireScopes('dictionaries:write');
+  const read = ctx.auth.inEnvelope().requireScopes('dictionaries:read');
+  const write = ctx.auth.inEnvelope().requireScopes('dictionaries:write');
   const service = ctx.dictionaries;
   const uploadParser = rawBody({ limit: ctx.config.dictionaries.uploadLimitBytes });
   const smallParser = rawBody({ limit: 64 * 1024 });

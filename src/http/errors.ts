@@ -103,10 +103,25 @@ export const checkPathEncoding: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/**
+ * The tenancy refusal (TenantAccessError, 403) in the envelope, for routers that answer in it but leave their other
+ * errors to the application's handlers; anything else passes on.
+ */
+export const envelopeTenantErrors: ErrorRequestHandler = (err, req, res, next) => {
+  if (!(err instanceof TenantAccessError) || res.headersSent) return next(err);
+  log().warn({ status: err.status, errorType: err.type }, 'request rejected');
+  sendEnvelopeError(req, res, err.status, { type: err.type, message: err.message });
+};
+
 /** Errors of routes answering in the eHealth envelope ({meta, error}): client errors as their 4xx, else 500. */
 export const envelopeErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (res.headersSent) return void res.destroy();
-  const parsed = err instanceof HttpError ? { status: err.status, type: err.type, message: err.message, ...err.extra } : clientError(err);
+  const parsed =
+    err instanceof HttpError
+      ? { status: err.status, type: err.type, message: err.message, ...err.extra }
+      : err instanceof TenantAccessError
+        ? { status: err.status, type: err.type, message: err.message }
+        : clientError(err);
   if (parsed) {
     const { status, ...error } = parsed;
     log().warn({ status, errorType: error.type }, 'request rejected');

@@ -11,6 +11,7 @@
 import { Router, type Request } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
+import { envelopeTenantErrors } from '../http/errors.js';
 import { ownedBy } from './job-runner.js';
 import { clientJobView, detailedJobView, jobHref } from './job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
@@ -45,8 +46,9 @@ function notFound(req: Request, res: import('express').Response): void {
 
 export function jobsRouter(ctx: AppContext): Router {
   const router = Router();
+  const auth = ctx.auth.inEnvelope();
 
-  router.get('/api/jobs/:id', ctx.auth.requireScopes('job:read'), async (req, res) => {
+  router.get('/api/jobs/:id', auth.requireScopes('job:read'), async (req, res) => {
     const job = await ctx.jobs.get(String(req.params.id));
     if (!visible(await viewer(ctx, req), job)) return notFound(req, res);
     if (req.query.details === 'true') return sendData(req, res, 200, detailedJobView(job));
@@ -59,7 +61,7 @@ export function jobsRouter(ctx: AppContext): Router {
   });
 
   const validateListQuery = createAjv({ coerceTypes: true, useDefaults: true }).compile(jobListQuerySchema);
-  router.get('/api/jobs', ctx.auth.requireScopes('job:read'), async (req, res) => {
+  router.get('/api/jobs', auth.requireScopes('job:read'), async (req, res) => {
     const q = { ...(req.query as Record<string, unknown>) };
     const invalid = validateWith(validateListQuery, q);
     if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
@@ -78,7 +80,7 @@ export function jobsRouter(ctx: AppContext): Router {
     });
   });
 
-  router.post('/api/jobs/:id/rerun', ctx.auth.requireScopes('admin'), async (req, res) => {
+  router.post('/api/jobs/:id/rerun', auth.requireScopes('admin'), async (req, res) => {
     const id = String(req.params.id);
     const job = await ctx.jobs.get(id);
     if (!visible(await viewer(ctx, req), job)) return notFound(req, res);
@@ -87,6 +89,9 @@ export function jobsRouter(ctx: AppContext): Router {
     }
     sendData(req, res, 202, { status: 'pending', links: [{ entity: 'job', href: jobHref(id) }] });
   });
+
+  // A token without a legal entity, or X-Target-Tenant without the support scope: 403 in the envelope too.
+  router.use('/api/jobs', envelopeTenantErrors);
 
   return router;
 }

@@ -21,6 +21,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
+import { envelopeTenantErrors } from '../http/errors.js';
 import { jobHref } from '../jobs/job-view.js';
 import { createAjv, validateWith } from '../ehealth/validation.js';
 import { MessageBusyError } from './attempts.js';
@@ -131,8 +132,9 @@ export function messagesRouter(ctx: AppContext): Router {
   const router = Router();
   const store = () => ctx.ingest.messages;
   const tenantOf = (req: Request) => targetTenant(req, ctx.operatorAccess);
+  const auth = ctx.auth.inEnvelope();
 
-  router.get('/api/messages', ctx.auth.requireScopes('messages:read'), async (req: Request, res: Response) => {
+  router.get('/api/messages', auth.requireScopes('messages:read'), async (req: Request, res: Response) => {
     const q = { ...(req.query as Record<string, unknown>) };
     const invalid = validateWith(validateList, q);
     if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
@@ -151,7 +153,7 @@ export function messagesRouter(ctx: AppContext): Router {
     );
   });
 
-  router.get('/api/messages/:id', ctx.auth.requireScopes('messages:read'), async (req: Request, res: Response) => {
+  router.get('/api/messages/:id', auth.requireScopes('messages:read'), async (req: Request, res: Response) => {
     const q = { ...(req.query as Record<string, unknown>) };
     const invalid = validateWith(validateOne, q);
     if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
@@ -166,13 +168,13 @@ export function messagesRouter(ctx: AppContext): Router {
     sendData(req, res, 200, view);
   });
 
-  router.get('/api/messages/:id/raw', ctx.auth.requireScopes('messages:read_raw'), async (req: Request, res: Response) => {
+  router.get('/api/messages/:id/raw', auth.requireScopes('messages:read_raw'), async (req: Request, res: Response) => {
     const doc = await store().find(String(req.params.id), await tenantOf(req));
     if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
     res.status(200).type(doc.contentType).send(await store().raw(doc));
   });
 
-  router.post('/api/messages/replay', ctx.auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
+  router.post('/api/messages/replay', auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
     const body = req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? { ...(req.body as Record<string, unknown>) } : {};
     const invalid = validateWith(validateReplay, body);
     if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
@@ -184,7 +186,7 @@ export function messagesRouter(ctx: AppContext): Router {
     sendData(req, res, 202, { status: 'pending', matched, links: [{ entity: 'job', href: jobHref(job.id) }] });
   });
 
-  router.post('/api/messages/:id/replay', ctx.auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
+  router.post('/api/messages/:id/replay', auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
     let doc;
     try {
       doc = await ctx.ingest.replay.replayOne(String(req.params.id), await tenantOf(req));
@@ -195,6 +197,9 @@ export function messagesRouter(ctx: AppContext): Router {
     if (!doc) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Message not found' });
     sendData(req, res, 200, messageView(doc, false));
   });
+
+  // A token without a legal entity, or X-Target-Tenant without the support scope: 403 in the envelope too.
+  router.use('/api/messages', envelopeTenantErrors);
 
   return router;
 }

@@ -18,10 +18,10 @@ import { registryDefinitions, type RegistryDefinition } from './definitions.js';
 import { RegistryValidationError } from './store.js';
 
 function requireAny(ctx: AppContext, scopes: string[]) {
-  const authenticate = ctx.auth.authenticate();
+  const authenticate = ctx.auth.inEnvelope().authenticate();
   return (req: Request, res: Response, next: NextFunction) => {
     void authenticate(req, res, () => {
-      if (!scopes.some((s) => req.auth!.scopes.has(s))) return sendForbidden(res, [scopes[0]]);
+      if (!scopes.some((s) => req.auth!.scopes.has(s))) return sendForbidden(req, res, [scopes[0]], 'envelope');
       next();
     });
   };
@@ -30,7 +30,7 @@ function requireAny(ctx: AppContext, scopes: string[]) {
 export function registriesRouter(ctx: AppContext): Router {
   const router = Router();
   const read = requireAny(ctx, ['registries:read', 'registries:write']);
-  const write = ctx.auth.requireScopes('registries:write');
+  const write = ctx.auth.inEnvelope().requireScopes('registries:write');
 
   const registry = (req: Request, res: Response): RegistryDefinition | undefined => {
     const d = ctx.registries.definition(String(req.params.name));

@@ -12,7 +12,7 @@ describe('token authentication against configured keys (AUTH_JWKS_FILE)', () => 
   let e: TestEngine;
   let rsa: PrivateKey;
   let ec: PrivateKey;
-  const INVALID = { error: { type: 'access_denied', message: 'Invalid access token' } };
+  const INVALID = { code: 401, error: { type: 'access_denied', message: 'Invalid access token' } };
 
   before(async () => {
     const rsaPair = await generateKeyPair('RS256');
@@ -40,7 +40,9 @@ describe('token authentication against configured keys (AUTH_JWKS_FILE)', () => 
 
   const call = async (token: string) => {
     const res = await fetch(`${e.url}/api/jobs?page_size=1`, { headers: { authorization: `Bearer ${token}` } });
-    return { status: res.status, body: (await res.json()) as unknown };
+    const body = (await res.json()) as { meta?: { code: number }; error?: unknown };
+    // The jobs API refuses in its envelope: the status in meta, the error beside it.
+    return { status: res.status, body: { code: body.meta?.code, error: body.error } as unknown };
   };
 
   it('accepts RS256 and ES256 tokens of the identity provider', async () => {

@@ -235,8 +235,8 @@ describe('jobs: runner and API', function () {
     const t = await e.token('something:else', { clientId: 'le-1' });
     const res = await get('5f0c8b7e9d3a2b1c4d5e6f70', t);
     expect(res.status).to.equal(403);
-    expect(((await res.json()) as any)).to.deep.equal({
-      error: { type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: job:read' },
-    });
+    const body = (await res.json()) as any;
+    expect(body.meta).to.include({ code: 403, type: 'object' });
+    expect(body.error).to.deep.equal({ type: 'forbidden', message: 'Your scope does not allow to access this resource. Missing allowances: job:read' });
   });
 });
