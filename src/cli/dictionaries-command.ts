@@ -1,6 +1,7 @@
 /**
- * `dictionaries load <file|dir> [--dry-run] [--name <dictionary>] [--charset <cs>] [--missing deactivate] [--version <v>]`
- * and `dictionaries list`: the same validation, diff and versioning as PUT /api/dictionaries/{name}, straight against
+ * `dictionaries load <file|dir> [--dry-run] [--name <dictionary>] [--charset <cs>] [--missing deactivate] [--version <v>]`,
+ * `dictionaries rollback <name> [--to <revision>] [--dry-run]` and `dictionaries list`: the same validation, diff and
+ * versioning as PUT /api/dictionaries/{name} and POST /api/dictionaries/{name}/rollback, straight against
  * the database (MONGODB_URI, or the embedded server of DATA_DIR). Running engines pick the change up through their
  * cache stamps within DICTIONARY_CACHE_CHECK_MS.
  */
@@ -94,6 +95,24 @@ export function registerDictionariesCommand(program: Command): void {
         return errors.length > 0;
       });
       if (failed) throw new Error('Some dictionaries were not loaded (see above); the others were.');
+    });
+
+  cmd
+    .command('rollback <name>')
+    .description('Return a dictionary to the revision its current one was based on (repeat to walk further back), or to --to <revision>, as a new revision')
+    .option('--to <revision>', 'the kept revision to return to', (v) => Number(v))
+    .option('--dry-run', 'print the diff; write nothing')
+    .option('--by <user>', 'who is rolling back (stored with the version)')
+    .action(async (name: string, opts: { to?: number; dryRun?: boolean; by?: string }) => {
+      if (opts.to !== undefined && (!Number.isInteger(opts.to) || opts.to < 1)) throw new Error('--to must be a positive revision number');
+      await withDatabase(async (database, config) => {
+        const service = new DictionaryService(database.db, { cacheCheckMs: 0, versionsKept: config.dictionaries.versionsKept });
+        const d = await service.get(name);
+        if (!d) throw new Error(`Dictionary ${name} not found`);
+        const r = await service.rollback(d.name, { by: opts.by ?? `cli:${safeUser()}`, toRevision: opts.to, dryRun: opts.dryRun });
+        process.stdout.write(`${describeChange(r)} (content of revision ${r.rolled_back_to})\n`);
+        if (opts.dryRun) process.stdout.write('dry run: nothing was written\n');
+      });
     });
 
   cmd

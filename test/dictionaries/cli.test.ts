@@ -116,4 +116,43 @@ describe('CLI: dictionaries load', function () {
     expect(await service.get('LOCAL/bad')).to.equal(undefined);
     expect(await service.isValidCode('LOCAL/good', 'A')).to.equal(true);
   });
+
+  it('rollback returns to the previous revision (or --to one) as a new revision, like the admin API; --dry-run writes nothing', async () => {
+    const file = path.join(work, 'rollback.json');
+    const doc = { name: 'LOCAL/undo', version: 'v1', languages: ['en'], codes: [{ code: 'A', display: { en: 'a' } }, { code: 'B', display: { en: 'b' } }] };
+    fs.writeFileSync(file, JSON.stringify(doc));
+    const first = await cli(['load', file], env);
+    expect(first.code, first.stderr).to.equal(0);
+    fs.writeFileSync(file, JSON.stringify({ ...doc, version: 'v2', codes: [doc.codes[0]] }));
+    const second = await cli(['load', file], env);
+    expect(second.stdout).to.include('LOCAL/undo: revision 1 → 2');
+    expect(await service.isValidCode('LOCAL/undo', 'B')).to.equal(false);
+
+    const dry = await cli(['rollback', 'LOCAL/undo', '--dry-run'], env);
+    expect(dry.code, dry.stderr).to.equal(0);
+    expect(dry.stdout).to.equal('LOCAL/undo: would change revision 2: +1 added, -0 removed, ~0 changed, 1 unchanged; metadata: version (content of revision 1)\ndry run: nothing was written\n');
+    expect((await service.get('LOCAL/undo'))!.revision).to.equal(2);
+
+    const back = await cli(['rollback', 'LOCAL/undo', '--by', 'operator-7'], env);
+    expect(back.code, back.stderr).to.equal(0);
+    expect(back.stdout).to.equal('LOCAL/undo: revision 2 → 3: +1 added, -0 removed, ~0 changed, 1 unchanged; metadata: version (content of revision 1)\n');
+    const now = (await service.get('LOCAL/undo'))!;
+    expect(now.revision).to.equal(3);
+    expect(now.meta.version).to.equal('v1');
+    expect(await service.isValidCode('LOCAL/undo', 'B')).to.equal(true);
+
+    const to2 = await cli(['rollback', 'LOCAL/undo', '--to', '2'], env);
+    expect(to2.code, to2.stderr).to.equal(0);
+    expect(to2.stdout).to.match(/^LOCAL\/undo: revision 3 → 4: \+0 added, -1 removed.*\(content of revision 2\)\n$/);
+    expect(await service.isValidCode('LOCAL/undo', 'B')).to.equal(false);
+
+    // The service's refusals come out as the command's error (exit code 1).
+    const missing = await cli(['rollback', 'LOCAL/undo', '--to', '99'], env);
+    expect(missing.code).to.equal(1);
+    expect(missing.stderr).to.include('Revision 99 of LOCAL/undo is not kept any more');
+    const unknown = await cli(['rollback', 'LOCAL/none'], env);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.stderr).to.include('Dictionary LOCAL/none not found');
+    expect((await service.get('LOCAL/undo'))!.revision).to.equal(4);
+  });
 });
