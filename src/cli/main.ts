@@ -4,13 +4,7 @@
  * own module; this file only assembles them.
  */
 import { Command } from 'commander';
-import { registerDatabaseCommands } from './db-command.js';
 import { registerTokenCommand } from './token-command.js';
-import { registerDictionariesCommand } from './dictionaries-command.js';
-import { registerRegistriesCommand } from './registries-command.js';
-import { registerKeysCommand } from './keys-command.js';
-import { registerMessagesCommands } from './messages-command.js';
-import { registerTenantsCommand } from './tenants-command.js';
 import { configureLogger } from '../logging/logger.js';
 
 const program = new Command();
@@ -23,12 +17,24 @@ program
   .hook('preAction', () => void configureLogger(process.env.LOG_LEVEL ?? 'warn', { write: (line: string) => void process.stderr.write(line) }));
 
 registerTokenCommand(program);
-registerDictionariesCommand(program);
-registerDatabaseCommands(program);
-registerRegistriesCommand(program);
-registerMessagesCommands(program);
-registerKeysCommand(program);
-registerTenantsCommand(program);
+// The other commands pull in the database, ingest and dictionary code (about 2 s of module loading): `token`, which
+// scripts call once per token, runs without them.
+if (process.argv[2] !== 'token') {
+  const [db, dictionaries, registries, messages, keys, tenants] = await Promise.all([
+    import('./db-command.js'),
+    import('./dictionaries-command.js'),
+    import('./registries-command.js'),
+    import('./messages-command.js'),
+    import('./keys-command.js'),
+    import('./tenants-command.js'),
+  ]);
+  dictionaries.registerDictionariesCommand(program);
+  db.registerDatabaseCommands(program);
+  registries.registerRegistriesCommand(program);
+  messages.registerMessagesCommands(program);
+  keys.registerKeysCommand(program);
+  tenants.registerTenantsCommand(program);
+}
 
 program.parseAsync(process.argv).catch((err: Error) => {
   process.stderr.write(`${err.message}\n`);

@@ -3,6 +3,7 @@
  * MONGODB_URI set to it) and the shared engine.
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
@@ -46,6 +47,20 @@ describe('command line', function () {
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
     expect(claims).to.include({ sub: 'operator-7', client_id: 'le-42', scope: 'job:read admin' });
     const res = await fetch(`${engine().url}/api/jobs?page_size=1`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).to.equal(200);
+  });
+
+  it('npm run token runs the compiled CLI (dist/, built by npm ci) and its token is accepted', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.token).to.equal('node dist/cli/main.js token');
+    expect(fs.existsSync(path.join(root, 'dist', 'cli', 'main.js')), 'dist/cli/main.js is missing: npm ci (or npm run build) compiles it').to.equal(true);
+    const e = engine();
+    const { stdout } = await run('npm', ['run', '-s', 'token', '--', '--scope', 'job:read', '--client-id', 'le-42'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATA_DIR: e.config.dataDir, LOG_LEVEL: 'silent' },
+      timeout: 60_000,
+    });
+    const res = await fetch(`${e.url}/api/jobs?page_size=1`, { headers: { authorization: `Bearer ${stdout.trim()}` } });
     expect(res.status).to.equal(200);
   });
 
