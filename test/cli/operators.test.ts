@@ -4,6 +4,7 @@
  * `replay --dry-run` as a preview of a mapping upgrade.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -125,5 +126,35 @@ describe('command line: operators', function () {
       if (ref === serviceRequest) expect(versionsAfter[ref], ref).not.to.equal(v);
       else expect(versionsAfter[ref], ref).to.equal(v);
     }
+  });
+
+  it('replay --dry-run follows the merge rules: a field the mapping may not update shows as unchanged (Pridok)', async () => {
+    const work = fs.mkdtempSync(path.join(tmpDir(), 'pridok-preview-'));
+    const file = path.join(work, 'referral.json');
+    fs.writeFileSync(file, JSON.stringify({
+      JournalGuid: randomUUID(),
+      PID: '13116900216',
+      FormatId: 'http://ehelse.no/xmlstds/henvisning/2017-11-30',
+      MessageTimestamp: '2022-11-08T22:51:10.1127156Z',
+      Firstname: 'Line',
+      Lastname: 'Danser',
+      PhoneNumber: '+4712345678',
+    }));
+    const ingested = await cli(e, ['ingest', '--tenant', TEST_TENANT, file]);
+    expect(ingested.stdout, ingested.stderr).to.match(/: processed \(HTTP 201\)\n/);
+    const from = new Date(Date.now() - 60_000).toISOString();
+
+    // The ServiceRequest's intent changes in the mapping, but its entry updates no field of a stored ServiceRequest.
+    const mappings = path.join(work, 'mappings');
+    fs.cpSync(path.join(root, 'mappings'), mappings, { recursive: true });
+    const jsonata = path.join(mappings, 'pridok-referral-v1', 'mapping.jsonata');
+    const text = fs.readFileSync(jsonata, 'utf8');
+    expect(text).to.contain('"intent": "order"');
+    fs.writeFileSync(jsonata, text.replace('"intent": "order"', '"intent": "plan"'));
+
+    const out = await cli(e, ['replay', '--dry-run', '--tenant', TEST_TENANT, '--source', 'pridok', '--from', from], { MAPPINGS_DIR: mappings });
+    expect(out.code, out.stderr).to.equal(0);
+    expect(out.stdout).to.match(/pridok tenant le-1 pridok-referral-v1 [\d.]+ \(stored: pridok-referral-v1 [\d.]+, processed\): 0 changed, 0 created, 3 unchanged\n/);
+    expect(out.stdout).to.match(/^\s+unchanged ServiceRequest\/\S+ \(the mapping updates no field of it\)$/m);
   });
 });
