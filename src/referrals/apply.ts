@@ -13,6 +13,9 @@
  *      equals the stored resource; else update with If-Match on the version read (412 → start again from 1).
  * Every written version carries the source-message extension (message id, sent, received, message-store id), except
  * Binary, which has no extensions.
+ *
+ * The decision of 3 is planEntry (no I/O); planMapped runs steps 1 and 3 without writing, for a preview of what a
+ * replay would do (messages/preview.ts).
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { fhirDateTime, instantMs } from '../mapping/functions.js';
