@@ -4,7 +4,8 @@
  * message once (one run, FHIR resources not duplicated), and a later resend gets the stored AppRec.
  */
 import { testTenants } from '../support/tenants.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startEngineProcess } from '../support/engine-process.js';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -36,28 +37,6 @@ function fnrs(n: number): string[] {
   return out;
 }
 
-function startChild(env: Record<string, string>, children: ChildProcess[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`engine did not start: ${out.slice(-2000)}`)), 90_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"port":(\d+)[^\n]*engine listening/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: `http://127.0.0.1:${m[1]}` });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`engine exited with ${code} before listening: ${out.slice(-2000)}`));
-    });
-  });
-}
-
 describe('recovery of messages left unfinished by a killed engine', function () {
   this.timeout(300_000);
   const children: ChildProcess[] = [];
@@ -82,11 +61,12 @@ describe('recovery of messages left unfinished by a killed engine', function () 
       LOG_LEVEL: 'info',
       // Two messages at a time: the others wait stored as `received`, so the kill finds several in flight.
       INGEST_CONCURRENCY: '2',
+      // This engine is killed before its own recovery could claim anything: it looks only at start.
       INGEST_LEASE_S: '2',
-      INGEST_RECOVERY_INTERVAL_S: '1',
+      INGEST_RECOVERY_INTERVAL_S: '0',
       TENANTS: testTenants(),
     };
-    const first = await startChild(env, children);
+    const first = await startEngineProcess(env, children);
     const exited = new Promise<NodeJS.Signals | null>((resolve) => first.child.on('exit', (_code, signal) => resolve(signal)));
     client = await MongoClient.connect(databaseUri());
     const messages = client.db(database).collection<MessageDoc>('messages');
@@ -121,7 +101,9 @@ describe('recovery of messages left unfinished by a killed engine', function () 
 
     // Two engines on the database, neither of which ever sees a resend.
     for (let i = 0; i < 2; i++) {
-      engines.push(await startTestEngine({ env: { MONGODB_DATABASE: database, INGEST_LEASE_S: '2', INGEST_RECOVERY_INTERVAL_S: '1' } }));
+      // The lease bounds how long a live attempt may run before another engine takes it for dead: long enough here
+      // for one message on a loaded machine, short enough for the test.
+      engines.push(await startTestEngine({ env: { MONGODB_DATABASE: database, INGEST_LEASE_S: '10', INGEST_RECOVERY_INTERVAL_S: '1' } }));
     }
     const until = Date.now() + 120_000;
     while ((await messages.countDocuments({ status: 'received' })) > 0) {
