@@ -27,13 +27,13 @@ import { benchTenants, commandsBetween, load, receiversOf, startBenchEngine, BEN
 export const title = 'Henvisning ingest: POST /api/messages end to end, 32 clients, distinct MsgIds (AppRec status 1)';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SAMPLE = path.join(root, 'mappings', 'henvisning-v2.0', 'examples', 'Henvisning_ny_tilstand_v2-0_Ny.xml');
+export const SAMPLE = path.join(root, 'mappings', 'henvisning-v2.0', 'examples', 'Henvisning_ny_tilstand_v2-0_Ny.xml');
 
 const W1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
 const W2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
 
 /** Valid fødselsnumre (born 1950-1990, classic check digits). */
-function patients(n: number): string[] {
+export function patients(n: number): string[] {
   const out: string[] = [];
   for (let i = 0; out.length < n; i++) {
     const day = String((i % 28) + 1).padStart(2, '0');

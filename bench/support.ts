@@ -52,11 +52,13 @@ export function buildEngine(): void {
 export const BENCH_TENANT = 'bench-le';
 
 export interface BenchEngine {
-  /** The engine under load (its own process). */
+  /** The engine under load (its own process; the first of `processes`). */
   url: string;
   port: number;
   pid: number;
   process: EngineProcess;
+  /** Every engine process started (same database, same DATA_DIR); `startBenchEngine(env, n)` starts n. */
+  processes: EngineProcess[];
   /** The configuration the engine process runs with. */
   config: Config;
   /** The in-process engine on the same database that serves no load (seeding, tokens' key, reading results). */
@@ -92,7 +94,7 @@ export function commandsBetween(before: Map<string, number>, after: Map<string, 
   return out;
 }
 
-export async function startBenchEngine(env: Record<string, string> = {}): Promise<BenchEngine> {
+export async function startBenchEngine(env: Record<string, string> = {}, processCount = 1): Promise<BenchEngine> {
   buildEngine();
   const dataDir = fs.mkdtempSync(path.join(tmp, 'engine-'));
   const engineEnv: Record<string, string> = {
@@ -115,19 +117,22 @@ export async function startBenchEngine(env: Record<string, string> = {}): Promis
       JOBS_POLL_INTERVAL_MS: '3600000',
     }),
   );
-  let proc: EngineProcess;
+  const processes: EngineProcess[] = [];
   try {
-    proc = await spawnEngine({ entry: 'dist', env: engineEnv });
+    for (let i = 0; i < processCount; i++) processes.push(await spawnEngine({ entry: 'dist', env: engineEnv }));
   } catch (err) {
+    await Promise.all(processes.map((p) => p.stop()));
     await side.stop();
     throw err;
   }
+  const proc = processes[0];
   const config = loadConfig({ ...engineEnv, PORT: String(proc.port), HOST: '127.0.0.1' });
   return {
     url: proc.url,
     port: proc.port,
     pid: proc.pid,
     process: proc,
+    processes,
     config,
     ctx: side.ctx,
     token: (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'bench-user', clientId: o.clientId ?? BENCH_TENANT }),
@@ -143,7 +148,7 @@ export async function startBenchEngine(env: Record<string, string> = {}): Promis
     },
     stop: async () => {
       try {
-        await proc.stop();
+        await Promise.all(processes.map((p) => p.stop()));
       } finally {
         await side.stop();
       }
