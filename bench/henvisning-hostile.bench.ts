@@ -126,7 +126,7 @@ export async function run(): Promise<Record<string, unknown>> {
         messagesPerSecond: Math.round(processed / seconds),
         normalP99Ms: normal.p99Ms,
         normalLittlesLaw: normal.littlesLaw,
-        engineCpuMsPerNormalRequest: normal.engineCpuMsPerRequest,
+        engineCpuMsPerNormalRequest: normal.serverCpuMsPerRequest,
         normalErrors: normal.errors + normal.non2xx,
         healthzProbes: child.probes,
         healthzP50Ms: ms(child.p50),

@@ -172,8 +172,8 @@ export interface LoadResult {
    * kept-alive connection) or connections sat idle, above 1 that latencies are too long.
    */
   littlesLaw: number;
-  /** The engine process's CPU milliseconds per response (only with `cpuOf`). */
-  engineCpuMsPerRequest?: number;
+  /** The server process's CPU milliseconds per response (only with `cpuOf`: the engine, or the baseline's server). */
+  serverCpuMsPerRequest?: number;
 }
 
 /**
@@ -197,7 +197,7 @@ export async function load(opts: autocannon.Options, cpuOf?: { cpuSeconds(): Pro
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
     littlesLaw: Number(((result.latency.mean * requests) / (connections * seconds * 1000)).toFixed(2)),
-    ...(cpuOf ? { engineCpuMsPerRequest: Number((((cpu1 - cpu0) * 1000) / Math.max(1, requests)).toFixed(2)) } : {}),
+    ...(cpuOf ? { serverCpuMsPerRequest: Number((((cpu1 - cpu0) * 1000) / Math.max(1, requests)).toFixed(2)) } : {}),
   };
 }
 
