@@ -122,7 +122,8 @@ export async function run(): Promise<Record<string, unknown>> {
     // Database commands of the engine process (its /metrics, by command name): over the whole concurrent run
     // (everything: POSTs, job runs, Agenda's polling, the clients' GET /api/jobs polls) per processed activity, and in
     // a sequential probe afterwards split into the POST's own commands and the job's (polled through the bench
-    // process's ctx.jobs.get, which the engine process does not count).
+    // process's ctx.jobs.get, which the engine process does not count). The split is approximate: the reading after
+    // the POST's answer is itself a request, and the engine may have started the job by then.
     const add = (into: Map<string, number>, from: Map<string, number>) => {
       for (const [k, n] of from) into.set(k, (into.get(k) ?? 0) + n);
     };

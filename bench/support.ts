@@ -59,6 +59,8 @@ export interface BenchEngine {
   process: EngineProcess;
   /** Every engine process started (same database, same DATA_DIR); `startBenchEngine(env, n)` starts n. */
   processes: EngineProcess[];
+  /** Milliseconds from spawning the (first) engine process until it answered /healthz. */
+  processStartMs: number;
   /** The configuration the engine process runs with. */
   config: Config;
   /** The in-process engine on the same database that serves no load (seeding, tokens' key, reading results). */
@@ -118,8 +120,13 @@ export async function startBenchEngine(env: Record<string, string> = {}, process
     }),
   );
   const processes: EngineProcess[] = [];
+  const spawnedAt = Date.now();
+  let processStartMs = 0;
   try {
-    for (let i = 0; i < processCount; i++) processes.push(await spawnEngine({ entry: 'dist', env: engineEnv }));
+    for (let i = 0; i < processCount; i++) {
+      processes.push(await spawnEngine({ entry: 'dist', env: engineEnv }));
+      if (i === 0) processStartMs = Date.now() - spawnedAt;
+    }
   } catch (err) {
     await Promise.all(processes.map((p) => p.stop()));
     await side.stop();
@@ -133,6 +140,7 @@ export async function startBenchEngine(env: Record<string, string> = {}, process
     pid: proc.pid,
     process: proc,
     processes,
+    processStartMs,
     config,
     ctx: side.ctx,
     token: (scope, o = {}) => mintLocalToken(dataDir, { scope, sub: o.sub ?? 'bench-user', clientId: o.clientId ?? BENCH_TENANT }),
