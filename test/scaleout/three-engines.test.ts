@@ -5,7 +5,7 @@
  * - henvisning messages: each distinct MsgId is posted to all three engines at once (a sender resending to another
  *   node), several messages per fødselsnummer;
  * - one Pridok JournalGuid delivered twice to every engine at once, for a patient the henvisning messages also name;
- * - one consultation picked by nine practitioners, three on each engine.
+ * - one consultation picked by six practitioners, two on each engine.
  * Then: every message is stored once and processed once (one run), every duplicate got the stored outcome, exactly
  * one pick won, one Patient per fødselsnummer and one ServiceRequest per DocumentId / JournalGuid.
  *
