@@ -3,6 +3,7 @@
  * new engines on the same database process every message it stored but did not finish, without any resend, each
  * message once (one run, FHIR resources not duplicated), and a later resend gets the stored AppRec.
  */
+import { validFnrs } from '../support/person-numbers.js';
 import { testTenants } from '../support/tenants.js';
 import { startEngineProcess } from '../support/engine-process.js';
 import type { ChildProcess } from 'node:child_process';
@@ -18,25 +19,8 @@ import { databaseUri, startTestEngine, tmpDir, type TestEngine, TEST_TENANT } fr
 import { readAppRec, variant } from '../ingest/support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
-const W1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
-const W2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
 
 /** Valid fødselsnumre (classic check digits). */
-function fnrs(n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    const d = [...`${String((i % 28) + 1).padStart(2, '0')}0${(i % 9) + 1}${60 + (i % 30)}${100 + i}`].map(Number);
-    const r1 = 11 - (W1.reduce((a, w, k) => a + w * d[k], 0) % 11);
-    const k1 = r1 === 11 ? 0 : r1;
-    if (k1 === 10) continue;
-    const r2 = 11 - (W2.reduce((a, w, k) => a + w * [...d, k1][k], 0) % 11);
-    const k2 = r2 === 11 ? 0 : r2;
-    if (k2 === 10) continue;
-    out.push(`${d.join('')}${k1}${k2}`);
-  }
-  return out;
-}
-
 describe('recovery of messages left unfinished by a killed engine', function () {
   this.timeout(300_000);
   const children: ChildProcess[] = [];
@@ -72,7 +56,7 @@ describe('recovery of messages left unfinished by a killed engine', function () 
     const messages = client.db(database).collection<MessageDoc>('messages');
     const token = await mintLocalToken(dataDir, { scope: 'messages:write', sub: 'sender', clientId: TEST_TENANT });
 
-    const patients = fnrs(5);
+    const patients = validFnrs(5);
     const bodies = Array.from({ length: 40 }, (_, i) =>
       variant(NY, [
         [/<DocumentId>[^<]*<\/DocumentId>/, `<DocumentId>${randomUUID()}</DocumentId>`],
