@@ -20,7 +20,6 @@ import { readAppRec, variant } from '../ingest/support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
 
-/** Valid fødselsnumre (classic check digits). */
 describe('recovery of messages left unfinished by a killed engine', function () {
   this.timeout(300_000);
   const children: ChildProcess[] = [];
