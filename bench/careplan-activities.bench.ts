@@ -5,18 +5,18 @@
  *
  * Each client has its own patient and care plan (so no activation terminates another client's plan). Signatures are
  * CMS SignedData made in process (ECDSA P-256 via node:crypto, DER assembled with node-forge's ASN.1 encoder) with the
- * test PKI's doctor certificate, so the client side costs little CPU; the engine verifies them fully (chain to the
- * trust anchor, signed attributes, messageDigest).
+ * test PKI's doctor certificate, so the client side costs little CPU; the engine (its own process, see support.ts)
+ * verifies them fully (chain to the trust anchor, signed attributes, messageDigest). Database commands are the engine
+ * process's, by command name.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { CommandStartedEvent } from 'mongodb';
 import forge from 'node-forge';
 import { verifySignedData } from '../src/signature/index.js';
 import { testPki } from '../test/careplans/pki.js';
 import { World } from '../test/careplans/support.js';
 import type { TestEngine } from '../test/support/harness.js';
-import { durationSeconds, startBenchEngine } from './support.js';
+import { commandsBetween, durationSeconds, startBenchEngine } from './support.js';
 
 export const title = 'Care plan activities: signed POST → 202 → job processed, 16 concurrent clients';
 
@@ -119,20 +119,16 @@ export async function run(): Promise<Record<string, unknown>> {
     failures = 0;
     accepted = 0;
 
-    // Database commands: over the whole concurrent run (everything: POSTs, job runs, Agenda's polling, the clients'
-    // GET /api/jobs polls) per processed activity, and in a sequential probe afterwards split into the POST's own
-    // commands and the job's (polled through ctx.jobs.get, whose one `find jobs` per poll is subtracted).
-    const commands = new Map<string, number>();
-    let phase: Map<string, number> | undefined;
-    const onCommand = (ev: CommandStartedEvent) => {
-      const coll = typeof ev.command[ev.commandName] === 'string' ? String(ev.command[ev.commandName]) : '';
-      const k = `${ev.commandName} ${coll}`.trim();
-      commands.set(k, (commands.get(k) ?? 0) + 1);
-      if (phase) phase.set(k, (phase.get(k) ?? 0) + 1);
+    // Database commands of the engine process (its /metrics, by command name): over the whole concurrent run
+    // (everything: POSTs, job runs, Agenda's polling, the clients' GET /api/jobs polls) per processed activity, and in
+    // a sequential probe afterwards split into the POST's own commands and the job's (polled through the bench
+    // process's ctx.jobs.get, which the engine process does not count). The split is approximate: the reading after
+    // the POST's answer is itself a request, and the engine may have started the job by then.
+    const add = (into: Map<string, number>, from: Map<string, number>) => {
+      for (const [k, n] of from) into.set(k, (into.get(k) ?? 0) + n);
     };
-    const client = engine.ctx.database.client;
-    client.on('commandStarted', onCommand);
-
+    const commandsBefore = await engine.commands();
+    const cpuBefore = await engine.cpuSeconds();
     const start = performance.now();
     const deadline = start + durationSeconds * 1000;
     await Promise.all(
@@ -141,7 +137,8 @@ export async function run(): Promise<Record<string, unknown>> {
       }),
     );
     const seconds = (performance.now() - start) / 1000;
-    client.off('commandStarted', onCommand);
+    const cpuAfter = await engine.cpuSeconds();
+    const commands = commandsBetween(commandsBefore, await engine.commands());
     const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
     const per = (n: number, d: number) => Number((n / Math.max(1, d)).toFixed(2));
     const breakdown = (m: Map<string, number>, d: number) =>
@@ -158,10 +155,9 @@ export async function run(): Promise<Record<string, unknown>> {
     const PROBE = 5;
     const postCommands = new Map<string, number>();
     const jobCommands = new Map<string, number>();
-    client.on('commandStarted', onCommand);
     const w = worlds[0];
     for (let i = 0; i < PROBE; i++) {
-      phase = postCommands;
+      const c0 = await engine.commands();
       const signed = signCms(Buffer.from(JSON.stringify(w.activity()))).toString('base64');
       const post = await fetch(`${engine.url}${w.activitiesPath()}`, {
         method: 'POST',
@@ -170,17 +166,16 @@ export async function run(): Promise<Record<string, unknown>> {
       });
       const body = (await post.json()) as { data: { links: { href: string }[] } };
       const jobId = body.data.links[0].href.split('/').pop()!;
-      phase = jobCommands;
+      const c1 = await engine.commands();
+      add(postCommands, commandsBetween(c0, c1));
       if (post.status !== 202) throw new Error(`probe POST answered ${post.status}`);
       for (;;) {
         const job = await engine.ctx.jobs.get(jobId);
-        jobCommands.set('find jobs', (jobCommands.get('find jobs') ?? 0) - 1);
         if (job && job.status !== 'pending' && job.status !== 'processing') break;
         await new Promise((r) => setTimeout(r, 10));
       }
-      phase = undefined;
+      add(jobCommands, commandsBetween(c1, await engine.commands()));
     }
-    client.off('commandStarted', onCommand);
     return {
       clients: CLIENTS,
       activitiesProcessed: e2eLatencies.length,
@@ -195,6 +190,7 @@ export async function run(): Promise<Record<string, unknown>> {
       jobWaitP99Ms: percentile(jobWaitMs, 99),
       jobRunP50Ms: percentile(jobRunMs, 50),
       jobRunP99Ms: percentile(jobRunMs, 99),
+      engineCpuMsPerActivity: per((cpuAfter - cpuBefore) * 1000, e2eLatencies.length),
       commandsPerActivity,
       commandBreakdownPerActivity: breakdown(commands, e2eLatencies.length),
       probePostCommands: per(total(postCommands), PROBE),

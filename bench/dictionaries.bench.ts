@@ -1,9 +1,9 @@
 /**
  * Dictionaries: what validators pay per code check, and what administrators wait for.
  * - seeding the shipped files into an empty database (engine start-up cost on first start);
- * - in-process `isValidCode` per second with the cache (stamps checked every second, the default) and with
+ * - in-process `isValidCode` per second (the bench process's dictionary service) with the cache (stamps checked every second, the default) and with
  *   DICTIONARY_CACHE_CHECK_MS=0 (one stamp query per lookup);
- * - GET /fhir/ValueSet/$validate-code over HTTP (32 clients, autocannon);
+ * - GET /fhir/ValueSet/$validate-code over HTTP (32 clients, autocannon) against the engine process;
  * - replacing the 9 530-code ICD-10 list over HTTP (dry run and real), and the first lookup after it.
  */
 import { DictionaryService } from '../src/dictionaries/service.js';
@@ -30,9 +30,8 @@ async function lookupsPerSecond(service: DictionaryService, n: number): Promise<
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  const t0 = Date.now();
   const engine = await startBenchEngine();
-  const engineStartMs = Date.now() - t0;
+  const engineStartMs = engine.processStartMs; // the engine process: spawn to /healthz (dictionaries seeded already)
   try {
     const db = engine.ctx.database.db;
     // Seeding alone, into a fresh database of the same server.
@@ -48,7 +47,7 @@ export async function run(): Promise<Record<string, unknown>> {
 
     const token = await engine.token('dictionaries:read dictionaries:write');
     const url = encodeURIComponent('https://hl7-engine.example/fhir/ValueSet/icpc2');
-    const http = await load({ url: `${engine.url}/fhir/ValueSet/$validate-code?url=${url}&code=K86`, headers: { authorization: `Bearer ${token}` } });
+    const http = await load({ url: `${engine.url}/fhir/ValueSet/$validate-code?url=${url}&code=K86`, headers: { authorization: `Bearer ${token}` } }, engine);
 
     const icd10 = (await (await fetch(`${engine.url}/api/dictionaries/eHealth%2FICD10%2Fcondition_codes/export`, { headers: { authorization: `Bearer ${token}` } })).json()) as { version: string; codes: { display: Record<string, string> }[] };
     icd10.version = 'bench';
@@ -68,7 +67,7 @@ export async function run(): Promise<Record<string, unknown>> {
     const replaceMs = await put('');
     const l0 = Date.now();
     await engine.ctx.dictionaries.isValidCode('eHealth/ICD10/condition_codes', 'A00.00');
-    const reloadMs = Date.now() - l0;
+    const reloadMs = Date.now() - l0; // in the bench process's service, which learns of the replacement from the database
 
     return {
       engineStartMs,

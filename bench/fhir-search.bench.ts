@@ -3,7 +3,8 @@
  * ServiceRequests) with the repository's bulk loader, then runs autocannon with 32 connections against
  * GET /fhir/ServiceRequest?identifier=<system|value> and GET /fhir/ServiceRequest?subject=Patient/<id> with random
  * existing values, and reports p50/p99 (target p99 ≤ 10 ms), then the same with a single client. Every request is a full API request: token check,
- * search, Bundle, and an AuditEvent (batched).
+ * search, Bundle, and an AuditEvent (batched). Seeding goes through the bench process's repository (`engine.ctx`, which
+ * serves no load); the searches go to the engine process, whose CPU milliseconds per request are reported.
  * It also reports the database's own floor: a bare findOne by _id with 32 concurrent callers (dbFindById*), the
  * cheapest command there is; an identifier search costs at least two such round trips.
  *
@@ -98,12 +99,22 @@ export async function run(): Promise<Record<string, unknown>> {
     const subjectRequest = [
       { method: 'GET' as const, setupRequest: (r: any) => ({ ...r, path: `/fhir/ServiceRequest?subject=Patient/bp-${rnd(Math.min(seededPatients, seededRequests))}` }) },
     ];
-    const byIdentifier = await load({ url: engine.url, headers, requests: identifierRequest });
-    const bySubject = await load({ url: engine.url, headers, requests: subjectRequest });
+    const audits = engine.ctx.database.db.collection(currentCollectionName('AuditEvent'));
+    const auditsBefore = await audits.countDocuments();
+    const byIdentifier = await load({ url: engine.url, headers, requests: identifierRequest }, engine);
+    const bySubject = await load({ url: engine.url, headers, requests: subjectRequest }, engine);
     // the same with one client: the latency of a request when the machine is not saturated by the load generator
-    const byIdentifier1 = await load({ url: engine.url, headers, requests: identifierRequest, connections: 1 });
-    const bySubject1 = await load({ url: engine.url, headers, requests: subjectRequest, connections: 1 });
-    await engine.ctx.fhir.audit.flush();
+    const byIdentifier1 = await load({ url: engine.url, headers, requests: identifierRequest, connections: 1 }, engine);
+    const bySubject1 = await load({ url: engine.url, headers, requests: subjectRequest, connections: 1 }, engine);
+    // AuditEvents are written in batches after the answers: wait until their number stops growing.
+    let auditEventsWritten = -1;
+    for (let i = 0; i < 40; i++) {
+      const n = (await audits.countDocuments()) - auditsBefore;
+      if (n === auditEventsWritten) break;
+      auditEventsWritten = n;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const searchesAnswered = [byIdentifier, bySubject, byIdentifier1, bySubject1].reduce((n, r) => n + r.requests - r.non2xx, 0);
     // The database's own floor: one findOne by _id (the cheapest command there is) on the seeded ServiceRequests, 32
     // concurrent callers, no HTTP. An identifier search needs at least two such round trips (posting list, resource).
     const floor = await findByIdFloor(engine.ctx.database.db.collection(currentCollectionName('ServiceRequest')), seededRequests, `${BENCH_TENANT}|`);
@@ -117,21 +128,28 @@ export async function run(): Promise<Record<string, unknown>> {
       identifierP99Ms: byIdentifier.p99Ms,
       identifierRequestsPerSecond: byIdentifier.requestsPerSecond,
       identifierErrors: byIdentifier.errors + byIdentifier.non2xx,
+      identifierLittlesLaw: byIdentifier.littlesLaw,
+      identifierEngineCpuMsPerRequest: byIdentifier.serverCpuMsPerRequest,
       subjectP50Ms: bySubject.p50Ms,
       subjectP99Ms: bySubject.p99Ms,
       subjectRequestsPerSecond: bySubject.requestsPerSecond,
       subjectErrors: bySubject.errors + bySubject.non2xx,
+      subjectLittlesLaw: bySubject.littlesLaw,
+      subjectEngineCpuMsPerRequest: bySubject.serverCpuMsPerRequest,
       oneClientIdentifierP50Ms: byIdentifier1.p50Ms,
       oneClientIdentifierP99Ms: byIdentifier1.p99Ms,
       oneClientSubjectP50Ms: bySubject1.p50Ms,
       oneClientSubjectP99Ms: bySubject1.p99Ms,
+      oneClientLittlesLaw: [byIdentifier1.littlesLaw, bySubject1.littlesLaw],
+      oneClientEngineCpuMsPerRequest: [byIdentifier1.serverCpuMsPerRequest, bySubject1.serverCpuMsPerRequest],
       requestsPerSecond: byIdentifier.requestsPerSecond,
+      engineCpuMsPerRequest: byIdentifier.serverCpuMsPerRequest,
       targetP99Ms: 10,
       dbFindByIdPerSecond: floor.perSecond,
       dbFindByIdP50Ms: floor.p50Ms,
       dbFindByIdP99Ms: floor.p99Ms,
-      auditEventsWritten: engine.ctx.fhir.audit.written,
-      auditEventsLost: engine.ctx.fhir.audit.lost,
+      searchesAnswered,
+      auditEventsWritten,
     };
   } finally {
     await engine.stop();

@@ -2,66 +2,50 @@
  * Henvisning ingestion end to end: POST /api/messages (MsgHead v1.2 + Henvisning v2.0, the "Ny tilstand" sample) with
  * 32 concurrent clients (autocannon). Every request carries a distinct MsgId and DocumentId (so dedup never
  * short-circuits: each one is stored, validated, mapped and written to FHIR as a new referral) and one of 500
- * patients. Reports messages/s (AppRec status 1), the time split per stage from the engine's own histogram
- * (henvisning_ingest_stage_seconds: analyse — the worker-thread round trip with decode, parse, XSD, checks, mapping and
- * FHIR validation —, fhir_store, message_store), and the in-process cost of
- * the XSD validation and the mapping alone. Database commands are counted from the driver's command monitoring
- * (per message during the load, by command and collection; a batched insert counts once), and a sequential FHIR
- * create and update (If-Match) are timed and counted on the side.
+ * patients. The engine runs in its own process (see support.ts). Reports messages/s (AppRec status 1), the engine
+ * process's CPU milliseconds per message, the time split per stage from the engine's own histogram
+ * (henvisning_ingest_stage_seconds on its /metrics: analyse — the worker-thread round trip with decode, parse, XSD,
+ * checks, mapping and FHIR validation —, fhir_store, message_store), and the in-process cost of the XSD validation and
+ * the mapping alone. Database commands per message are the engine process's own (db_command_duration_seconds_count on
+ * its /metrics, by command name; a batched insert counts once). A sequential FHIR create and update (If-Match) are
+ * timed and counted on the side, in the bench process's repository.
  */
+import { validFnrs } from '../test/support/person-numbers.js';
 import { randomUUID } from 'node:crypto';
 import type { Observation } from '@medplum/fhirtypes';
 import type { CommandStartedEvent } from 'mongodb';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { henvisningStageSeconds, SCHEMA_DIR } from '../src/henvisning/service.js';
+import { SCHEMA_DIR } from '../src/henvisning/service.js';
 import { MappingRegistry } from '../src/mapping/registry.js';
 import { ResourceIds } from '../src/referrals/resource-ids.js';
 import { decodeXml, parseXmlTree } from '../src/xml/secure-xml.js';
 import { SchemaSet } from '../src/xml/xsd.js';
-import { benchTenants, load, receiversOf, startBenchEngine, BENCH_TENANT } from './support.js';
+import { metricSum } from '../test/support/engine-process.js';
+import { benchTenants, commandsBetween, load, receiversOf, startBenchEngine, BENCH_TENANT, type BenchEngine } from './support.js';
 
 export const title = 'Henvisning ingest: POST /api/messages end to end, 32 clients, distinct MsgIds (AppRec status 1)';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SAMPLE = path.join(root, 'mappings', 'henvisning-v2.0', 'examples', 'Henvisning_ny_tilstand_v2-0_Ny.xml');
+export const SAMPLE = path.join(root, 'mappings', 'henvisning-v2.0', 'examples', 'Henvisning_ny_tilstand_v2-0_Ny.xml');
 
-const W1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
-const W2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
-
-/** Valid fødselsnumre (born 1950-1990, classic check digits). */
-function patients(n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    const day = String((i % 28) + 1).padStart(2, '0');
-    const month = String((Math.floor(i / 28) % 12) + 1).padStart(2, '0');
-    const yy = String(50 + (i % 40)).padStart(2, '0');
-    const ind = String(100 + (i % 400)).padStart(3, '0');
-    const d = [...`${day}${month}${yy}${ind}`].map(Number);
-    const r1 = 11 - (W1.reduce((a, w, k) => a + w * d[k], 0) % 11);
-    const k1 = r1 === 11 ? 0 : r1;
-    if (k1 === 10) continue;
-    const r2 = 11 - (W2.reduce((a, w, k) => a + w * [...d, k1][k], 0) % 11);
-    const k2 = r2 === 11 ? 0 : r2;
-    if (k2 === 10) continue;
-    out.push(`${day}${month}${yy}${ind}${k1}${k2}`);
-  }
-  return out;
-}
+/** Valid fødselsnumre (born 1950-1989, classic check digits). */
+export const patients = validFnrs;
 
 interface StageSums {
   [stage: string]: { sum: number; count: number };
 }
 
-async function stageSums(): Promise<StageSums> {
-  const m = await henvisningStageSeconds.get();
+/** henvisning_ingest_stage_seconds of the engine process, by stage. */
+async function stageSums(engine: BenchEngine): Promise<StageSums> {
+  const m = await engine.process.metrics();
   const out: StageSums = {};
-  for (const v of m.values) {
-    const stage = String(v.labels.stage);
-    out[stage] ??= { sum: 0, count: 0 };
-    if (v.metricName?.endsWith('_sum')) out[stage].sum = v.value;
-    if (v.metricName?.endsWith('_count')) out[stage].count = v.value;
+  for (const stage of ['analyse', 'fhir_store', 'message_store']) {
+    out[stage] = {
+      sum: metricSum(m, 'henvisning_ingest_stage_seconds_sum', `stage="${stage}"`),
+      count: metricSum(m, 'henvisning_ingest_stage_seconds_count', `stage="${stage}"`),
+    };
   }
   return out;
 }
@@ -115,14 +99,9 @@ export async function run(): Promise<Record<string, unknown>> {
       const text = await res.text();
       if (!text.includes('<Status V="1"')) throw new Error(`warm-up: AppRec not OK: ${text.slice(0, 400)}`);
     }
-    const commands = new Map<string, number>();
-    const onCommand = (e: CommandStartedEvent) => {
-      const coll = typeof e.command[e.commandName] === 'string' ? String(e.command[e.commandName]) : '';
-      const k = `${e.commandName} ${coll}`.trim();
-      commands.set(k, (commands.get(k) ?? 0) + 1);
-    };
-    engine.ctx.database.client.on('commandStarted', onCommand);
-    const before = await stageSums();
+    const before = await stageSums(engine);
+    const commandsBefore = await engine.commands();
+    const cpuBefore = await engine.cpuSeconds();
     const processedBefore = await engine.ctx.ingest.messages.collection.countDocuments({ status: 'processed' });
     const started = Date.now();
     const result = await load({
@@ -134,8 +113,9 @@ export async function run(): Promise<Record<string, unknown>> {
     for (let i = 0; i < 120 && (await engine.ctx.ingest.messages.collection.countDocuments({ status: 'received' })) > 0; i++) {
       await new Promise((r) => setTimeout(r, 250));
     }
-    engine.ctx.database.client.off('commandStarted', onCommand);
-    const after = await stageSums();
+    const cpuAfter = await engine.cpuSeconds();
+    const commands = commandsBetween(commandsBefore, await engine.commands());
+    const after = await stageSums(engine);
     const processed = (await engine.ctx.ingest.messages.collection.countDocuments({ status: 'processed' })) - processedBefore;
     const perMessage = (n: number) => Number((n / Math.max(1, processed)).toFixed(2));
     const commandsPerMessage = perMessage([...commands.values()].reduce((a, b) => a + b, 0));
@@ -155,6 +135,9 @@ export async function run(): Promise<Record<string, unknown>> {
       requestsPerSecond: result.requestsPerSecond,
       p50Ms: result.p50Ms,
       p99Ms: result.p99Ms,
+      meanMs: result.meanMs,
+      littlesLaw: result.littlesLaw,
+      engineCpuMsPerMessage: Number((((cpuAfter - cpuBefore) * 1000) / Math.max(1, processed)).toFixed(2)),
       errors: result.errors,
       non2xx: result.non2xx,
       processed,
@@ -171,7 +154,7 @@ export async function run(): Promise<Record<string, unknown>> {
 }
 
 /** Sequential FhirRepository.create (generated id) and update (If-Match) of an Observation: ms and database commands each. */
-async function measureFhirWrites(engine: Awaited<ReturnType<typeof startBenchEngine>>): Promise<Record<string, number>> {
+async function measureFhirWrites(engine: BenchEngine): Promise<Record<string, number>> {
   const repo = engine.ctx.fhir.forTenant(BENCH_TENANT);
   let count = 0;
   const onCommand = () => void count++;

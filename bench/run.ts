@@ -1,6 +1,10 @@
 /**
  * `npm run bench [-- name-filter]`: runs the baseline first, then every bench/*.bench.ts, and prints each figure with
  * its ratio to the baseline. Figures are also written to bench/results/latest.json.
+ *
+ * Method: the engine under load and the baseline's server each run in their own process (the engine as `node
+ * dist/main.js`, built first); autocannon runs in this process. Every load figure carries the server process's CPU
+ * milliseconds per request or message and a Little's-law check (see support.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,7 +47,7 @@ for (const file of files) {
   }
 }
 fs.mkdirSync(path.join(dir, 'results'), { recursive: true });
-fs.writeFileSync(path.join(dir, 'results', 'latest.json'), JSON.stringify({ at: new Date().toISOString(), database: db.kind, results }, null, 2));
+fs.writeFileSync(path.join(dir, 'results', 'latest.json'), JSON.stringify({ at: new Date().toISOString(), database: db.kind, method: 'engine-in-own-process', durationSeconds: Number(process.env.BENCH_DURATION_S ?? 10), results }, null, 2));
 await closeBench();
 console.log(`\nbaseline: ${baselineRequestsPerSecond ?? '?'} requests/s; results in bench/results/latest.json`);
 process.exit(failed ? 1 : 0);

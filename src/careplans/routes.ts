@@ -9,6 +9,7 @@
  *   GET  /api/patients/:patient_id/care_plans/:care_plan_id/activities/:id/signed_content   the signed original (DER)
  * Reading needs the token's legal entity to manage the plan or an active approval of the patient (read or write).
  */
+import { clientError } from '../http/errors.js';
 import { createHash } from 'node:crypto';
 import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Filter } from 'mongodb';
@@ -256,6 +257,9 @@ export function carePlansRouter(ctx: AppContext): Router {
   // Errors thrown by these routes keep the eHealth envelope ({meta, error}).
   router.use('/api/patients', ((err, req, res, next) => {
     if (res.headersSent) return next(err);
+    // A client's error (an undecodable body, a 4xx raised below) keeps its status; 500 only for our faults.
+    const client = clientError(err);
+    if (client) return sendEnvelopeError(req, res, client.status, { type: client.type, message: client.message });
     log().error({ err }, 'care plan route failed');
     sendEnvelopeError(req, res, 500, { type: 'internal_error', message: 'Internal server error' });
   }) as ErrorRequestHandler);

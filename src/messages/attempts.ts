@@ -6,7 +6,8 @@
  * claims `message:<id>:attempt:<n>` (n = attempts recorded + 1) with a unique insert, which exactly one caller wins
  * on MongoDB and FerretDB alike; the others wait for the winner's outcome and answer with it instead of processing
  * the same message again. A first ingest still running (status `received`, younger than the ingest lease) is waited
- * for the same way. A holder that died is taken over after STALE_MS. An attempt that ends without recording anything
+ * for the same way. A holder that died is taken over once its claim is older than the same lease (an attempt runs no
+ * longer than a first ingest may). An attempt that ends without recording anything
  * (its work found the message finished already) gives its claim up at once, so later callers do not wait for an
  * outcome that will never be recorded.
  *
@@ -17,8 +18,6 @@ import type { MessageDoc, MessageStore } from './store.js';
 
 /** How long a first ingest (status `received`, no attempt recorded) counts as still running (default; INGEST_LEASE_S). */
 export const INGEST_LEASE_MS = 120_000;
-/** How long a claimed attempt counts as running before another caller may take it over. */
-export const STALE_MS = 120_000;
 /** How long a caller waits for another's attempt before answering with the message as it stands. */
 const WAIT_MS = 30_000;
 const POLL_MS = 50;
@@ -69,7 +68,7 @@ export async function exclusiveAttempt(
     }
     if (waitingFor !== undefined && (current.attempts ?? 0) >= waitingFor) return current; // recorded: its outcome
     const n = (current.attempts ?? 0) + 1;
-    const { key } = await claimWithTakeover(db, `message:${current._id}:attempt:${n}`, STALE_MS);
+    const { key } = await claimWithTakeover(db, `message:${current._id}:attempt:${n}`, leaseMs);
     if (key) {
       let done: MessageDoc;
       try {

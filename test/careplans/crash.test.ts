@@ -5,7 +5,8 @@
  *  - a killed worker: an engine process exits (code 137) right after storing the activity; a second engine process
  *    takes the job over when its lock expires and completes it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startEngineProcess } from '../support/engine-process.js';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -117,30 +118,7 @@ describe('care plan activities: crash between steps', function () {
       await observer?.stop();
     });
 
-    function startChild(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      children.push(child);
-      return new Promise((resolve, reject) => {
-        let out = '';
-        const timer = setTimeout(() => reject(new Error(`engine did not start: ${out.slice(-2000)}`)), 90_000);
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /"port":(\d+)[^\n]*engine listening/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            resolve({ child, url: `http://127.0.0.1:${m[1]}` });
-          }
-        });
-        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-        child.on('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`engine exited with ${code} before listening: ${out.slice(-2000)}`));
-        });
-      });
-    }
+    const startChild = (env: Record<string, string>) => startEngineProcess(env, children);
 
     it('is taken over by another engine after the lock expires, and completes once', async () => {
       const pki = await testPki();

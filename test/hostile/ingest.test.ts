@@ -11,7 +11,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import type { Patient } from '@medplum/fhirtypes';
 import { loadConfig } from '../../src/config/config.js';
-import { pridokHeaders } from '../support/tenants.js';
+import { pridokHeaders, pridokPayload } from '../support/tenants.js';
 import { startTestEngine, TEST_TENANT, tmpDir, type TestEngine } from '../support/harness.js';
 import { getMessage, ingest, postXml, readAppRec, variant } from '../ingest/support.js';
 
@@ -100,19 +100,6 @@ async function checkRejected(e: TestEngine, what: string, body: string | Buffer,
   expect(m.size).to.equal(bytes.length);
   expect(m.sha256).to.equal(createHash('sha256').update(bytes).digest('hex'));
   return { rec, m };
-}
-
-function pridokPayload(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    JournalGuid: randomUUID(),
-    PID: '13116900216',
-    FormatId: 'http://ehelse.no/xmlstds/henvisning/2017-11-30',
-    MessageTimestamp: '2022-11-08T22:51:10.1127156Z',
-    Firstname: 'Line',
-    Lastname: 'Danser',
-    PhoneNumber: '+4712345678',
-    ...over,
-  };
 }
 
 async function postPridok(e: TestEngine, what: string, body: unknown): Promise<{ status: number; json: Record<string, any>; ms: number }> {

@@ -3,8 +3,10 @@
  * new engines on the same database process every message it stored but did not finish, without any resend, each
  * message once (one run, FHIR resources not duplicated), and a later resend gets the stored AppRec.
  */
+import { validFnrs } from '../support/person-numbers.js';
 import { testTenants } from '../support/tenants.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { startEngineProcess } from '../support/engine-process.js';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -17,46 +19,6 @@ import { databaseUri, startTestEngine, tmpDir, type TestEngine, TEST_TENANT } fr
 import { readAppRec, variant } from '../ingest/support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
-const W1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
-const W2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
-
-/** Valid fødselsnumre (classic check digits). */
-function fnrs(n: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; out.length < n; i++) {
-    const d = [...`${String((i % 28) + 1).padStart(2, '0')}0${(i % 9) + 1}${60 + (i % 30)}${100 + i}`].map(Number);
-    const r1 = 11 - (W1.reduce((a, w, k) => a + w * d[k], 0) % 11);
-    const k1 = r1 === 11 ? 0 : r1;
-    if (k1 === 10) continue;
-    const r2 = 11 - (W2.reduce((a, w, k) => a + w * [...d, k1][k], 0) % 11);
-    const k2 = r2 === 11 ? 0 : r2;
-    if (k2 === 10) continue;
-    out.push(`${d.join('')}${k1}${k2}`);
-  }
-  return out;
-}
-
-function startChild(env: Record<string, string>, children: ChildProcess[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`engine did not start: ${out.slice(-2000)}`)), 90_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"port":(\d+)[^\n]*engine listening/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: `http://127.0.0.1:${m[1]}` });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`engine exited with ${code} before listening: ${out.slice(-2000)}`));
-    });
-  });
-}
 
 describe('recovery of messages left unfinished by a killed engine', function () {
   this.timeout(300_000);
@@ -82,17 +44,18 @@ describe('recovery of messages left unfinished by a killed engine', function () 
       LOG_LEVEL: 'info',
       // Two messages at a time: the others wait stored as `received`, so the kill finds several in flight.
       INGEST_CONCURRENCY: '2',
+      // This engine is killed before its own recovery could claim anything: it looks only at start.
       INGEST_LEASE_S: '2',
-      INGEST_RECOVERY_INTERVAL_S: '1',
+      INGEST_RECOVERY_INTERVAL_S: '0',
       TENANTS: testTenants(),
     };
-    const first = await startChild(env, children);
+    const first = await startEngineProcess(env, children);
     const exited = new Promise<NodeJS.Signals | null>((resolve) => first.child.on('exit', (_code, signal) => resolve(signal)));
     client = await MongoClient.connect(databaseUri());
     const messages = client.db(database).collection<MessageDoc>('messages');
     const token = await mintLocalToken(dataDir, { scope: 'messages:write', sub: 'sender', clientId: TEST_TENANT });
 
-    const patients = fnrs(5);
+    const patients = validFnrs(5);
     const bodies = Array.from({ length: 40 }, (_, i) =>
       variant(NY, [
         [/<DocumentId>[^<]*<\/DocumentId>/, `<DocumentId>${randomUUID()}</DocumentId>`],
@@ -121,7 +84,9 @@ describe('recovery of messages left unfinished by a killed engine', function () 
 
     // Two engines on the database, neither of which ever sees a resend.
     for (let i = 0; i < 2; i++) {
-      engines.push(await startTestEngine({ env: { MONGODB_DATABASE: database, INGEST_LEASE_S: '2', INGEST_RECOVERY_INTERVAL_S: '1' } }));
+      // The lease bounds how long a live attempt may run before another engine takes it for dead: long enough here
+      // for one message on a loaded machine, short enough for the test.
+      engines.push(await startTestEngine({ env: { MONGODB_DATABASE: database, INGEST_LEASE_S: '10', INGEST_RECOVERY_INTERVAL_S: '1' } }));
     }
     const until = Date.now() + 120_000;
     while ((await messages.countDocuments({ status: 'received' })) > 0) {

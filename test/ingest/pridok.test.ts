@@ -4,24 +4,12 @@ import type { Encounter, Patient, Resource, ServiceRequest } from '@medplum/fhir
 import { signBody } from '../../src/pridok/service.js';
 import { PATIENT_TAGS, SYSTEMS } from '../../src/referrals/systems.js';
 import { startTestEngine, TEST_TENANT, type TestEngine } from '../support/harness.js';
-import { pridokHeaders, TEST_PRIDOK_SECRET } from '../support/tenants.js';
+import { pridokHeaders, pridokPayload, TEST_PRIDOK_SECRET } from '../support/tenants.js';
 import { ingest, sample } from './support.js';
 
 const SECRET = TEST_PRIDOK_SECRET;
 
-function payload(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    JournalGuid: randomUUID(),
-    PID: '13116900216',
-    FormatId: 'http://ehelse.no/xmlstds/henvisning/2017-11-30',
-    MessageTimestamp: '2022-11-08T22:51:10.1127156Z',
-    Firstname: 'Line',
-    Lastname: 'Danser',
-    Email: 'line.danser@example.com',
-    PhoneNumber: '+4712345678',
-    ...over,
-  };
-}
+const payload = pridokPayload;
 
 async function post(e: TestEngine, body: unknown, signature?: string | null): Promise<Response> {
   const raw = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));

@@ -3,6 +3,7 @@
  * samples with the engine's own envelope parser) and signs Pridok webhooks with TEST_PRIDOK_SECRET; OTHER_TENANT is a
  * second legal entity with its own HER-id and secret, for isolation tests.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { dispatch } from '../../src/henvisning/service.js';
 import { envelopeFromText } from '../../src/henvisning/envelope.js';
@@ -56,6 +57,21 @@ export function testTenants(extra: TenantSpec[] = []): string {
     { id: OTHER_TENANT, henvisning_receiver_her_ids: [OTHER_RECEIVER_HER_ID], pridok_webhook_secret: OTHER_PRIDOK_SECRET },
     ...extra,
   ]);
+}
+
+/** A valid Pridok referral payload (fresh JournalGuid); `over` replaces or (undefined) removes fields. */
+export function pridokPayload(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    JournalGuid: randomUUID(),
+    PID: '13116900216',
+    FormatId: 'http://ehelse.no/xmlstds/henvisning/2017-11-30',
+    MessageTimestamp: '2022-11-08T22:51:10.1127156Z',
+    Firstname: 'Line',
+    Lastname: 'Danser',
+    Email: 'line.danser@example.com',
+    PhoneNumber: '+4712345678',
+    ...over,
+  };
 }
 
 /** The headers of a signed Pridok delivery (X-Pridok-Timestamp now unless given, X-Pridok-Signature). */

@@ -6,14 +6,13 @@
  *
  * Routes that hold no legal entity's data say why (shared reference data, public, signed per tenant).
  */
-import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
 import { startCarePlanEngine, http as cpHttp, newWorld, type World } from '../careplans/support.js';
 import { makeReferral } from '../consultations/support.js';
 import { ingest, variant } from '../ingest/support.js';
 import type { TestEngine } from '../support/harness.js';
-import { OTHER_PRIDOK_SECRET, OTHER_TENANT, pridokHeaders, TEST_TENANT } from '../support/tenants.js';
+import { OTHER_PRIDOK_SECRET, OTHER_TENANT, pridokHeaders, pridokPayload, TEST_TENANT } from '../support/tenants.js';
 import { sign } from '../careplans/pki.js';
 
 const A = TEST_TENANT;
@@ -218,17 +217,7 @@ export const API_ROWS: Record<string, Row> = {
     tenant: {
       async run(c) {
         // The same JournalGuid signed by A and by B is two messages, each in its own tenant.
-        const payload = Buffer.from(
-          JSON.stringify({
-            JournalGuid: randomUUID(),
-            PID: '13116900216',
-            FormatId: 'http://ehelse.no/xmlstds/henvisning/2017-11-30',
-            MessageTimestamp: '2022-11-08T22:51:10Z',
-            Firstname: 'Line',
-            Lastname: 'Danser',
-            PhoneNumber: '+4712345678',
-          }),
-        );
+        const payload = Buffer.from(JSON.stringify(pridokPayload()));
         const post = (secret?: string) => fetch(`${c.e.url}/api/webhooks/pridok/referrals`, { method: 'POST', headers: pridokHeaders(payload, secret), body: new Uint8Array(payload) });
         const a = await post();
         expect(a.status).to.equal(201);
