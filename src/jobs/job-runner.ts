@@ -14,7 +14,6 @@ import { MongoBackend } from '@agendajs/mongo-backend';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { claim } from '../db/claims.js';
 import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
-import type { AppContext } from '../http/context.js';
 import { log, maskPersonalData } from '../logging/logger.js';
 import { jobQueueDepth, jobRuns } from '../metrics/registry.js';
 import { JobFailure, type JobDefinition, type JobDocument, type JobHandle, type JobOwner, type JobStatus } from './types.js';
@@ -111,7 +110,7 @@ export class JobRunner {
   }
 
   /** Registers every definition (before `start`). */
-  register(definitions: JobDefinition<unknown>[], ctx: AppContext): void {
+  register(definitions: JobDefinition<unknown>[], ctx: unknown): void {
     for (const def of definitions) {
       if (this.definitions.has(def.name)) throw new Error(`Job ${def.name} defined twice`);
       this.definitions.set(def.name, def);

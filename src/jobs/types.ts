@@ -2,7 +2,6 @@
  * The job contract shared by every background task (care plan activities, termination, reports, …).
  * A job is a document in the `jobs` collection (what clients poll) executed by the engine's one Agenda instance.
  */
-import type { AppContext } from '../http/context.js';
 
 export type JobStatus = 'pending' | 'processing' | 'processed' | 'failed';
 
@@ -38,12 +37,16 @@ export interface JobOptions {
   backoffMs?: number;
 }
 
-export interface JobDefinition<D = unknown> {
+/**
+ * A kind of job. `C`: what its handler is built from (the engine passes its services; a definition declares only the
+ * part it uses, so this module knows no concern).
+ */
+export interface JobDefinition<D = unknown, C = unknown> {
   name: string;
   /** Short description shown to operators. */
   description: string;
   options?: JobOptions;
-  create(ctx: AppContext): JobHandler<D>;
+  create(ctx: C): JobHandler<D>;
 }
 
 /**

@@ -115,7 +115,7 @@ export function toQuery(q: ReplayJobData['query'], tenant: string | undefined): 
 }
 
 /** The Agenda job behind POST /api/messages/replay. */
-export const replayJob: JobDefinition<ReplayJobData> = {
+export const replayJob: JobDefinition<ReplayJobData, { ingest: { replay: Pick<ReplayService, 'replayMany'> } }> = {
   name: REPLAY_JOB,
   description: 'Replays stored inbound messages (current mappings) matching a filter',
   options: { concurrency: 1, maxAttempts: 1, lockLifetimeMs: 30 * 60_000 },
