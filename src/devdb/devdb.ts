@@ -126,7 +126,8 @@ async function reuseRunning(dataDir: string): Promise<EmbeddedDatabase | undefin
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists (signal 0 checks without signalling). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

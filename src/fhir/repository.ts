@@ -205,9 +205,6 @@ export class FhirStorage {
     await this.audit.flush();
   }
 
-  get baseUrl(): string | undefined {
-    return this.options.baseUrl;
-  }
 
   parse(type: string, params: Record<string, string | string[] | undefined>, opts: ParseOptions = {}): ParsedSearch {
     return parseSearch(type, params, { baseUrl: this.options.baseUrl, ...opts });
@@ -216,7 +213,6 @@ export class FhirStorage {
 
 export class FhirRepository {
   private readonly db: Db;
-  private readonly options: RepositoryOptions;
   private readonly history$: Collection<HistoryDoc>;
   private readonly postings: PostingIndex;
   private readonly now: () => number;
@@ -228,15 +224,10 @@ export class FhirRepository {
     readonly tenant: string,
   ) {
     this.db = storage.db;
-    this.options = storage.options;
     this.history$ = storage.history$;
     this.postings = storage.postings;
     this.now = storage.now;
     this.historyInserts = storage.historyInserts;
-  }
-
-  get baseUrl(): string | undefined {
-    return this.options.baseUrl;
   }
 
   /** Stored key of a current document. */
@@ -552,7 +543,7 @@ export class FhirRepository {
   // ---------------------------------------------------------------- search
 
   parse(type: string, params: Record<string, string | string[] | undefined>, opts: ParseOptions = {}): ParsedSearch {
-    return parseSearch(type, params, { baseUrl: this.options.baseUrl, ...opts });
+    return this.storage.parse(type, params, opts);
   }
 
   /** Loads current documents by id, in parallel with bounded concurrency, preserving order. */

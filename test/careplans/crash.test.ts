@@ -7,11 +7,9 @@
  */
 import { startEngineProcess } from '../support/engine-process.js';
 import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { databaseUri, tmpDir, type TestEngine } from '../support/harness.js';
+import { isolatedEngineEnv, type TestEngine } from '../support/harness.js';
 import { mintLocalToken } from '../../src/auth/keys.js';
 import { PROCESSING_STEPS } from '../../src/careplans/fault-injection.js';
 import { provenanceIdOf } from '../../src/careplans/fhir.js';
@@ -122,16 +120,9 @@ describe('care plan activities: crash between steps', function () {
 
     it('is taken over by another engine after the lock expires, and completes once', async () => {
       const pki = await testPki();
-      const dataDir = path.join(tmpDir(), `crash-${randomUUID().slice(0, 8)}`);
-      fs.mkdirSync(dataDir, { recursive: true });
-      const database = `test_crash_${randomUUID().slice(0, 8)}`;
+      const { dataDir, database, env: base } = isolatedEngineEnv('crash');
       const env = {
-        DATA_DIR: dataDir,
-        MONGODB_URI: databaseUri(),
-        MONGODB_DATABASE: database,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        LOG_LEVEL: 'info',
+        ...base,
         SIGNATURE_TRUST_ANCHORS: pki.rootPem,
         JOBS_POLL_INTERVAL_MS: '200',
         JOBS_LOCK_LIFETIME_MS: '3000',

@@ -7,26 +7,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { databaseUri, engine } from '../support/harness.js';
+import { engine } from '../support/harness.js';
+import { runCli, type CliResult } from '../support/cli.js';
 
 const run = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..', '..');
 
-async function cli(args: string[], env: Record<string, string> = {}) {
-  const e = engine();
-  return run(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), ...args], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      DATA_DIR: e.config.dataDir,
-      MONGODB_URI: databaseUri(),
-      MONGODB_DATABASE: e.config.mongodbDatabase,
-      LOG_LEVEL: 'silent',
-      ...env,
-    },
-    timeout: 60_000,
-  });
+/** Resolves with the output; rejects with it (and the exit code) when the command fails. */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const r = await runCli(engine(), args, { LOG_LEVEL: 'silent', ...env });
+  if (r.code !== 0) throw r;
+  return r;
 }
 
 describe('command line', function () {

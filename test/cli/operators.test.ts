@@ -3,41 +3,18 @@
  * so messages ingested by other test files cannot turn these into duplicates): what `ingest` prints on stdout, and
  * `replay --dry-run` as a preview of a mapping upgrade.
  */
-import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { PROJECT_ROOT, runCli } from '../support/cli.js';
+import { pridokPayload } from '../support/tenants.js';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { databaseUri, startTestEngine, tmpDir, TEST_TENANT, type TestEngine } from '../support/harness.js';
+import { startTestEngine, tmpDir, TEST_TENANT, type TestEngine } from '../support/harness.js';
 import { sharedPath } from '../support/shared.js';
-import { testTenants } from '../support/tenants.js';
 
-const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '..', '..');
+const root = PROJECT_ROOT;
 const SAMPLES = sharedPath('fixtures', 'ehelse', 'samples', 'henvisning-v2.0');
 
-async function cli(e: TestEngine, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        DATA_DIR: e.config.dataDir,
-        MONGODB_URI: databaseUri(),
-        MONGODB_DATABASE: e.config.mongodbDatabase,
-        TENANTS: testTenants(),
-        ...env,
-      },
-      timeout: 90_000,
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const x = err as { stdout: string; stderr: string; code: number };
-    return { stdout: x.stdout, stderr: x.stderr, code: x.code };
-  }
-}
+const cli = (e: TestEngine, args: string[], env: Record<string, string> = {}) => runCli(e, args, env);
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -131,15 +108,7 @@ describe('command line: operators', function () {
   it('replay --dry-run follows the merge rules: a field the mapping may not update shows as unchanged (Pridok)', async () => {
     const work = fs.mkdtempSync(path.join(tmpDir(), 'pridok-preview-'));
     const file = path.join(work, 'referral.json');
-    fs.writeFileSync(file, JSON.stringify({
-      JournalGuid: randomUUID(),
-      PID: '13116900216',
-      FormatId: 'http://ehelse.no/xmlstds/henvisning/2017-11-30',
-      MessageTimestamp: '2022-11-08T22:51:10.1127156Z',
-      Firstname: 'Line',
-      Lastname: 'Danser',
-      PhoneNumber: '+4712345678',
-    }));
+    fs.writeFileSync(file, JSON.stringify(pridokPayload({ Email: undefined })));
     const ingested = await cli(e, ['ingest', '--tenant', TEST_TENANT, file]);
     expect(ingested.stdout, ingested.stderr).to.match(/: processed \(HTTP 201\)\n/);
     const from = new Date(Date.now() - 60_000).toISOString();

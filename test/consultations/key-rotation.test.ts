@@ -1,36 +1,13 @@
-import { execFile } from 'node:child_process';
+import { runCli, type CliResult } from '../support/cli.js';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import ExcelJS from 'exceljs';
-import { databaseUri, startTestEngine, type TestEngine } from '../support/harness.js';
+import { startTestEngine, type TestEngine } from '../support/harness.js';
 import { api, completedConsultation, ok, RESULT, testNationalId, tokens } from './support.js';
 
-const run = promisify(execFile);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-async function keysCli(eng: TestEngine, env: Record<string, string>, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'keys', ...args], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        MONGODB_URI: databaseUri(),
-        MONGODB_DATABASE: eng.config.mongodbDatabase,
-        DATA_DIR: eng.config.dataDir,
-        LOG_LEVEL: 'silent',
-        ...env,
-      },
-      timeout: 60_000,
-    });
-    return { stdout, stderr, code: 0 };
-  } catch (err) {
-    const e = err as { stdout: string; stderr: string; code: number };
-    return { stdout: e.stdout, stderr: e.stderr, code: e.code };
-  }
+async function keysCli(eng: TestEngine, env: Record<string, string>, ...args: string[]): Promise<CliResult> {
+  return runCli(eng, ['keys', ...args], { LOG_LEVEL: 'silent', ...env });
 }
 
 async function reportRows(eng: TestEngine, token: string, reportId: string): Promise<string[]> {

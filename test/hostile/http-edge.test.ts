@@ -5,7 +5,7 @@
 import { pridokHeaders } from '../support/tenants.js';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
-import { engine, startTestEngine, type TestEngine } from '../support/harness.js';
+import { engine } from '../support/harness.js';
 import { JSON_MAX_DEPTH } from '../../src/http/body.js';
 import { bodyKind, rawRequest } from './support.js';
 
@@ -171,13 +171,6 @@ describe('hostile input at the HTTP edge (corpus)', function () {
 
 describe('hostile input at the HTTP edge: Pridok webhook (signed, its own body reader)', function () {
   this.timeout(60_000);
-  let e: TestEngine;
-  before(async () => {
-    e = await startTestEngine();
-  });
-  after(async () => {
-    await e?.stop();
-  });
 
   const webhookCases: { name: string; headers: Record<string, string>; body: Buffer | string; status: number }[] = [
     { name: 'garbage deflate', headers: { 'content-encoding': 'deflate' }, body: garbageDeflate, status: 400 },
@@ -188,7 +181,7 @@ describe('hostile input at the HTTP edge: Pridok webhook (signed, its own body r
   ];
   for (const c of webhookCases) {
     it(`POST /api/webhooks/pridok/referrals: ${c.name} → ${c.status} envelope`, async () => {
-      const a = await rawRequest(e.url, {
+      const a = await rawRequest(engine().url, {
         method: 'POST',
         path: '/api/webhooks/pridok/referrals',
         headers: { ...pridokHeaders(Buffer.from(c.body)), ...c.headers },

@@ -7,15 +7,13 @@ import { validFnrs } from '../support/person-numbers.js';
 import { testTenants } from '../support/tenants.js';
 import { startEngineProcess } from '../support/engine-process.js';
 import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { MongoClient } from 'mongodb';
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
 import { mintLocalToken } from '../../src/auth/keys.js';
 import type { MessageDoc } from '../../src/messages/store.js';
-import { databaseUri, startTestEngine, tmpDir, type TestEngine, TEST_TENANT } from '../support/harness.js';
+import { databaseUri, isolatedEngineEnv, startTestEngine, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { readAppRec, variant } from '../ingest/support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
@@ -32,16 +30,9 @@ describe('recovery of messages left unfinished by a killed engine', function () 
   });
 
   it('processes every stored message once after kill -9, without a resend; a later resend gets the stored AppRec', async () => {
-    const dataDir = path.join(tmpDir(), `recovery-${randomUUID().slice(0, 8)}`);
-    fs.mkdirSync(dataDir, { recursive: true });
-    const database = `test_recovery_${randomUUID().slice(0, 8)}`;
+    const { dataDir, database, env: base } = isolatedEngineEnv('recovery');
     const env = {
-      DATA_DIR: dataDir,
-      MONGODB_URI: databaseUri(),
-      MONGODB_DATABASE: database,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'info',
+      ...base,
       // Two messages at a time: the others wait stored as `received`, so the kill finds several in flight.
       INGEST_CONCURRENCY: '2',
       // This engine is killed before its own recovery could claim anything: it looks only at start.

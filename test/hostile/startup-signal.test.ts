@@ -3,6 +3,7 @@
  * The engine entry point runs as a child process (no MONGODB_URI, so it starts its own database); only that
  * process and the database it spawned (found through its process tree) are signalled, by pid.
  */
+import { alive } from '../../src/devdb/devdb.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,14 +12,6 @@ import { expect } from 'chai';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Pids of the direct children of `pid` (from /proc). */
 function childrenOf(pid: number): number[] {

@@ -22,7 +22,7 @@ import { validFnrs as patients } from '../support/person-numbers.js';
 import { api, createConsultation, makeReferral, tokens, uniqueOrg, type ApiResponse } from '../consultations/support.js';
 import { spawnEngine, type EngineProcess } from '../support/engine-process.js';
 import { databaseUri, startTestEngine, TEST_TENANT, tmpDir, type TestEngine } from '../support/harness.js';
-import { pridokHeaders, testTenants } from '../support/tenants.js';
+import { pridokHeaders, testTenants, pridokPayload } from '../support/tenants.js';
 import { readAppRec, variant } from '../ingest/support.js';
 
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
@@ -98,18 +98,7 @@ describe('scale-out: three engine processes on one database', function () {
 
     // Pridok: one JournalGuid, PRIDOK_COPIES_PER_ENGINE deliveries to every engine; its patient is also in henvisning.
     const journalGuid = randomUUID();
-    const pridokBody = Buffer.from(
-      JSON.stringify({
-        JournalGuid: journalGuid,
-        PID: fnrs[0],
-        FormatId: 'http://ehelse.no/xmlstds/henvisning/2017-11-30',
-        MessageTimestamp: '2022-11-08T22:51:10.1127156Z',
-        Firstname: 'Line',
-        Lastname: 'Danser',
-        Email: 'line.danser@example.com',
-        PhoneNumber: '+4712345678',
-      }),
-    );
+    const pridokBody = Buffer.from(JSON.stringify(pridokPayload({ JournalGuid: journalGuid, PID: fnrs[0] })));
     const postPridok = async (e: EngineProcess) => {
       const res = await fetch(`${e.url}/api/webhooks/pridok/referrals`, { method: 'POST', headers: pridokHeaders(pridokBody), body: new Uint8Array(pridokBody) });
       return { status: res.status, body: (await res.json()) as { data?: Record<string, string> } };

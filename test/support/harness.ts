@@ -57,6 +57,18 @@ export function tmpDir(): string {
 
 configureLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
 
+/**
+ * A data directory and a database of their own, for engines of one test that run in their own processes (they share
+ * the token key through the directory): the environment every such engine needs, to which the test adds its settings.
+ */
+export function isolatedEngineEnv(name: string): { dataDir: string; database: string; env: Record<string, string> } {
+  const id = randomUUID().slice(0, 8);
+  const dataDir = path.join(current().tmpDir, `${name}-${id}`);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const database = `test_${name}_${id}`;
+  return { dataDir, database, env: { DATA_DIR: dataDir, MONGODB_URI: current().dbUri, MONGODB_DATABASE: database, LOG_LEVEL: 'info' } };
+}
+
 /** Starts an engine on an ephemeral port with its own data directory and database name; env overrides apply. */
 export async function startTestEngine(
   opts: { mongodbUri?: string; baseDir?: string; env?: Record<string, string>; extraJobDefinitions?: JobDefinition<any>[] } = {},

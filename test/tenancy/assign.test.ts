@@ -5,28 +5,22 @@
  * The legacy data is made the way the engine stored it before tenancy: a referral and a consultation are written
  * through the API, then their tenant fields and key prefixes are taken away.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { runCli, type CliResult } from '../support/cli.js';
 import { expect } from 'chai';
 import type { Db } from 'mongodb';
 import { HISTORY_COLLECTION, SEARCH_INDEX_COLLECTION } from '../../src/fhir/types.js';
 import { TENANT_TAG_SYSTEM } from '../../src/tenancy/tenant.js';
-import { databaseUri, startTestEngine, TEST_TENANT, type TestEngine } from '../support/harness.js';
+import { startTestEngine, TEST_TENANT, type TestEngine } from '../support/harness.js';
 import { ingest, variant } from '../ingest/support.js';
 import { createConsultation, makeReferral, tokens } from '../consultations/support.js';
 
-const run = promisify(execFile);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NY = 'Henvisning_ny_tilstand_v2-0_Ny.xml';
 
-async function cli(eng: TestEngine, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, MONGODB_URI: databaseUri(), MONGODB_DATABASE: eng.config.mongodbDatabase, DATA_DIR: eng.config.dataDir, LOG_LEVEL: 'silent' },
-    timeout: 120_000,
-  });
+/** A CLI command that must succeed. */
+async function cli(eng: TestEngine, ...args: string[]): Promise<CliResult> {
+  const r = await runCli(eng, args, { LOG_LEVEL: 'silent' });
+  if (r.code !== 0) throw new Error(`${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
 }
 
 /** Takes the tenant away from everything of `tenant`, as the engine stored data before tenancy. */
