@@ -90,6 +90,9 @@ export interface Config {
     sessionBaseUrl: string;
     /** Agenda interval (cron or human interval) of the daily insurer report; undefined = not scheduled. */
     reportSchedule: string | undefined;
+    /** Live queue (GET /api/consultations/events): heartbeat comment interval and how often streams look for events of other processes. */
+    streamHeartbeatMs: number;
+    streamPollMs: number;
   };
   auth: {
     jwksFile: string | undefined;
@@ -401,6 +404,8 @@ export function loadConfig(env: Env = process.env): Config {
     consultations: {
       sessionBaseUrl: (url(env, 'CONSULTATION_SESSION_BASE_URL', ['https:', 'http:']) ?? 'http://localhost:8080/sessions').replace(/\/+$/, ''),
       reportSchedule: reportSchedule(env),
+      streamHeartbeatMs: int(env, 'CONSULTATION_STREAM_HEARTBEAT_SECONDS', 15, 1, 300) * 1000,
+      streamPollMs: int(env, 'CONSULTATION_STREAM_POLL_MS', 500, 20, 60_000),
     },
     auth: {
       jwksFile: jwksFile ? path.resolve(jwksFile) : undefined,

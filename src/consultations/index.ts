@@ -9,11 +9,12 @@ import type { AppContext } from '../http/context.js';
 import { rootLogger } from '../logging/logger.js';
 import type { FhirStore } from './fhir-ports.js';
 import { outboxCollectionSpec, OutboxNotifier, type Notifier } from './notifier.js';
+import { eventsCollectionSpec } from './events.js';
 import { changesCollectionSpec } from './revision-store.js';
 import { INSURER_REPORT_JOB, reportsCollectionSpec } from './report.js';
 import { ConsultationService, consultationsCollectionSpec } from './service.js';
 
-export const consultationCollectionSpecs: CollectionSpec[] = [consultationsCollectionSpec, changesCollectionSpec, reportsCollectionSpec, outboxCollectionSpec];
+export const consultationCollectionSpecs: CollectionSpec[] = [consultationsCollectionSpec, changesCollectionSpec, reportsCollectionSpec, outboxCollectionSpec, eventsCollectionSpec];
 
 /** The field cipher of the engine (keys from ENCRYPTION_KEYS, else the generated local key file). */
 export function createFieldCipher(config: AppContext['config']): FieldCipher {

@@ -15,7 +15,9 @@
  * what, when) without payload.
  *
  * Side effects that must follow the document in order (the FHIR Encounter) run inside the claim, before the write,
- * so they are serialized per consultation too.
+ * so they are serialized per consultation too. What must be recorded after the write (the live queue's event, see
+ * events.ts) runs before the claim is marked applied: when it fails, the claim stays pending and the start-up repair
+ * records it.
  */
 import type { Collection, Db } from 'mongodb';
 import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
@@ -63,6 +65,8 @@ export interface ChangeClaim {
 /** Returns the change, or null when nothing is to be done (the document is returned as it is). */
 export type Decide = (doc: ConsultationDoc) => Change | null | Promise<Change | null>;
 export type SideEffect = (next: ConsultationDoc, previous: ConsultationDoc) => Promise<void>;
+/** Called once the document is written; `late` when completing a change whose writer stopped after its write. */
+export type AfterWrite = (next: ConsultationDoc, change: { action: string; at: Date; late: boolean }) => Promise<void>;
 
 export function applyChange(doc: ConsultationDoc, change: Pick<Change, 'set' | 'push'>, now: Date): ConsultationDoc {
   return {
@@ -85,6 +89,7 @@ export class RevisionStore {
     /** Writes the Encounter; absent (CLI) → changes affecting the Encounter are refused. */
     private readonly sideEffect?: SideEffect,
     private readonly now: () => Date = () => new Date(),
+    private readonly afterWrite?: AfterWrite,
   ) {
     this.changes = db.collection<ChangeClaim>(CHANGES_COLLECTION);
   }
@@ -128,6 +133,8 @@ export class RevisionStore {
         await this.changes.deleteOne({ _id: claimId }).catch(() => undefined);
         throw err;
       }
+      // The change is written: a failure to record it leaves the claim pending for the start-up repair.
+      if (this.afterWrite && !(await this.afterWrite(next, { action: change.action, at: now, late: false }).then(() => true, () => false))) return next;
       await this.changes
         .updateOne({ _id: claimId }, { $set: { pending: false, applied_at: this.now() }, $unset: { change: '' } })
         .catch(() => undefined);
@@ -165,6 +172,11 @@ export class RevisionStore {
       const next = applyChange(doc, claim.change, claim.at);
       if (claim.change.affectsEncounter) await this.runSideEffect(next, doc);
       await this.collection.replaceOne({ _id: doc._id, rev: doc.rev }, next);
+      await this.afterWrite?.(next, { action: claim.action, at: claim.at, late: false });
+    } else if (doc && doc.rev > claim.rev && claim.change && this.afterWrite) {
+      // Written, not recorded: record it with the change's own fields over the current document.
+      const written = { ...doc, ...claim.change.set, rev: claim.rev + 1 } as ConsultationDoc;
+      await this.afterWrite(written, { action: claim.action, at: claim.at, late: true });
     }
     await this.changes.updateOne({ _id: claim._id }, { $set: { pending: false, applied_at: this.now() }, $unset: { change: '' } });
   }

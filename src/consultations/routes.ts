@@ -4,8 +4,12 @@
  *   GET  /api/consultations                     consultations:read     the queue: filters state, organization_id,
  *                                                                      practitioner_id, date / date_from / date_to; paging
  *   GET  /api/consultations/metrics             consultations:read     WAITING_TIME / TREATMENT_DURATION per day/organization
+ *   GET  /api/consultations/events              consultations:read     the live queue (Server-Sent Events, stream.ts)
+ *   GET  /api/consultations/patients/:pid/history consultations:read   a patient's consultations (+ consultation_result:read:
+ *                                                                      the ICPC-2 code)
  *   GET  /api/consultations/:id                 consultations:read     (+ consultation_result:read: decrypted result)
  *   POST /api/consultations                     consultations:write    create from a referral (ServiceRequest id)
+ *   POST /api/consultations/bookings            consultations:book     the secretary's "create booking" (audited)
  *   POST /api/consultations/:id/pick            consultations:write    the token user takes it
  *   POST /api/consultations/:id/assign          consultations:supervise
  *   POST /api/consultations/:id/start           consultations:write    assigned practitioner; sends session links
@@ -26,7 +30,8 @@ import { HttpError } from '../http/errors.js';
 import { log } from '../logging/logger.js';
 import { INSURER_REPORT_JOB, newReportDoc, parseRangeBound, readReport, reportsCollection, XLSX_CONTENT_TYPE, type ReportDoc } from './report.js';
 import { assignSchema, cancelSchema, createConsultationSchema, finishSchema, reportRequestSchema } from './schemas.js';
-import type { Actor, FinishInput } from './service.js';
+import type { Actor, ConsultationService, FinishInput } from './service.js';
+import { startPosition, streamEvents, streamsAvailable } from './stream.js';
 import { CONSULTATION_STATES, isConsultationState, type ConsultationState } from './states.js';
 import type { ConsultationDoc } from './types.js';
 import { consultationView } from './views.js';
@@ -37,7 +42,10 @@ export const SCOPES = {
   write: 'consultations:write',
   supervise: 'consultations:supervise',
   resultRead: 'consultation_result:read',
+  book: 'consultations:book',
 } as const;
+
+const HISTORY_LIMIT = 500;
 
 const MAX_REPORT_DAYS = 366;
 
@@ -165,6 +173,39 @@ function reportScope(req: Request): Record<string, unknown> {
   return { client_id: ownTenant(req) };
 }
 
+/** A patient's consultation as the history shows it; the ICPC-2 code only when `icpc2` is given (result readers). */
+function historyEntry(doc: ConsultationDoc, icpc2?: string | null): Record<string, unknown> {
+  const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
+  return {
+    id: doc._id,
+    state: doc.state,
+    service_request_id: doc.service_request_id,
+    encounter_id: doc.encounter_id,
+    organization_id: doc.organization_id,
+    practitioner_id: doc.practitioner_id,
+    created_at: iso(doc.created_at),
+    booked_at: iso(doc.booking?.at),
+    assigned_at: iso(doc.assigned_at),
+    starts_at: iso(doc.starts_at),
+    ends_at: iso(doc.ends_at),
+    cancelled_at: iso(doc.cancelled_at),
+    status_history: doc.status_history.map((h) => ({ state: h.state, action: h.action, at: iso(h.at), ...(h.practitioner_id ? { practitioner_id: h.practitioner_id } : {}) })),
+    ...(icpc2 !== undefined ? { icpc2 } : {}),
+  };
+}
+
+/** The ICPC-2 code of a finished consultation (null: no result, or it cannot be decrypted). */
+function icpc2Of(service: ConsultationService, doc: ConsultationDoc): string | null {
+  if (!doc.result) return null;
+  try {
+    return service.decrypt(doc)?.icpc2 ?? null;
+  } catch (err) {
+    if (!(err instanceof DecryptionError)) throw err;
+    log().error({ consultationId: doc._id, err: { message: err.message } }, 'consultation result cannot be decrypted');
+    return null;
+  }
+}
+
 export function consultationsRouter(ctx: AppContext): Router {
   const router = Router();
   const auth = ctx.auth.inEnvelope();
@@ -260,6 +301,60 @@ export function consultationsRouter(ctx: AppContext): Router {
     if (invalid.length) throw validationError(invalid);
     const groups = await service.metrics({ ...f, tenant: ownTenant(req), groupBy: groupBy as ('day' | 'organization')[] });
     sendData(req, res, 200, groups);
+  });
+
+  // ---- live queue (before /:id) ----
+  router.get('/api/consultations/events', auth.requireScopes(SCOPES.read), async (req, res) => {
+    const tenant = ownTenant(req);
+    if (!streamsAvailable()) throw new HttpError(503, 'service_unavailable', 'Too many open event streams on this engine; retry later');
+    const pos = await startPosition(req, service.events, tenant);
+    if ('invalid' in pos) throw validationError([{ entry_type: 'request_header', entry: '$.Last-Event-ID', description: pos.invalid }]);
+    const { streamHeartbeatMs, streamPollMs } = ctx.config.consultations;
+    await streamEvents(req, res, service.events, tenant, pos.after, { heartbeatMs: streamHeartbeatMs, pollMs: streamPollMs, stopping: () => ctx.shuttingDown });
+  });
+
+  // ---- a patient's history ----
+  router.get('/api/consultations/patients/:patient_id/history', auth.requireScopes(SCOPES.read), async (req, res) => {
+    const tenant = ownTenant(req);
+    const patientId = String(req.params.patient_id);
+    const patient = /^[A-Za-z0-9\-.]{1,64}$/.test(patientId) ? await service.patient(tenant, patientId) : undefined;
+    if (!patient) throw new HttpError(404, 'not_found', `Patient ${patientId} not found`);
+    const docs = await service.patientHistory(tenant, patientId, HISTORY_LIMIT);
+    const withCode = req.auth!.scopes.has(SCOPES.resultRead);
+    await ctx.fhir.audit.record({
+      interaction: 'read',
+      type: 'Patient',
+      tenant,
+      userId: req.auth!.userId,
+      clientId: req.auth!.clientId,
+      address: req.socket.remoteAddress,
+      resources: [patient],
+      requestId: typeof req.id === 'string' ? req.id : undefined,
+    });
+    sendData(req, res, 200, docs.map((d) => historyEntry(d, withCode ? icpc2Of(service, d) : undefined)));
+  });
+
+  // ---- the secretary's "create booking" ----
+  router.post('/api/consultations/bookings', auth.requireScopes(SCOPES.book), async (req, res) => {
+    const b = body<{ service_request_id: string; organization_id?: string }>(validators.create, req);
+    const { doc, created } = await service.create({ ...b, booking: true }, actorOf(req));
+    if (created) {
+      await ctx.fhir.audit.record({
+        interaction: 'create',
+        type: 'Encounter',
+        tenant: doc.tenant,
+        userId: req.auth!.userId,
+        clientId: req.auth!.clientId,
+        address: req.socket.remoteAddress,
+        resources: [
+          { resourceType: 'Encounter', id: doc.encounter_id, status: 'planned', class: { code: 'VR' }, subject: { reference: `Patient/${doc.patient_id}` } },
+          { resourceType: 'ServiceRequest', id: doc.service_request_id, status: 'active', intent: 'order', subject: { reference: `Patient/${doc.patient_id}` } },
+        ],
+        requestId: typeof req.id === 'string' ? req.id : undefined,
+      });
+    }
+    res.setHeader('Location', `/api/consultations/${doc._id}`);
+    sendData(req, res, created ? 201 : 200, view(req, doc));
   });
 
   // ---- queue ----

@@ -16,6 +16,7 @@ import { HttpError } from '../http/errors.js';
 import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
 import { log } from '../logging/logger.js';
 import { writeEncounter } from './encounter.js';
+import { ConsultationEventLog } from './events.js';
 import { fhirStatus, readOrUndefined, type CodeDictionary, type FhirStore } from './fhir-ports.js';
 import {
   aggregate,
@@ -40,6 +41,7 @@ export const consultationsCollectionSpec: CollectionSpec = {
   indexes: [
     { key: { active_key: 1 }, name: 'one_live_consultation_per_referral', unique: true },
     { key: { tenant: 1, state: 1, created_at: 1 }, name: 'tenant_queue' },
+    { key: { tenant: 1, patient_id: 1, created_at: 1 }, name: 'tenant_patient' },
     { key: { state: 1, created_at: 1 }, name: 'queue' },
     { key: { organization_id: 1, created_at: 1 }, name: 'organization_created' },
     { key: { service_request_id: 1 }, name: 'referral' },
@@ -138,12 +140,31 @@ function organizationOf(sr: ServiceRequest): string | undefined {
 export class ConsultationService {
   readonly collection: Collection<ConsultationDoc>;
   readonly store: RevisionStore;
+  /** The live queue's ordered events, written with each lifecycle change (events.ts). */
+  readonly events: ConsultationEventLog;
   private readonly now: () => Date;
 
   constructor(private readonly deps: ServiceDeps) {
     this.collection = deps.db.collection<ConsultationDoc>(CONSULTATIONS_COLLECTION);
     this.now = deps.now ?? (() => new Date());
-    this.store = new RevisionStore(deps.db, this.collection, (next) => writeEncounter(deps.fhir.forTenant(next.tenant), next), this.now);
+    this.events = new ConsultationEventLog(deps.db);
+    this.store = new RevisionStore(
+      deps.db,
+      this.collection,
+      (next) => writeEncounter(deps.fhir.forTenant(next.tenant), next),
+      this.now,
+      (next, change) => this.recordEvent(next, change.action, change.at, change.late),
+    );
+  }
+
+  /** Appends the live queue event of a written change; a failure is logged and rethrown (the caller keeps it pending). */
+  private async recordEvent(doc: ConsultationDoc, action: string, at: Date, late = false): Promise<void> {
+    try {
+      await (late ? this.events.recordOnce(doc, action, at) : this.events.record(doc, action, at));
+    } catch (err) {
+      log().error({ consultationId: doc._id, action, err: { message: (err as Error).message } }, 'recording the consultation event failed');
+      throw err;
+    }
   }
 
   private fhir(tenant: string): FhirStore {
@@ -160,7 +181,10 @@ export class ConsultationService {
    * Creates the consultation of a referral (ServiceRequest). Idempotent per referral: while a consultation of the
    * referral is live (not cancelled) the existing one is returned (`created: false`).
    */
-  async create(input: { service_request_id: string; organization_id?: string }, actor: Actor): Promise<{ doc: ConsultationDoc; created: boolean }> {
+  async create(
+    input: { service_request_id: string; organization_id?: string; booking?: boolean },
+    actor: Actor,
+  ): Promise<{ doc: ConsultationDoc; created: boolean }> {
     const sr = await readOrUndefined<ServiceRequest>(this.fhir(actor.tenant), 'ServiceRequest', input.service_request_id);
     if (!sr) throw invalid('$.service_request_id', `Referral ServiceRequest/${input.service_request_id} does not exist`);
     if (sr.status === 'revoked' || sr.status === 'entered-in-error') {
@@ -191,6 +215,7 @@ export class ConsultationService {
       practitioner_id: null,
       assigned_by: null,
       created_by: actor.userId,
+      booking: input.booking ? { by: actor.userId, at: now } : null,
       created_at: now,
       assigned_at: null,
       starts_at: null,
@@ -217,6 +242,7 @@ export class ConsultationService {
       await this.afterCreate(winner, actor.userId);
       return { doc: winner, created: false };
     }
+    await this.recordEvent(doc, 'create', now).catch(() => undefined);
     consultationTransitions.inc({ action: 'create', outcome: 'applied' });
     log().info({ consultationId: id, serviceRequestId: sr.id }, 'consultation created');
     await this.afterCreate(doc, actor.userId);
@@ -546,6 +572,11 @@ export class ConsultationService {
       this.collection.countDocuments(q),
     ]);
     return { docs, total };
+  }
+
+  /** A patient's consultations in the tenant, newest first (bounded). */
+  async patientHistory(tenant: string, patientId: string, limit: number): Promise<ConsultationDoc[]> {
+    return this.collection.find({ tenant, patient_id: patientId }).sort({ created_at: -1, _id: 1 }).limit(limit).toArray();
   }
 
   /** WAITING_TIME and TREATMENT_DURATION aggregated per UTC day of created_at and/or organization. */

@@ -66,6 +66,8 @@ export interface ConsultationDoc {
   practitioner_id: string | null;
   assigned_by: string | null;
   created_by: string;
+  /** Set when a secretary created the consultation with the "create booking" action (scope consultations:book). */
+  booking?: { by: string; at: Date } | null;
   created_at: Date;
   assigned_at: Date | null;
   starts_at: Date | null;

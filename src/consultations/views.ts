@@ -27,6 +27,8 @@ export function consultationView(doc: ConsultationDoc, opts: ViewOptions): Recor
     practitioner_id: doc.practitioner_id,
     assigned_by: doc.assigned_by,
     created_by: doc.created_by,
+    booked_by: doc.booking?.by ?? null,
+    booked_at: iso(doc.booking?.at),
     created_at: iso(doc.created_at),
     assigned_at: iso(doc.assigned_at),
     starts_at: iso(doc.starts_at),
