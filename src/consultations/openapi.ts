@@ -109,6 +109,8 @@ export const consultationsOpenApiComponents = {
         practitioner_id: { type: ['string', 'null'] },
         assigned_by: { type: ['string', 'null'] },
         created_by: { type: 'string' },
+        booked_by: { type: ['string', 'null'], description: 'The secretary who placed it in the queue with POST /api/consultations/bookings' },
+        booked_at: nullableDate,
         created_at: { type: 'string', format: 'date-time' },
         assigned_at: nullableDate,
         starts_at: nullableDate,

@@ -13,6 +13,7 @@ import { structureDefinitionCapability, structureDefinitionRouter } from '../fhi
 import { httpMetrics } from '../metrics/http-metrics.js';
 import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
+import { supervisorPageRouter } from '../admin/supervisor-page.js';
 import { openApiRouter } from '../openapi/routes.js';
 import { jobsRouter } from '../jobs/routes.js';
 import { consultationsRouter } from '../consultations/routes.js';
@@ -43,6 +44,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(healthRouter(ctx));
   app.use(metricsRouter(ctx));
   app.use(agendashRouter(ctx));
+  app.use(supervisorPageRouter(ctx));
   app.use(openApiRouter());
   // Before the global JSON parser: dictionary uploads (JSON or CSV) read their own bodies up to DICTIONARY_UPLOAD_LIMIT.
   app.use(dictionariesRouter(ctx));

@@ -54,6 +54,8 @@ export interface OperatorAccess {
   request_id?: string;
 }
 
+export const BASIC_AUTH_OPERATOR = 'operator (basic auth)';
+
 /** The audit trail of cross-tenant access by support staff. */
 export class OperatorAccessLog {
   readonly collection: Collection<OperatorAccess>;
@@ -65,7 +67,8 @@ export class OperatorAccessLog {
     const entry: OperatorAccess = {
       _id: randomUUID(),
       at: new Date(),
-      user_id: req.auth!.userId,
+      // Without a token: the installation's basic-auth operator account (operators' pages).
+      user_id: req.auth?.userId ?? BASIC_AUTH_OPERATOR,
       acting_tenant: isTenantId(req.auth?.clientId) ? req.auth!.clientId! : null,
       target_tenant: target,
       method: req.method,

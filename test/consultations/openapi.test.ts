@@ -19,12 +19,17 @@ describe('consultations: OpenAPI fragment', () => {
       '/api/consultations/reports': ['get', 'post'],
       '/api/consultations/reports/{id}': ['get'],
       '/api/consultations/reports/{id}/download': ['get'],
+      '/api/consultations/events': ['get'],
+      '/api/consultations/patients/{patient_id}/history': ['get'],
+      '/api/consultations/bookings': ['post'],
     };
     for (const [p, methods] of Object.entries(expected)) {
       expect(doc.paths, p).to.have.property(p);
       for (const m of methods) expect(doc.paths[p], `${m} ${p}`).to.have.property(m);
     }
     expect(doc.paths['/api/consultations/{id}/assign'].post.security).to.deep.equal([{ bearer: ['consultations:supervise'] }]);
+    expect(doc.paths['/api/consultations/bookings'].post.security).to.deep.equal([{ bearer: ['consultations:book'] }]);
+    expect(doc.paths['/api/consultations/events'].get.responses['200'].content).to.have.property('text/event-stream');
     expect(doc.components.schemas.FinishConsultation).to.deep.equal(JSON.parse(JSON.stringify(finishSchema)));
     expect(doc.components.schemas.CancelConsultation).to.deep.equal(JSON.parse(JSON.stringify(cancelSchema)));
     const ajv = new Ajv2020({ strict: false });

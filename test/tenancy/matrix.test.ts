@@ -10,6 +10,7 @@ import { expect } from 'chai';
 import type { Bundle, CapabilityStatement, Resource } from '@medplum/fhirtypes';
 import { startCarePlanEngine, http as cpHttp, newWorld, type World } from '../careplans/support.js';
 import { makeReferral } from '../consultations/support.js';
+import { SseClient } from '../consultations/sse.js';
 import { ingest, variant } from '../ingest/support.js';
 import type { TestEngine } from '../support/harness.js';
 import { OTHER_PRIDOK_SECRET, OTHER_TENANT, pridokHeaders, pridokPayload, TEST_TENANT } from '../support/tenants.js';
@@ -107,6 +108,50 @@ export const API_ROWS: Record<string, Row> = {
         expect(ops.status).to.equal(200);
       },
     },
+  },
+  'GET /admin/queue': {
+    tenant: {
+      async run(c) {
+        // The supervisor page is for operators (it names the tenant it shows): an admin token alone is not enough.
+        expect((await c.call('GET', `/admin/queue?tenant=${A}`, await c.tok(B, 'admin'))).status).to.equal(403);
+        expect((await c.call('GET', `/admin/queue?tenant=${A}`, await c.tok(B, 'admin support:cross_tenant'))).status).to.equal(200);
+      },
+    },
+  },
+  'GET /admin/queue/data': {
+    tenant: {
+      async run(c) {
+        const ids = (r: { body: { consultations: { id: string }[] } }) => r.body.consultations.map((x) => x.id);
+        expect((await c.call('GET', `/admin/queue/data?tenant=${A}`, await c.tok(B, 'admin'))).status).to.equal(403);
+        const ops = await c.tok(B, 'admin support:cross_tenant');
+        const b = await c.call('GET', `/admin/queue/data?tenant=${B}`, ops);
+        expect(ids(b)).not.to.include(c.a.consultationId);
+        const a = await c.call('GET', `/admin/queue/data?tenant=${A}`, ops);
+        expect(ids(a)).to.include(c.a.consultationId);
+      },
+    },
+  },
+  'GET /admin/queue/events': {
+    tenant: {
+      async run(c) {
+        expect((await c.call('GET', `/admin/queue/events?tenant=${A}`, await c.tok(B, 'admin'))).status).to.equal(403);
+        await eventStreamProbe(c, (t) => `/admin/queue/events?tenant=${t}&after=0`, () => c.tok(B, 'admin support:cross_tenant'), () => c.tok(B, 'admin support:cross_tenant'));
+      },
+    },
+  },
+  'GET /api/consultations/events': {
+    tenant: {
+      async run(c) {
+        await eventStreamProbe(c, () => '/api/consultations/events?after=0', () => c.tok(B, 'consultations:read'), () => c.tok(A, 'consultations:read'));
+      },
+    },
+  },
+  'GET /api/consultations/patients/{patient_id}/history': {
+    tenant: statuses('GET', (c) => `/api/consultations/patients/${c.a.patientId}/history`, 'consultations:read consultation_result:read', [200], [404]),
+  },
+  'POST /api/consultations/bookings': {
+    // B does not have A's referral (422 "does not exist"); for A it already has a live consultation (200).
+    tenant: statuses('POST', () => '/api/consultations/bookings', 'consultations:book', [200], [422], (c) => ({ service_request_id: c.a.serviceRequestId })),
   },
   'GET /api/jobs/{id}': { tenant: statuses('GET', (c) => `/api/jobs/${c.a.jobId}`, 'job:read', [200, 303], [404]) },
   'GET /api/jobs': { tenant: list(() => '/api/jobs?page_size=500', 'job:read', (c) => c.a.jobId, dataIds) },
@@ -271,6 +316,28 @@ export const API_ROWS: Record<string, Row> = {
     tenant: carePlan('GET', (c) => `${planPath(c)}/activities/${c.activityId}/signed_content`, [200], [404]),
   },
 };
+
+/**
+ * B's stream of its own events from the start holds none of A's (read for a second: a stream has no end), A's from the
+ * start holds A's consultation.
+ */
+async function eventStreamProbe(c: Ctx, path: (tenant: string) => string, bToken: () => Promise<string>, aToken: () => Promise<string>): Promise<void> {
+  const b = await SseClient.open(`${c.e.url}${path(B)}`, await bToken());
+  try {
+    expect(b.status).to.equal(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(b.events.map((ev) => ev.data.consultation.id)).not.to.include(c.a.consultationId);
+  } finally {
+    b.close();
+  }
+  const a = await SseClient.open(`${c.e.url}${path(A)}`, await aToken());
+  try {
+    expect(a.status).to.equal(200);
+    await a.waitUntil(() => a.events.some((ev) => ev.data.consultation.id === c.a.consultationId), 10_000, () => `A's consultation in A's stream`);
+  } finally {
+    a.close();
+  }
+}
 
 async function reportRows(c: Ctx, tenant: string, reportId: string): Promise<number> {
   const token = await c.tok(tenant, 'consultation_result:read');
