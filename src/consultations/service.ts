@@ -153,16 +153,34 @@ export class ConsultationService {
       this.collection,
       (next) => writeEncounter(deps.fhir.forTenant(next.tenant), next),
       this.now,
-      (next, change) => this.recordEvent(next, change.action, change.at, change.late),
+      (next, change) => this.recordEvents(next, change.action, change.at, change.late),
     );
   }
 
-  /** Appends the live queue event of a written change; a failure is logged and rethrown (the caller keeps it pending). */
-  private async recordEvent(doc: ConsultationDoc, action: string, at: Date, late = false): Promise<void> {
+  /**
+   * Appends the live queue events of a written change. The create event is written with the consultation's first
+   * change (revision 2: normally the Encounter write that follows the creation at once), so it is as durable as every
+   * other event: a failure leaves that change's claim pending and the start-up repair records what is missing.
+   */
+  private async recordEvents(next: ConsultationDoc, action: string, at: Date, late: boolean): Promise<void> {
+    const record = (doc: ConsultationDoc, a: string, when: Date) => (late ? this.events.recordOnce(doc, a, when) : this.events.record(doc, a, when));
     try {
-      await (late ? this.events.recordOnce(doc, action, at) : this.events.record(doc, action, at));
+      if (next.rev === 2) {
+        const created: ConsultationDoc = {
+          ...next,
+          rev: 1,
+          state: 'ready_for_pickup',
+          practitioner_id: null,
+          assigned_at: null,
+          starts_at: null,
+          ends_at: null,
+          cancelled_at: null,
+        };
+        await record(created, 'create', next.created_at);
+      }
+      await record(next, action, at);
     } catch (err) {
-      log().error({ consultationId: doc._id, action, err: { message: (err as Error).message } }, 'recording the consultation event failed');
+      log().error({ consultationId: next._id, action, err: { message: (err as Error).message } }, 'recording the consultation event failed');
       throw err;
     }
   }
@@ -242,7 +260,6 @@ export class ConsultationService {
       await this.afterCreate(winner, actor.userId);
       return { doc: winner, created: false };
     }
-    await this.recordEvent(doc, 'create', now).catch(() => undefined);
     consultationTransitions.inc({ action: 'create', outcome: 'applied' });
     log().info({ consultationId: id, serviceRequestId: sr.id }, 'consultation created');
     await this.afterCreate(doc, actor.userId);

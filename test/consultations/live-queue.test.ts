@@ -127,6 +127,39 @@ describe('consultations: the live queue (GET /api/consultations/events)', functi
     expect(both[1].data.action).to.equal('cancel');
   });
 
+  it('records the event of a change whose event write failed at the start-up repair, without a hole in the numbering', async () => {
+    const s = await open(reader);
+    const dr = await t.practitioner('dr-live-3');
+    const c = await createConsultation(e, t.supervisor, (await makeReferral(e, org)).serviceRequestId);
+    await s.waitForEvents(1);
+    // The database refuses the pick's event once: the pick is saved, its claim stays pending.
+    const events = e.ctx.consultations.events;
+    const record = events.record.bind(events);
+    events.record = async () => {
+      events.record = record;
+      throw new Error('database unavailable');
+    };
+    const picked = await ok(api(e, 'POST', `/api/consultations/${c.id}/pick`, dr));
+    expect(picked.state).to.equal('pending_sp');
+    await sleep(500);
+    expect(s.events.map((ev) => ev.data.action)).to.deep.equal(['create']);
+    const claims = e.ctx.database.db.collection('consultation_changes');
+    expect(await claims.countDocuments({ consultation_id: c.id, action: 'pick', pending: true })).to.equal(1);
+
+    // An engine starting later finds the claim pending for longer than STALE_CLAIM_MS and records the event.
+    await claims.updateOne({ consultation_id: c.id, action: 'pick' }, { $set: { at: new Date(Date.now() - 120_000) } });
+    await e.ctx.consultations.repair();
+    const [created, pick] = await s.waitForEvents(2);
+    expect(pick.data).to.deep.include({ action: 'pick' });
+    expect(pick.data.consultation).to.deep.include({ id: c.id, state: 'pending_sp', practitioner_id: 'dr-live-3' });
+    expect(Number(pick.id)).to.equal(Number(created.id) + 1);
+    expect(await claims.countDocuments({ consultation_id: c.id, pending: true })).to.equal(0);
+    // A second repair records nothing twice.
+    await e.ctx.consultations.repair();
+    await sleep(300);
+    expect(s.events).to.have.length(2);
+  });
+
   it('shows another tenant none of these events, and keeps idle streams alive with heartbeat comments', async () => {
     const otherToken = await mintLocalToken(e.config.dataDir, { scope: 'consultations:read', sub: 'reader-b', clientId: OTHER_TENANT });
     const other = await open(otherToken);
