@@ -62,7 +62,8 @@ export async function streamEvents(req: Request, res: Response, events: EventSou
   res.status(200);
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Connection', 'keep-alive');
+  // The connection serves this stream only: closed when it ends, so a shutting-down engine is not kept waiting.
+  res.setHeader('Connection', 'close');
   res.setHeader('X-Accel-Buffering', 'no');
   res.flushHeaders();
   let lastWrite = Date.now();
