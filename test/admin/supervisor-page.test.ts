@@ -15,11 +15,14 @@ describe('operators: the supervisor page at /admin/queue', function () {
   let e: TestEngine;
   let t: Tokens;
 
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     e = await startTestEngine({
       env: { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password, CONSULTATION_REPORT_SCHEDULE: 'off', CONSULTATION_STREAM_POLL_MS: '100' },
     });
     t = await tokens(e);
+    // The first FHIR write of a fresh engine compiles the resource validation (seconds on a busy machine): done here.
+    await makeReferral(e, 'warm-up');
   });
   after(async () => e?.stop());
 

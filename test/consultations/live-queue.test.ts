@@ -24,7 +24,8 @@ describe('consultations: the live queue (GET /api/consultations/events)', functi
     return s;
   };
 
-  before(async () => {
+  before(async function () {
+    this.timeout(120_000);
     // Two engines on one database and data directory (one token key): each is its own ConsultationService, so the
     // second sees the first's events only through the database.
     const dataDir = path.join(tmpDir(), `live-queue-${randomUUID().slice(0, 8)}`);
@@ -40,6 +41,8 @@ describe('consultations: the live queue (GET /api/consultations/events)', functi
     second = await startTestEngine({ env });
     t = await tokens(e);
     reader = t.reader;
+    // The first FHIR write of a fresh engine compiles the resource validation (seconds on a busy machine): done here.
+    await makeReferral(e, 'warm-up');
   });
   afterEach(() => {
     for (const s of streams.splice(0)) s.close();
