@@ -14,7 +14,7 @@ import { log } from '../logging/logger.js';
 import { eventView, type ConsultationEvent } from './events.js';
 
 /** What the stream reads (ConsultationEventLog). */
-export interface EventSource {
+export interface EventReader {
   latest(tenant: string): Promise<number>;
   get(tenant: string, seq: number): Promise<ConsultationEvent | null>;
   wait(tenant: string, ms: number): { done: Promise<void>; cancel(): void };
@@ -36,9 +36,9 @@ export function streamsAvailable(): boolean {
 
 /**
  * The position to resume after: the Last-Event-ID header (a reconnecting EventSource sends it), else the `after`
- * query parameter, else the current end (only new events). Undefined + message when it is not a valid position.
+ * query parameter, else the current end (only new events); `invalid` names what is wrong with a bad position.
  */
-export async function startPosition(req: Request, events: EventSource, tenant: string): Promise<{ after: number } | { invalid: string }> {
+export async function startPosition(req: Request, events: EventReader, tenant: string): Promise<{ after: number } | { invalid: string }> {
   const header = req.headers['last-event-id'];
   const raw = typeof header === 'string' && header.trim() !== '' ? header.trim() : typeof req.query.after === 'string' ? req.query.after.trim() : undefined;
   const latest = await events.latest(tenant);
@@ -49,7 +49,7 @@ export async function startPosition(req: Request, events: EventSource, tenant: s
   return { after };
 }
 
-export async function streamEvents(req: Request, res: Response, events: EventSource, tenant: string, after: number, opts: StreamOptions): Promise<void> {
+export async function streamEvents(req: Request, res: Response, events: EventReader, tenant: string, after: number, opts: StreamOptions): Promise<void> {
   open++;
   let closed = false;
   let pending: { cancel(): void } | undefined;

@@ -78,10 +78,6 @@ export class SseClient {
     }
   }
 
-  get isEnded(): boolean {
-    return this.ended;
-  }
-
   close(): void {
     this.abort.abort();
   }
