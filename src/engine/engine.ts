@@ -17,6 +17,7 @@ import { OperatorAccessLog } from '../tenancy/request-tenant.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
+import { createBillingService } from '../billing/index.js';
 import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
 import { jobDefinitions } from '../jobs/definitions.js';
 import { createIngestServices } from '../messages/services.js';
@@ -75,6 +76,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
   await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.fieldCipher = createFieldCipher(config);
+  ctx.billing = createBillingService(ctx);
   ctx.consultations = createConsultationService(ctx);
   ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: (tenant) => ctx.fhir.forTenant(tenant), tenants: ctx.tenants });
   ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));

@@ -15,6 +15,7 @@ import { metricsRouter } from '../metrics/routes.js';
 import { agendashRouter } from '../admin/agendash.js';
 import { openApiRouter } from '../openapi/routes.js';
 import { jobsRouter } from '../jobs/routes.js';
+import { billingRouter } from '../billing/routes.js';
 import { consultationsRouter } from '../consultations/routes.js';
 import { registriesRouter } from '../registries/routes.js';
 import { carePlansRouter } from '../careplans/routes.js';
@@ -64,6 +65,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(jobsRouter(ctx));
   app.use(messagesRouter(ctx));
   app.use(consultationsRouter(ctx));
+  app.use(billingRouter(ctx));
   app.use(registriesRouter(ctx));
   app.use(carePlansRouter(ctx));
   app.use(notFoundHandler);
