@@ -9,6 +9,7 @@
  * lines; a failure is logged and the next call for the consultation writes them again.
  */
 import { createHash } from 'node:crypto';
+import type ExcelJS from 'exceljs';
 import type { Collection, Db } from 'mongodb';
 import type { ConsultationBilling } from '../consultations/billing-port.js';
 import type { FhirStore } from '../consultations/fhir-ports.js';
@@ -17,9 +18,10 @@ import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import { log } from '../logging/logger.js';
 import type { Deal } from '../registries/types.js';
 import { buildAccount, buildChargeItem, buildCoverage, buildInsurer, buildInvoice, sameInvoice, upsert } from './fhir.js';
-import { sumAmounts, type Amounts } from './money.js';
+import { sumAmounts } from './money.js';
+import { addOrdersSheet } from './report-sheet.js';
 import { chooseDeal, priceLine, type DealSource, type LineKind } from './pricing.js';
-import type { LineDoc, OrderDoc } from './types.js';
+import type { LineDoc, OrderDoc, OrderWithLines } from './types.js';
 
 export const ORDERS_COLLECTION = 'billing_orders';
 export const LINES_COLLECTION = 'billing_order_lines';
@@ -47,12 +49,6 @@ const creditIdOf = (consultationId: string) => `cr-${consultationId}`;
 
 export function orderIdOf(tenant: string, insurer: string, currency: string, period: string): string {
   return `ord-${createHash('sha256').update([tenant, insurer, currency, period].join('\u0000')).digest('hex').slice(0, 40)}`;
-}
-
-export interface OrderWithLines {
-  order: OrderDoc;
-  lines: LineDoc[];
-  totals: Amounts;
 }
 
 export class BillingService implements ConsultationBilling {
@@ -230,5 +226,10 @@ export class BillingService implements ConsultationBilling {
       out.push({ order, lines, totals: sumAmounts(lines) });
     }
     return out;
+  }
+
+  /** The Orders sheet of an insurer report of `tenant` (none without a tenant: a report never mixes legal entities). */
+  async addOrdersSheet(wb: ExcelJS.Workbook, tenant: string | null, from: Date, to: Date, insurer: string | null): Promise<void> {
+    addOrdersSheet(wb, tenant ? await this.ordersInRange(tenant, from, to, insurer) : []);
   }
 }

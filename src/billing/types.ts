@@ -5,7 +5,7 @@
  * atomic read-modify-write); the totals are recalculated from the lines whenever they are shown.
  */
 import type { DiscountRule } from '../registries/types.js';
-import type { Currency } from './money.js';
+import type { Amounts, Currency } from './money.js';
 import type { LineKind } from './pricing.js';
 
 export interface OrderDoc {
@@ -44,4 +44,11 @@ export interface LineDoc {
   discount_rule: DiscountRule | null;
   reason: string | null;
   created_at: Date;
+}
+
+/** An order with its lines and the totals recalculated from them. */
+export interface OrderWithLines {
+  order: OrderDoc;
+  lines: LineDoc[];
+  totals: Amounts;
 }

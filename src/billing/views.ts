@@ -1,7 +1,6 @@
 /** The API representation of an order: amounts as decimal strings (never floats) and in minor units. */
 import { formatMinor, type Amounts } from './money.js';
-import type { OrderWithLines } from './service.js';
-import type { LineDoc } from './types.js';
+import type { LineDoc, OrderWithLines } from './types.js';
 
 function amounts(a: Amounts) {
   return {
