@@ -4,10 +4,13 @@
  * Encounter is partOf the earlier one; the FHIR form and the insurer report (XLSX) show the same totals as the
  * orders API; another legal entity sees none of it.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect } from 'chai';
 import ExcelJS from 'exceljs';
 import type { Account, ChargeItem, Coverage, Encounter, Invoice } from '@medplum/fhirtypes';
-import { engine, OTHER_TENANT, TEST_TENANT, type TestEngine } from '../support/harness.js';
+import { runCli } from '../support/cli.js';
+import { engine, OTHER_TENANT, TEST_TENANT, tmpDir, type TestEngine } from '../support/harness.js';
 import { api, createConsultation, makeReferral, ok, RESULT, tokens, uniqueOrg, type Tokens } from '../consultations/support.js';
 
 interface Fixture {
@@ -215,6 +218,24 @@ describe('billing: insurer deals, orders and lines', function () {
     await loadDeal(f, `deal-${expired}-b`, deal(`deal-${expired}-b`, expired, { tenant: OTHER_TENANT }));
     const c = await createConsultation(f.eng, f.t.supervisor, (await makeReferral(f.eng, expired)).serviceRequestId);
     expect(await ok(api(f.eng, 'GET', `/api/billing/orders?consultation_id=${c.id}`, f.billing))).to.deep.equal([]);
+  });
+
+  it('loads deals with the CLI (`registries load deals.json`): validated, then priced into the next consultation', async function () {
+    this.timeout(120_000);
+    const insurer = uniqueOrg('if-cli');
+    const dir = fs.mkdtempSync(path.join(tmpDir(), 'deals-'));
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ deals: [{ id: `deal-${insurer}`, ...deal(`deal-${insurer}`, insurer), currency: 'NOKK' }] }));
+    const refused = await runCli(f.eng, ['registries', 'load', bad], { LOG_LEVEL: 'silent' });
+    expect(refused.code).not.to.equal(0);
+    expect(refused.stderr).to.contain('bad.json:$.deals[0].currency');
+    const file = path.join(dir, 'deals.json');
+    fs.writeFileSync(file, JSON.stringify([{ id: `deal-${insurer}`, ...deal(`deal-${insurer}`, insurer, { unit_price: '300', discount_rules: [] }) }]));
+    const loaded = await runCli(f.eng, ['registries', 'load', file], { LOG_LEVEL: 'silent' });
+    expect(loaded.code, loaded.stderr).to.equal(0);
+    expect(loaded.stdout).to.contain('deals: 1 inserted, 0 updated, 0 unchanged');
+    const c = await createConsultation(f.eng, f.t.supervisor, (await makeReferral(f.eng, insurer)).serviceRequestId);
+    expect((await orderOf(f, c.id)).lines[0]).to.include({ deal_id: `deal-${insurer}`, gross: '300.00', discount: '0.00', net: '300.00' });
   });
 
   it('the newest valid deal prices a consultation (a new price is a new deal from a later date)', async () => {
