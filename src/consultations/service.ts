@@ -112,6 +112,8 @@ export interface ServiceDeps {
 }
 
 const FHIR_ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+/** How far back the start-up repair looks for consultations whose order line or credit may be missing. */
+const BILLING_REPAIR_DAYS = 7;
 
 function notFound(id: string): HttpError {
   return new HttpError(404, 'not_found', `Consultation ${id} not found`);
@@ -562,13 +564,34 @@ export class ConsultationService {
     }
   }
 
-  /** Start-up repair: completes changes a stopped engine left half-done and writes missing Encounters. */
+  /**
+   * Start-up repair: completes changes a stopped engine left half-done, writes missing Encounters and tells billing
+   * again of the consultations created in the last BILLING_REPAIR_DAYS (its calls are idempotent: a line or credit a
+   * stopped engine or a failed write left out is added).
+   */
   async repair(limit = 1000): Promise<number> {
     const completed = await this.store.completeStale(limit);
     const cutoff = new Date(this.now().getTime() - STALE_CLAIM_MS);
     const unsynced = await this.collection.find({ encounter_synced: false, created_at: { $lt: cutoff } }, { projection: { _id: 1 } }).limit(limit).toArray();
     for (const d of unsynced) await this.syncEncounter(d._id, 'system');
-    return completed + unsynced.length;
+    return completed + unsynced.length + (await this.repairBilling(limit));
+  }
+
+  private async repairBilling(limit: number): Promise<number> {
+    const billing = this.deps.billing;
+    if (!billing) return 0;
+    const since = new Date(this.now().getTime() - BILLING_REPAIR_DAYS * 86_400_000);
+    let n = 0;
+    for await (const doc of this.collection.find({ created_at: { $gte: since } }).sort({ created_at: -1 }).limit(limit)) {
+      try {
+        await billing.consultationCreated(doc);
+        if (doc.state === 'cancelled') await billing.consultationCancelled(doc);
+        n++;
+      } catch (err) {
+        log().error({ consultationId: doc._id, err: { message: (err as Error).message } }, 'billing repair of a consultation failed');
+      }
+    }
+    return n;
   }
 
   // ---- reads --------------------------------------------------------------------------------------------------

@@ -166,6 +166,24 @@ describe('billing: insurer deals, orders and lines', function () {
     expect(inv.body.totalNet).to.deep.equal({ value: 393.74, currency: 'NOK' });
   });
 
+  it('the start-up repair adds a line and a credit a failed write left out', async () => {
+    const insurer = uniqueOrg('if-repair');
+    await loadDeal(f, `deal-${insurer}`, deal(`deal-${insurer}`, insurer));
+    const kept = await createConsultation(f.eng, f.t.supervisor, (await makeReferral(f.eng, insurer)).serviceRequestId);
+    const c = await createConsultation(f.eng, f.t.supervisor, (await makeReferral(f.eng, insurer)).serviceRequestId);
+    await ok(api(f.eng, 'POST', `/api/consultations/${c.id}/cancel`, f.t.supervisor, { reason: 'no answer' }));
+    const order = await orderOf(f, c.id);
+    expect(order.totals.net).to.equal('393.74');
+    // As if the engine stopped before it wrote them: the first line and the credit are gone.
+    await f.eng.ctx.billing.lines.deleteMany({ _id: { $in: [`li-${kept.id}`, `cr-${c.id}`] } });
+    expect((await ok(api(f.eng, 'GET', `/api/billing/orders/${order.id}`, f.billing))).totals.net).to.equal('393.74');
+    await f.eng.ctx.consultations.repair();
+    const repaired = await ok(api(f.eng, 'GET', `/api/billing/orders/${order.id}`, f.billing));
+    expect(repaired.lines.map((l: any) => l.id)).to.have.members([`li-${c.id}`, `cr-${c.id}`, `li-${kept.id}`]);
+    expect(repaired.totals).to.include({ gross: '449.99', discount: '56.25', net: '393.74' });
+    expect((await fhir<ChargeItem>(f, `ChargeItem/li-${kept.id}`)).body.status).to.equal('billable');
+  });
+
   it('books a follow-up (rebooking): its own line at the follow-up discount, its Encounter partOf the earlier one', async () => {
     const insurer = uniqueOrg('if-rebook');
     await loadDeal(f, `deal-${insurer}`, deal(`deal-${insurer}`, insurer));
