@@ -4,7 +4,7 @@
  * The deal: among the deals of the consultation's tenant for its insurer (the referral partner organization), those
  * valid on the UTC day the consultation was created (valid_from ≤ day ≤ valid_to); the one with the latest valid_from
  * wins (a new price is a new deal from a later date), ties by deal id. A follow-up is priced by the deal of the line
- * it follows, and only when that deal has `follow_up_covered`.
+ * it follows, and only when that deal has `follow_up_covered` and is still valid on the day of the follow-up.
  *
  * The discount: the first rule whose `applies_to` is the line's kind or `any`; a percentage is rounded half up to
  * the minor unit (money.ts), a fixed amount is capped at the unit price.

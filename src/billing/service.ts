@@ -20,7 +20,7 @@ import type { Deal } from '../registries/types.js';
 import { buildAccount, buildChargeItem, buildCoverage, buildInsurer, buildInvoice, sameInvoice, upsert } from './fhir.js';
 import { sumAmounts } from './money.js';
 import { addOrdersSheet } from './report-sheet.js';
-import { chooseDeal, priceLine, type DealSource, type LineKind } from './pricing.js';
+import { chooseDeal, isValidOn, priceLine, type DealSource, type LineKind } from './pricing.js';
 import type { LineDoc, OrderDoc, OrderWithLines } from './types.js';
 
 export const ORDERS_COLLECTION = 'billing_orders';
@@ -101,7 +101,8 @@ export class BillingService implements ConsultationBilling {
     if (kind === 'follow_up') {
       const earlier = await this.lines.findOne({ _id: lineIdOf(doc.follow_up_of!) });
       const deal = earlier ? await this.deps.deals.deal(earlier.deal_id) : undefined;
-      return deal?.follow_up_covered && deal.tenant === doc.tenant ? deal : undefined;
+      const covers = deal?.follow_up_covered && deal.tenant === doc.tenant && isValidOn(deal, doc.created_at.toISOString().slice(0, 10));
+      return covers ? deal : undefined;
     }
     if (!doc.organization_id) return undefined;
     return chooseDeal(await this.deps.deals.dealsOf(doc.tenant, doc.organization_id), doc.created_at);
