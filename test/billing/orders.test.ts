@@ -230,6 +230,17 @@ describe('billing: insurer deals, orders and lines', function () {
     expect(await ok(api(f.eng, 'GET', `/api/billing/orders?consultation_id=${follow.id}`, f.billing))).to.deep.equal([]);
     expect(linesOf(await orderOf(f, first.id))).to.have.length(1);
 
+    // A deal changed after a line was priced: the line keeps its terms; ended before the follow-up: no follow-up line.
+    const ending = uniqueOrg('if-ending');
+    await loadDeal(f, `deal-${ending}`, deal(`deal-${ending}`, ending));
+    const priced = await createConsultation(f.eng, f.t.supervisor, (await makeReferral(f.eng, ending)).serviceRequestId);
+    await walk(f, priced.id, 'dr-ending', ['pick', 'start', 'finish']);
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await loadDeal(f, `deal-${ending}`, deal(`deal-${ending}`, ending, { unit_price: '1000', valid_to: yesterday }));
+    const late = await ok(api(f.eng, 'POST', `/api/consultations/${priced.id}/rebook`, await f.t.practitioner('dr-ending')), 201);
+    expect(await ok(api(f.eng, 'GET', `/api/billing/orders?consultation_id=${late.id}`, f.billing))).to.deep.equal([]);
+    expect((await orderOf(f, priced.id)).lines[0]).to.include({ unit_price: '449.99', net: '393.74' });
+
     // A deal that ended before today, and a deal of another tenant for the same insurer: neither prices.
     const expired = uniqueOrg('if-expired');
     await loadDeal(f, `deal-${expired}`, deal(`deal-${expired}`, expired, { valid_from: '2020-01-01', valid_to: '2020-12-31' }));
