@@ -201,12 +201,12 @@ export class ConsultationService {
    */
   async createFollowUp(id: string, actor: Actor): Promise<{ doc: ConsultationDoc; created: boolean }> {
     const earlier = await this.mustGet(id, actor.tenant);
-    if (!actor.supervisor) this.mustBeAssigned(earlier, this.practitionerIdOf(actor), 'rebook');
     if (earlier.state !== 'in_progress' && earlier.state !== 'completed') {
       throw new HttpError(409, 'request_conflict', `Cannot book a follow-up of consultation ${id}: its state is ${earlier.state}; only in_progress or completed ones`, {
         state: earlier.state,
       });
     }
+    if (!actor.supervisor) this.mustBeAssigned(earlier, this.practitionerIdOf(actor), 'rebook');
     const activeKey = `${actor.tenant}|${earlier.service_request_id}|follow-up|${earlier._id}`;
     const existing = await this.collection.findOne({ active_key: activeKey });
     if (existing) {

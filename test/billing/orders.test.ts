@@ -190,7 +190,8 @@ describe('billing: insurer deals, orders and lines', function () {
     const first = await createConsultation(f.eng, f.t.supervisor, (await makeReferral(f.eng, insurer)).serviceRequestId);
     // Only in progress or completed, only by its practitioner (or a supervisor).
     const early = await api(f.eng, 'POST', `/api/consultations/${first.id}/rebook`, await f.t.practitioner('dr-rebook'));
-    expect(early.status).to.equal(403);
+    expect(early.status).to.equal(409);
+    expect(early.body.error.message).to.contain('ready_for_pickup');
     await walk(f, first.id, 'dr-rebook', ['pick']);
     const notYet = await api(f.eng, 'POST', `/api/consultations/${first.id}/rebook`, await f.t.practitioner('dr-rebook'));
     expect(notYet.status).to.equal(409);
