@@ -7,6 +7,12 @@
  * Orders, lines and credits are each created by one unique `_id` insert (a duplicate key means it exists already),
  * so repeats and concurrent calls create each exactly once. The FHIR resources (fhir.ts) are written after the
  * lines; a failure is logged and the next call for the consultation writes them again.
+ *
+ * The Invoice lists every line of its order, so writing it costs O(lines) (and a FHIR version each time): it is not
+ * written on the request path. A line change marks its order in `billing_invoices_pending` (unique insert); the
+ * invoice writer (every INVOICE_FLUSH_MS, on every instance) takes a mark by deleting it, then writes the Invoice from
+ * the lines read after the delete, so a line added meanwhile marks the order again and is never left out. A failed
+ * write puts the mark back.
  */
 import { createHash } from 'node:crypto';
 import type ExcelJS from 'exceljs';
@@ -25,6 +31,9 @@ import type { LineDoc, OrderDoc, OrderWithLines } from './types.js';
 
 export const ORDERS_COLLECTION = 'billing_orders';
 export const LINES_COLLECTION = 'billing_order_lines';
+export const INVOICES_PENDING_COLLECTION = 'billing_invoices_pending';
+/** How often the invoice writer looks for orders whose Invoice is behind their lines. */
+export const INVOICE_FLUSH_MS = 1_000;
 
 export const billingCollectionSpecs: CollectionSpec[] = [
   { name: ORDERS_COLLECTION, indexes: [{ key: { tenant: 1, period: 1 }, name: 'tenant_period' }] },
@@ -35,7 +44,14 @@ export const billingCollectionSpecs: CollectionSpec[] = [
       { key: { consultation_id: 1 }, name: 'consultation' },
     ],
   },
+  { name: INVOICES_PENDING_COLLECTION, indexes: [] },
 ];
+
+interface PendingInvoice {
+  _id: string;
+  tenant: string;
+  at: Date;
+}
 
 export interface BillingDeps {
   db: Db;
@@ -54,12 +70,61 @@ export function orderIdOf(tenant: string, insurer: string, currency: string, per
 export class BillingService implements ConsultationBilling {
   readonly orders: Collection<OrderDoc>;
   readonly lines: Collection<LineDoc>;
+  private readonly pending: Collection<PendingInvoice>;
   private readonly now: () => Date;
+  private timer?: NodeJS.Timeout;
+  private flushing?: Promise<number>;
 
   constructor(private readonly deps: BillingDeps) {
     this.orders = deps.db.collection<OrderDoc>(ORDERS_COLLECTION);
     this.lines = deps.db.collection<LineDoc>(LINES_COLLECTION);
+    this.pending = deps.db.collection<PendingInvoice>(INVOICES_PENDING_COLLECTION);
     this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Starts the invoice writer. */
+  start(everyMs = INVOICE_FLUSH_MS): void {
+    this.timer ??= setInterval(() => void this.flushInvoices(), everyMs);
+    this.timer.unref();
+  }
+
+  /** Stops the invoice writer after the running pass. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flushing;
+  }
+
+  /** Writes the Invoices of the marked orders (one pass; at most `limit`). Returns how many were written. */
+  flushInvoices(limit = 100): Promise<number> {
+    this.flushing ??= (async () => {
+      let n = 0;
+      try {
+        for (const mark of await this.pending.find({}).limit(limit).toArray()) {
+          if ((await this.pending.deleteOne({ _id: mark._id })).deletedCount !== 1) continue; // another instance took it
+          try {
+            await this.writeInvoice(mark._id);
+            n++;
+          } catch (err) {
+            log().error({ orderId: mark._id, err: { message: (err as Error).message } }, 'writing an Invoice failed; will retry');
+            await this.insertOnce(this.pending, mark);
+          }
+        }
+      } catch (err) {
+        log().error({ err: { message: (err as Error).message } }, 'the invoice writer failed; will retry');
+      } finally {
+        this.flushing = undefined;
+      }
+      return n;
+    })();
+    return this.flushing;
+  }
+
+  private async writeInvoice(orderId: string): Promise<void> {
+    const order = await this.orders.findOne({ _id: orderId });
+    if (!order) return;
+    const invoice = buildInvoice(order, await this.linesOf(orderId), this.now());
+    await upsert(this.deps.fhir.forTenant(order.tenant), invoice, sameInvoice(invoice));
   }
 
   async consultationCreated(doc: ConsultationDoc): Promise<void> {
@@ -155,11 +220,9 @@ export class BillingService implements ConsultationBilling {
     }
   }
 
-  /**
-   * Writes the insurer, Account, Coverage, the line's ChargeItem and the order's Invoice. The Invoice is checked
-   * against the lines again after it is written and rewritten when a concurrent line changed them meanwhile.
-   */
+  /** Writes the insurer, Account, Coverage and the line's ChargeItem, and marks the order's Invoice for the writer. */
   private async writeFhir(line: LineDoc, deal: Deal | undefined): Promise<void> {
+    await this.insertOnce(this.pending, { _id: line.order_id, tenant: line.tenant, at: this.now() });
     const fhir = this.deps.fhir.forTenant(line.tenant);
     try {
       if (deal) {
@@ -169,14 +232,6 @@ export class BillingService implements ConsultationBilling {
       }
       const credited = (await this.lines.findOne({ _id: creditIdOf(line.consultation_id) })) !== null;
       await upsert(fhir, buildChargeItem(line, credited));
-      const order = await this.orders.findOne({ _id: line.order_id });
-      if (!order) return;
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const lines = await this.linesOf(order._id);
-        const invoice = buildInvoice(order, lines, this.now());
-        await upsert(fhir, invoice, sameInvoice(invoice));
-        if ((await this.lines.countDocuments({ order_id: order._id })) === lines.length) return;
-      }
     } catch (err) {
       log().error({ consultationId: line.consultation_id, err: { message: (err as Error).message } }, 'writing the FHIR form of an order line failed');
     }

@@ -91,6 +91,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.jobs.register([...jobDefinitions, ...(options.extraJobDefinitions ?? [])], ctx);
   await ctx.jobs.start();
   const consultations = await startConsultations(ctx);
+  ctx.billing.start();
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.requestTimeout = 120_000;
@@ -121,7 +122,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
       await ctx.jobs.stop(config.shutdownTimeoutMs);
       // Background work started with the engine finishes before the database goes away (bounded like the rest).
       await Promise.race([
-        Promise.all([consultations.repair, ctx.ingest.messages.stopSweeper(), ctx.ingest.recovery.stop()]),
+        Promise.all([consultations.repair, ctx.billing.stop(), ctx.ingest.messages.stopSweeper(), ctx.ingest.recovery.stop()]),
         new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref()),
       ]);
       await ctx.ingest.henvisning.close();

@@ -58,6 +58,17 @@ async function fhir<T>(f: Fixture, path: string, token = f.fhirRead): Promise<{ 
   return { status: res.status, body: (await res.json()) as T };
 }
 
+/** The order's Invoice once the invoice writer (every second) has caught up with the order's net total. */
+async function invoiceOf(f: Fixture, order: { id: string; totals: { net: string } }): Promise<Invoice> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const inv = await fhir<Invoice>(f, `Invoice/${order.id}`);
+    if (inv.status === 200 && inv.body.totalNet?.value === Number(order.totals.net)) return inv.body;
+    if (Date.now() > deadline) throw new Error(`Invoice/${order.id}: ${inv.status} ${JSON.stringify(inv.body.totalNet)}, expected ${order.totals.net}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function walk(f: Fixture, id: string, practitioner: string, steps: string[]): Promise<any> {
   const pt = await f.t.practitioner(practitioner);
   let last: any;
@@ -124,12 +135,15 @@ describe('billing: insurer deals, orders and lines', function () {
     expect(ci.status).to.equal(200);
     expect(ci.body).to.deep.include({ status: 'billable', priceOverride: { value: 393.74, currency: 'NOK' }, context: { reference: `Encounter/${c.encounter_id}` } });
     expect(ci.body.overrideReason).to.contain('12.5 %');
-    const inv = await fhir<Invoice>(f, `Invoice/${order.id}`);
-    expect(inv.status).to.equal(200);
-    expect(inv.body.recipient).to.deep.equal({ reference: `Organization/${insurer}` });
-    expect(inv.body.totalNet).to.deep.equal({ value: 787.48, currency: 'NOK' });
-    expect(inv.body.lineItem).to.have.length(2);
-    expect(inv.body.lineItem![0].priceComponent).to.deep.equal([
+    const inv = await invoiceOf(f, both);
+    expect(inv.recipient).to.deep.equal({ reference: `Organization/${insurer}` });
+    expect(inv.totalNet).to.deep.equal({ value: 787.48, currency: 'NOK' });
+    expect(inv.totalPriceComponent).to.deep.equal([
+      { type: 'base', amount: { value: 899.98, currency: 'NOK' } },
+      { type: 'discount', amount: { value: -112.5, currency: 'NOK' } },
+    ]);
+    expect(inv.lineItem).to.have.length(2);
+    expect(inv.lineItem![0].priceComponent).to.deep.equal([
       { type: 'base', amount: { value: 449.99, currency: 'NOK' } },
       { type: 'discount', amount: { value: -56.25, currency: 'NOK' } },
     ]);
@@ -161,9 +175,21 @@ describe('billing: insurer deals, orders and lines', function () {
     const cancelled = await fhir<ChargeItem>(f, `ChargeItem/li-${early.id}`);
     expect(cancelled.body.status).to.equal('not-billable');
     expect((await fhir<ChargeItem>(f, `ChargeItem/li-${late.id}`)).body.status).to.equal('billable');
-    const inv = await fhir<Invoice>(f, `Invoice/${order.id}`);
-    expect(inv.body.lineItem!.map((l) => l.chargeItemReference)).to.deep.equal([{ reference: `ChargeItem/li-${late.id}` }]);
-    expect(inv.body.totalNet).to.deep.equal({ value: 393.74, currency: 'NOK' });
+    const inv = await invoiceOf(f, order);
+    expect(inv.lineItem!.map((l) => l.chargeItemReference)).to.deep.equal([{ reference: `ChargeItem/li-${late.id}` }]);
+    expect(inv.totalNet).to.deep.equal({ value: 393.74, currency: 'NOK' });
+  });
+
+  it('concurrent consultations of one insurer: one line each, and the Invoice catches up with all of them', async () => {
+    const insurer = uniqueOrg('if-burst');
+    await loadDeal(f, `deal-${insurer}`, deal(`deal-${insurer}`, insurer));
+    const referrals = await Promise.all(Array.from({ length: 6 }, () => makeReferral(f.eng, insurer)));
+    const created = await Promise.all(referrals.map((r) => createConsultation(f.eng, f.t.supervisor, r.serviceRequestId)));
+    const order = await orderOf(f, created[0].id);
+    expect(linesOf(order).map((l) => l.consultation_id)).to.have.members(created.map((c) => c.id));
+    expect(order.totals).to.include({ net: '2362.44', net_minor: 6 * 39374 });
+    const inv = await invoiceOf(f, order);
+    expect(inv.lineItem!.map((l) => l.chargeItemReference!.reference).sort()).to.deep.equal(created.map((c) => `ChargeItem/li-${c.id}`).sort());
   });
 
   it('the start-up repair adds a line and a credit a failed write left out', async () => {
@@ -219,7 +245,7 @@ describe('billing: insurer deals, orders and lines', function () {
     expect(linesOf(order, 'follow_up')).to.have.length(1);
     expect(linesOf(order, 'follow_up')[0]).to.include({ consultation_id: follow.id, follow_up_of: first.id, discount: '225.00', net: '224.99' });
     expect(order.totals).to.include({ gross: '899.98', discount: '281.25', net: '618.73' });
-    expect((await fhir<Invoice>(f, `Invoice/${order.id}`)).body.totalNet).to.deep.equal({ value: 618.73, currency: 'NOK' });
+    expect((await invoiceOf(f, order)).lineItem).to.have.length(2);
   });
 
   it('prices no follow-up when the deal does not cover it, and nothing for an insurer without a valid deal', async () => {
