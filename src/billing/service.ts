@@ -241,14 +241,18 @@ export class BillingService implements ConsultationBilling {
     return this.lines.find({ order_id: orderId }).sort({ created_at: 1, _id: 1 }).toArray();
   }
 
+  /** The order with its lines and the totals recalculated from them. */
+  private async withLines(order: OrderDoc): Promise<OrderWithLines> {
+    const lines = await this.linesOf(order._id);
+    return { order, lines, totals: sumAmounts(lines) };
+  }
+
   // ---- reads --------------------------------------------------------------------------------------------------
 
   /** An order of `tenant` with its lines and recalculated totals; another tenant's is not found. */
   async order(id: string, tenant: string): Promise<OrderWithLines | undefined> {
     const order = await this.orders.findOne({ _id: id });
-    if (!order || order.tenant !== tenant) return undefined;
-    const lines = await this.linesOf(id);
-    return { order, lines, totals: sumAmounts(lines) };
+    return order && order.tenant === tenant ? this.withLines(order) : undefined;
   }
 
   async list(filter: { tenant: string; insurer?: string; period?: string; consultationId?: string; limit: number; offset: number }): Promise<{ orders: OrderWithLines[]; total: number }> {
@@ -263,11 +267,7 @@ export class BillingService implements ConsultationBilling {
       this.orders.find(q).sort({ period: 1, _id: 1 }).skip(filter.offset).limit(filter.limit).toArray(),
       this.orders.countDocuments(q),
     ]);
-    const orders = await Promise.all(docs.map(async (order) => {
-      const lines = await this.linesOf(order._id);
-      return { order, lines, totals: sumAmounts(lines) };
-    }));
-    return { orders, total };
+    return { orders: await Promise.all(docs.map((order) => this.withLines(order))), total };
   }
 
   /** Orders of `tenant` whose month overlaps [from, to), optionally of one insurer (the insurer report). */
@@ -277,10 +277,7 @@ export class BillingService implements ConsultationBilling {
     const q: Record<string, unknown> = { tenant, period: { $gte: first, $lte: last } };
     if (insurer) q.insurer_organization_id = insurer;
     const out: OrderWithLines[] = [];
-    for (const order of await this.orders.find(q).sort({ period: 1, insurer_organization_id: 1, _id: 1 }).toArray()) {
-      const lines = await this.linesOf(order._id);
-      out.push({ order, lines, totals: sumAmounts(lines) });
-    }
+    for (const order of await this.orders.find(q).sort({ period: 1, insurer_organization_id: 1, _id: 1 }).toArray()) out.push(await this.withLines(order));
     return out;
   }
 
