@@ -18,16 +18,16 @@ import type { Deal } from '../registries/types.js';
 import { formatMinor, minorToNumber, sumAmounts } from './money.js';
 import type { LineDoc, OrderDoc } from './types.js';
 
-export const DEAL_SYSTEM = 'urn:hl7-engine:deal';
-export const ORDER_SYSTEM = 'urn:hl7-engine:order';
-export const LINE_SYSTEM = 'urn:hl7-engine:order-line';
-export const POLICY_SYSTEM = 'urn:hl7-engine:insurance-policy';
-export const SERVICE_SYSTEM = 'urn:hl7-engine:billing-service';
+const DEAL_SYSTEM = 'urn:hl7-engine:deal';
+const ORDER_SYSTEM = 'urn:hl7-engine:order';
+const LINE_SYSTEM = 'urn:hl7-engine:order-line';
+const POLICY_SYSTEM = 'urn:hl7-engine:insurance-policy';
+const SERVICE_SYSTEM = 'urn:hl7-engine:billing-service';
 
 const hashId = (prefix: string, ...parts: string[]) => `${prefix}-${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40)}`;
 
-export const accountId = (dealId: string) => hashId('deal', dealId);
-export const coverageId = (dealId: string, patientId: string) => hashId('cov', dealId, patientId);
+const accountId = (dealId: string) => hashId('deal', dealId);
+const coverageId = (dealId: string, patientId: string) => hashId('cov', dealId, patientId);
 
 const money = (minor: number, currency: string): Money => ({ value: minorToNumber(minor), currency: currency as Money['currency'] });
 
@@ -85,7 +85,7 @@ export function buildChargeItem(line: LineDoc, credited: boolean): ChargeItem {
 }
 
 /** Lines not cancelled by a credit, in creation order. */
-export function billableLines(lines: LineDoc[]): LineDoc[] {
+function billableLines(lines: LineDoc[]): LineDoc[] {
   const credited = new Set(lines.filter((l) => l.credits).map((l) => l.credits));
   return lines.filter((l) => l.kind !== 'credit' && !credited.has(l._id));
 }

@@ -7,10 +7,10 @@ import type ExcelJS from 'exceljs';
 import { minorToNumber } from './money.js';
 import type { OrderWithLines } from './types.js';
 
-export const ORDERS_SHEET = 'Orders';
-export const ORDER_TOTAL_LABEL = 'Order total';
+const ORDERS_SHEET = 'Orders';
+const ORDER_TOTAL_LABEL = 'Order total';
 
-export const ORDER_COLUMNS: { header: string; key: string; width: number }[] = [
+const ORDER_COLUMNS: { header: string; key: string; width: number }[] = [
   { header: 'Order id', key: 'order_id', width: 46 },
   { header: 'Insurer organization id', key: 'insurer', width: 24 },
   { header: 'Period', key: 'period', width: 9 },

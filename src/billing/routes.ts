@@ -11,7 +11,7 @@ import { HttpError } from '../http/errors.js';
 import { ownTenant, TenantAccessError } from '../tenancy/request-tenant.js';
 import { orderView } from './views.js';
 
-export const BILLING_READ_SCOPE = 'billing:read';
+const BILLING_READ_SCOPE = 'billing:read';
 
 const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 

@@ -29,11 +29,11 @@ import { addOrdersSheet } from './report-sheet.js';
 import { chooseDeal, isValidOn, priceLine, type DealSource, type LineKind } from './pricing.js';
 import type { LineDoc, OrderDoc, OrderWithLines } from './types.js';
 
-export const ORDERS_COLLECTION = 'billing_orders';
-export const LINES_COLLECTION = 'billing_order_lines';
-export const INVOICES_PENDING_COLLECTION = 'billing_invoices_pending';
+const ORDERS_COLLECTION = 'billing_orders';
+const LINES_COLLECTION = 'billing_order_lines';
+const INVOICES_PENDING_COLLECTION = 'billing_invoices_pending';
 /** How often the invoice writer looks for orders whose Invoice is behind their lines. */
-export const INVOICE_FLUSH_MS = 1_000;
+const INVOICE_FLUSH_MS = 1_000;
 
 export const billingCollectionSpecs: CollectionSpec[] = [
   { name: ORDERS_COLLECTION, indexes: [{ key: { tenant: 1, period: 1 }, name: 'tenant_period' }] },
@@ -60,10 +60,10 @@ export interface BillingDeps {
   now?: () => Date;
 }
 
-export const lineIdOf = (consultationId: string) => `li-${consultationId}`;
+const lineIdOf = (consultationId: string) => `li-${consultationId}`;
 const creditIdOf = (consultationId: string) => `cr-${consultationId}`;
 
-export function orderIdOf(tenant: string, insurer: string, currency: string, period: string): string {
+function orderIdOf(tenant: string, insurer: string, currency: string, period: string): string {
   return `ord-${createHash('sha256').update([tenant, insurer, currency, period].join('\u0000')).digest('hex').slice(0, 40)}`;
 }
 
