@@ -1,10 +1,10 @@
 /**
  * The FHIR Encounter of a consultation: `basedOn` the referral ServiceRequest, `subject` the Patient, `participant`
  * the practitioner (primary performer), `status` mapped from the consultation state, `statusHistory` from the state
- * history, `period` from starts_at/ends_at, `length` = TREATMENT_DURATION. The consultation document is the source
- * of truth; the Encounter is written from it inside each change (revision-store.ts), so writes are ordered per
- * consultation. Whatever else an existing Encounter holds (e.g. the one referral ingestion planned: class,
- * serviceProvider, other participants) is kept.
+ * history, `period` from starts_at/ends_at, `length` = TREATMENT_DURATION, `partOf` (a follow-up) the Encounter of the
+ * consultation it follows. The consultation document is the source of truth; the Encounter is written from it inside
+ * each change (revision-store.ts), so writes are ordered per consultation. Whatever else an existing Encounter holds
+ * (e.g. the one referral ingestion planned: class, serviceProvider, other participants) is kept.
  *
  * Result fields are never copied to the Encounter (they exist only encrypted, in the consultation document).
  */
@@ -71,6 +71,7 @@ export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Enco
     class: existing?.class ?? VIRTUAL_CLASS,
     subject: { reference: `Patient/${doc.patient_id}` },
     basedOn: [{ reference: `ServiceRequest/${doc.service_request_id}` }],
+    partOf: doc.part_of_encounter_id ? { reference: `Encounter/${doc.part_of_encounter_id}` } : existing?.partOf,
     participant: participants(doc, existing),
     period,
     length:
@@ -79,7 +80,7 @@ export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Enco
         : undefined,
   };
   delete (enc as { meta?: unknown }).meta;
-  for (const k of ['statusHistory', 'participant', 'period', 'length'] as const) if (enc[k] === undefined) delete enc[k];
+  for (const k of ['statusHistory', 'participant', 'period', 'length', 'partOf'] as const) if (enc[k] === undefined) delete enc[k];
   return enc;
 }
 

@@ -40,6 +40,10 @@ export function createConsultationService(ctx: AppContext, notifier?: Notifier):
     cipher: ctx.fieldCipher,
     notifier: notifier ?? new OutboxNotifier(ctx.database.db),
     sessionBaseUrl: ctx.config.consultations.sessionBaseUrl,
+    billing: {
+      consultationCreated: (doc) => ctx.billing.consultationCreated(doc),
+      consultationCancelled: (doc) => ctx.billing.consultationCancelled(doc),
+    },
   });
 }
 

@@ -117,6 +117,7 @@ export const consultationsOpenApiComponents = {
         ends_at: nullableDate,
         cancelled_at: nullableDate,
         cancel_reason: { type: ['string', 'null'] },
+        follow_up_of: { type: ['string', 'null'], description: 'A follow-up (rebooking): the consultation it follows' },
         metrics: {
           type: 'object',
           properties: {
@@ -146,7 +147,7 @@ export const consultationsOpenApiComponents = {
           },
         },
         result: { oneOf: [{ type: 'null' }, resultSchema] },
-        fhir: { type: 'object', description: 'FHIR references: encounter, service_request, patient, practitioner' },
+        fhir: { type: 'object', description: 'FHIR references: encounter, service_request, patient, practitioner, part_of (the Encounter a follow-up follows)' },
       },
     },
     ConsultationResult: resultSchema,
@@ -276,6 +277,23 @@ export const consultationsOpenApiPaths: Record<string, Record<string, unknown>> 
     ['consultations:write'],
     ref('CancelConsultation'),
   ),
+  '/api/consultations/{id}/rebook': {
+    post: {
+      tags: ['Consultations'],
+      summary: 'Book a follow-up (rebooking)',
+      description:
+        'A new consultation for the same referral and patient, in the queue (ready_for_pickup), whose Encounter is partOf the Encounter ' +
+        'of this one (in_progress or completed). Only its practitioner or a supervisor. It gets its own order line when the deal ' +
+        'covers follow-ups. Idempotent: while a follow-up of this consultation is live it is returned with 200.',
+      security: security('consultations:write'),
+      parameters: [idParam],
+      responses: {
+        '201': { description: 'The follow-up consultation', content: json(envelope(ref('Consultation'))) },
+        '200': { description: 'The live follow-up booked before', content: json(envelope(ref('Consultation'))) },
+        ...transitionErrors,
+      },
+    },
+  },
   '/api/consultations/reports': {
     post: {
       tags: ['Consultations'],

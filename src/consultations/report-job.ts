@@ -64,7 +64,14 @@ async function generateOne(ctx: AppContext, report: ReportDoc, job: JobHandle, d
   const lastAttempt = daily || job.attempt >= MAX_ATTEMPTS;
   try {
     return await generateReport(
-      { db: ctx.database.db, consultations: ctx.consultations, cipher: ctx.fieldCipher, media: ctx.media, dictionaries: ctx.dictionaries },
+      {
+        db: ctx.database.db,
+        consultations: ctx.consultations,
+        cipher: ctx.fieldCipher,
+        media: ctx.media,
+        dictionaries: ctx.dictionaries,
+        extraSheets: [(wb, r) => ctx.billing.addOrdersSheet(wb, r.client_id, r.from, r.to, r.organization_id)],
+      },
       report,
       (p, m) => job.progress(p, m),
     );

@@ -2,6 +2,8 @@
  * The insurer report: an XLSX workbook (exceljs) with one row per consultation completed in a date range (ends_at in
  * [from, to)), holding the decrypted result fields, WAITING_TIME and TREATMENT_DURATION.
  *
+ * A second sheet holds the insurer orders of the range with amounts, discounts and totals (src/billing).
+ *
  * Built by the Agenda job `consultations.insurer_report` (daily for the previous UTC day, and on demand through the
  * API). The workbook holds medical data, so it is stored ENCRYPTED (AES-256-GCM envelope bound to the report id) in
  * media storage and decrypted only when a `consultation_result:read` token downloads it. Report metadata lives in the
@@ -126,6 +128,8 @@ export interface ReportDeps {
   cipher: FieldCipher;
   media: MediaStorage;
   dictionaries: CodeDictionary;
+  /** Further sheets (the insurer's orders, src/billing), added after the consultations. */
+  extraSheets?: ((wb: ExcelJS.Workbook, report: ReportDoc) => Promise<void>)[];
 }
 
 /** Builds the workbook of `report`, encrypts it into media storage and marks the report ready. */
@@ -191,6 +195,7 @@ export async function generateReport(
     if (done % 50 === 0) await progress(5 + Math.floor((85 * done) / Math.max(1, total)), `${done}/${total} rows`);
   }
   ws.autoFilter = { from: { row: 1, column: 1 }, to: { row: 1, column: REPORT_COLUMNS.length } };
+  for (const add of deps.extraSheets ?? []) await add(wb, report);
   await progress(90, 'writing workbook');
   const xlsx = Buffer.from(await wb.xlsx.writeBuffer());
   const envelope = deps.cipher.encryptBytes(xlsx, reportContext(report._id));

@@ -16,6 +16,8 @@
  *   POST /api/consultations/:id/notify          consultations:write    re-send session links
  *   POST /api/consultations/:id/finish          consultations:write    assigned practitioner; body = the result
  *   POST /api/consultations/:id/cancel          consultations:write (own) or consultations:supervise (any)
+ *   POST /api/consultations/:id/rebook          consultations:write    its practitioner (or a supervisor) books a
+ *                                                                      follow-up (201; a live one again: 200)
  *   POST /api/consultations/reports             consultation_result:read   request an insurer report (job)
  *   GET  /api/consultations/reports[/:id]       consultation_result:read
  *   GET  /api/consultations/reports/:id/download consultation_result:read  the XLSX
@@ -407,6 +409,12 @@ export function consultationsRouter(ctx: AppContext): Router {
   router.post('/api/consultations/:id/cancel', requireAnyScope(ctx, SCOPES.write, SCOPES.supervise), async (req, res) => {
     const b = body<{ reason: string }>(validators.cancel, req);
     sendData(req, res, 200, view(req, await service.cancel(id(req), b.reason, actorOf(req))));
+  });
+
+  router.post('/api/consultations/:id/rebook', auth.requireScopes(SCOPES.write), async (req, res) => {
+    const { doc, created } = await service.createFollowUp(id(req), actorOf(req));
+    res.setHeader('Location', `/api/consultations/${doc._id}`);
+    sendData(req, res, created ? 201 : 200, view(req, doc));
   });
 
   // Errors of these routes in the API envelope.

@@ -27,6 +27,7 @@ import {
   waitingTimeHistogram,
   type MetricAggregate,
 } from './metrics.js';
+import type { ConsultationBilling } from './billing-port.js';
 import type { Notifier } from './notifier.js';
 import { ensureNoMarketingTag } from './patient-tags.js';
 import { decryptResult, encryptResult } from './result-crypto.js';
@@ -107,10 +108,14 @@ export interface ServiceDeps {
   cipher: FieldCipher;
   notifier: Notifier;
   sessionBaseUrl: string;
+  /** Orders for the insurer (src/billing): told of every created and cancelled consultation. */
+  billing?: ConsultationBilling;
   now?: () => Date;
 }
 
 const FHIR_ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+/** How far back the start-up repair looks for consultations whose order line or credit may be missing. */
+const BILLING_REPAIR_DAYS = 7;
 
 function notFound(id: string): HttpError {
   return new HttpError(404, 'not_found', `Consultation ${id} not found`);
@@ -220,20 +225,66 @@ export class ConsultationService {
 
     const id = randomUUID();
     const encounterId = (await this.plannedEncounterOf(actor.tenant, sr.id!)) ?? id;
-    const now = this.now();
-    const doc: ConsultationDoc = {
-      _id: id,
-      tenant: actor.tenant,
-      state: 'ready_for_pickup',
+    const doc = this.newDoc(id, actor, {
       service_request_id: sr.id!,
       patient_id: patientId,
       encounter_id: encounterId,
       organization_id: input.organization_id ?? organizationOf(sr) ?? actor.clientId ?? null,
       active_key: activeKey,
+      booking: input.booking ? { by: actor.userId, at: this.now() } : null,
+    });
+    return this.insertNew(doc, actor);
+  }
+
+  /**
+   * Rebooking: a follow-up consultation of consultation `id` (in progress or completed) for the same referral and
+   * patient, back in the queue; its Encounter is `partOf` the earlier one. Only the earlier consultation's
+   * practitioner or a supervisor may book it. Idempotent: while a follow-up of `id` is live it is returned
+   * (`created: false`).
+   */
+  async createFollowUp(id: string, actor: Actor): Promise<{ doc: ConsultationDoc; created: boolean }> {
+    const earlier = await this.mustGet(id, actor.tenant);
+    if (earlier.state !== 'in_progress' && earlier.state !== 'completed') {
+      throw new HttpError(409, 'request_conflict', `Cannot book a follow-up of consultation ${id}: its state is ${earlier.state}; only in_progress or completed ones`, {
+        state: earlier.state,
+      });
+    }
+    if (!actor.supervisor) this.mustBeAssigned(earlier, this.practitionerIdOf(actor), 'rebook');
+    const activeKey = `${actor.tenant}|${earlier.service_request_id}|follow-up|${earlier._id}`;
+    const existing = await this.collection.findOne({ active_key: activeKey });
+    if (existing) {
+      await this.afterCreate(existing, actor.userId);
+      return { doc: (await this.collection.findOne({ _id: existing._id })) ?? existing, created: false };
+    }
+    const newId = randomUUID();
+    const doc = this.newDoc(newId, actor, {
+      service_request_id: earlier.service_request_id,
+      patient_id: earlier.patient_id,
+      encounter_id: newId,
+      organization_id: earlier.organization_id,
+      active_key: activeKey,
+      follow_up_of: earlier._id,
+      part_of_encounter_id: earlier.encounter_id,
+    });
+    return this.insertNew(doc, actor);
+  }
+
+  private newDoc(
+    id: string,
+    actor: Actor,
+    fields: Pick<ConsultationDoc, 'service_request_id' | 'patient_id' | 'encounter_id' | 'organization_id' | 'active_key' | 'follow_up_of' | 'part_of_encounter_id'> &
+      Partial<Pick<ConsultationDoc, 'booking'>>,
+  ): ConsultationDoc {
+    const now = this.now();
+    return {
+      _id: id,
+      tenant: actor.tenant,
+      state: 'ready_for_pickup',
+      booking: null,
+      ...fields,
       practitioner_id: null,
       assigned_by: null,
       created_by: actor.userId,
-      booking: input.booking ? { by: actor.userId, at: now } : null,
       created_at: now,
       assigned_at: null,
       starts_at: null,
@@ -250,18 +301,23 @@ export class ConsultationService {
       encounter_synced: false,
       updated_at: now,
     };
+  }
+
+  /** Inserts a new consultation; a concurrent create with the same active_key may win (then that one is returned). */
+  private async insertNew(doc: ConsultationDoc, actor: Actor): Promise<{ doc: ConsultationDoc; created: boolean }> {
+    const id = doc._id;
     try {
       await this.collection.insertOne(doc);
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
       // A concurrent create for the same referral won.
-      const winner = await this.collection.findOne({ active_key: activeKey });
+      const winner = await this.collection.findOne({ active_key: doc.active_key });
       if (!winner) throw err;
       await this.afterCreate(winner, actor.userId);
       return { doc: winner, created: false };
     }
     consultationTransitions.inc({ action: 'create', outcome: 'applied' });
-    log().info({ consultationId: id, serviceRequestId: sr.id }, 'consultation created');
+    log().info({ consultationId: id, serviceRequestId: doc.service_request_id, followUpOf: doc.follow_up_of }, 'consultation created');
     await this.afterCreate(doc, actor.userId);
     return { doc: (await this.collection.findOne({ _id: id })) ?? doc, created: true };
   }
@@ -286,6 +342,13 @@ export class ConsultationService {
   private async afterCreate(doc: ConsultationDoc, by: string): Promise<void> {
     await ensureNoMarketingTag(this.fhir(doc.tenant), doc.patient_id);
     if (!doc.encounter_synced) await this.syncEncounter(doc._id, by);
+    if (!this.deps.billing) return;
+    try {
+      await this.deps.billing.consultationCreated(doc);
+    } catch (err) {
+      log().error({ consultationId: doc._id, err: { message: (err as Error).message } }, 'creating the order line of a consultation failed');
+      throw new HttpError(503, 'service_unavailable', `Consultation ${doc._id} exists but its order line could not be saved; repeat the request (it is idempotent)`);
+    }
   }
 
   // ---- transitions --------------------------------------------------------------------------------------------
@@ -525,6 +588,11 @@ export class ConsultationService {
     }
     consultationTransitions.inc({ action, outcome: 'applied' });
     log().info({ consultationId: id, action, state: doc.state }, 'consultation transition');
+    if (action === 'cancel' && this.deps.billing) {
+      await this.deps.billing.consultationCancelled(doc).catch((err: Error) => {
+        log().error({ consultationId: id, err: { message: err.message } }, 'crediting the order line of a cancelled consultation failed');
+      });
+    }
     return doc;
   }
 
@@ -541,13 +609,34 @@ export class ConsultationService {
     }
   }
 
-  /** Start-up repair: completes changes a stopped engine left half-done and writes missing Encounters. */
+  /**
+   * Start-up repair: completes changes a stopped engine left half-done, writes missing Encounters and tells billing
+   * again of the consultations created in the last BILLING_REPAIR_DAYS (its calls are idempotent: a line or credit a
+   * stopped engine or a failed write left out is added).
+   */
   async repair(limit = 1000): Promise<number> {
     const completed = await this.store.completeStale(limit);
     const cutoff = new Date(this.now().getTime() - STALE_CLAIM_MS);
     const unsynced = await this.collection.find({ encounter_synced: false, created_at: { $lt: cutoff } }, { projection: { _id: 1 } }).limit(limit).toArray();
     for (const d of unsynced) await this.syncEncounter(d._id, 'system');
-    return completed + unsynced.length;
+    return completed + unsynced.length + (await this.repairBilling(limit));
+  }
+
+  private async repairBilling(limit: number): Promise<number> {
+    const billing = this.deps.billing;
+    if (!billing) return 0;
+    const since = new Date(this.now().getTime() - BILLING_REPAIR_DAYS * 86_400_000);
+    let n = 0;
+    for await (const doc of this.collection.find({ created_at: { $gte: since } }).sort({ created_at: -1 }).limit(limit)) {
+      try {
+        await billing.consultationCreated(doc);
+        if (doc.state === 'cancelled') await billing.consultationCancelled(doc);
+        n++;
+      } catch (err) {
+        log().error({ consultationId: doc._id, err: { message: (err as Error).message } }, 'billing repair of a consultation failed');
+      }
+    }
+    return n;
   }
 
   // ---- reads --------------------------------------------------------------------------------------------------

@@ -81,6 +81,9 @@ export interface ConsultationDoc {
   treatment_duration_seconds: number | null;
   result: EncryptedResult | null;
   status_history: StatusHistoryEntry[];
+  /** A follow-up (rebooking): the consultation it follows, and that consultation's Encounter (Encounter.partOf). */
+  follow_up_of?: string | null;
+  part_of_encounter_id?: string | null;
   /** Incremented by every change (see revision-store.ts: one writer per revision). */
   rev: number;
   /** False only between creation and the first Encounter write (changes write the Encounter before the document). */

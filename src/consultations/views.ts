@@ -35,6 +35,7 @@ export function consultationView(doc: ConsultationDoc, opts: ViewOptions): Recor
     ends_at: iso(doc.ends_at),
     cancelled_at: iso(doc.cancelled_at),
     cancel_reason: doc.cancel_reason,
+    follow_up_of: doc.follow_up_of ?? null,
     metrics: {
       waiting_time_seconds: doc.waiting_time_seconds,
       treatment_duration_seconds: doc.treatment_duration_seconds,
@@ -55,6 +56,7 @@ export function consultationView(doc: ConsultationDoc, opts: ViewOptions): Recor
       encounter: `Encounter/${doc.encounter_id}`,
       service_request: `ServiceRequest/${doc.service_request_id}`,
       patient: `Patient/${doc.patient_id}`,
+      ...(doc.part_of_encounter_id ? { part_of: `Encounter/${doc.part_of_encounter_id}` } : {}),
       ...(doc.practitioner_id ? { practitioner: `Practitioner/${doc.practitioner_id}` } : {}),
     },
   };

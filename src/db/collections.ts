@@ -2,6 +2,7 @@
  * Every collection the engine uses, with its indexes, created at start-up by `ensureCollections` (idempotent).
  * Each concern declares its own specs; this list only gathers them.
  */
+import { billingCollectionSpecs } from '../billing/service.js';
 import { consultationCollectionSpecs } from '../consultations/index.js';
 import { dictionaryCollections } from '../dictionaries/store.js';
 import { jobCollections } from '../jobs/job-runner.js';
@@ -14,4 +15,4 @@ import type { CollectionSpec } from './mongo.js';
 import { fhirCollectionSpecs } from '../fhir/collections.js';
 import { operatorAccessCollection } from '../tenancy/request-tenant.js';
 
-export const collectionSpecs: CollectionSpec[] = [...claimCollections, ...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...fhirCollectionSpecs(), operatorAccessCollection];
+export const collectionSpecs: CollectionSpec[] = [...claimCollections, ...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...billingCollectionSpecs, ...fhirCollectionSpecs(), operatorAccessCollection];

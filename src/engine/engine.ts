@@ -17,6 +17,7 @@ import { OperatorAccessLog } from '../tenancy/request-tenant.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
+import { createBillingService } from '../billing/index.js';
 import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
 import { jobDefinitions } from '../jobs/definitions.js';
 import { createIngestServices } from '../messages/services.js';
@@ -75,6 +76,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
   await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.fieldCipher = createFieldCipher(config);
+  ctx.billing = createBillingService(ctx);
   ctx.consultations = createConsultationService(ctx);
   ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: (tenant) => ctx.fhir.forTenant(tenant), tenants: ctx.tenants });
   ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));
@@ -89,6 +91,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.jobs.register([...jobDefinitions, ...(options.extraJobDefinitions ?? [])], ctx);
   await ctx.jobs.start();
   const consultations = await startConsultations(ctx);
+  ctx.billing.start();
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.requestTimeout = 120_000;
@@ -119,7 +122,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
       await ctx.jobs.stop(config.shutdownTimeoutMs);
       // Background work started with the engine finishes before the database goes away (bounded like the rest).
       await Promise.race([
-        Promise.all([consultations.repair, ctx.ingest.messages.stopSweeper(), ctx.ingest.recovery.stop()]),
+        Promise.all([consultations.repair, ctx.billing.stop(), ctx.ingest.messages.stopSweeper(), ctx.ingest.recovery.stop()]),
         new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref()),
       ]);
       await ctx.ingest.henvisning.close();

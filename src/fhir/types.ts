@@ -344,6 +344,49 @@ const TYPES: ResourceTypeDef[] = [
       patientAlias('entity'),
     ],
   },
+  {
+    type: 'Account',
+    writable: false,
+    personal: false,
+    params: [id(), status(), str('name', ['name'], 'Human-readable label'), date('period', ['servicePeriod'], 'Transaction window')],
+  },
+  {
+    type: 'Coverage',
+    writable: false,
+    personal: true,
+    params: [
+      id(),
+      status(),
+      ref('beneficiary', ['beneficiary'], ['Patient'], 'Covered party'),
+      patientAlias('beneficiary'),
+      ref('payor', ['payor'], ['Organization', 'Patient', 'RelatedPerson'], 'The party who pays'),
+    ],
+  },
+  {
+    type: 'ChargeItem',
+    writable: false,
+    personal: true,
+    params: [
+      id(),
+      token('code', ['code'], 'A code that identifies the charge item'),
+      ref('subject', ['subject'], ['Patient', 'Group'], 'Individual service was done for/to'),
+      patientAlias('subject'),
+      ref('context', ['context'], ['Encounter', 'EpisodeOfCare'], 'Encounter / episode associated with the event'),
+      ref('account', ['account'], ['Account'], 'Account to place this charge'),
+      date('entered-date', ['enteredDate'], 'Date the charge item was entered'),
+    ],
+  },
+  {
+    type: 'Invoice',
+    writable: false,
+    personal: false,
+    params: [
+      id(),
+      status(),
+      ref('recipient', ['recipient'], ['Organization', 'Patient', 'RelatedPerson'], 'Recipient of this invoice'),
+      date('date', ['date'], 'Invoice date / posting date'),
+    ],
+  },
   // CodeSystem and ValueSet are served by the dictionaries (src/dictionaries/fhir-terminology.ts, an extension).
   {
     type: 'ConceptMap',

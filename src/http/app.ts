@@ -16,6 +16,7 @@ import { agendashRouter } from '../admin/agendash.js';
 import { supervisorPageRouter } from '../admin/supervisor-page.js';
 import { openApiRouter } from '../openapi/routes.js';
 import { jobsRouter } from '../jobs/routes.js';
+import { billingRouter } from '../billing/routes.js';
 import { consultationsRouter } from '../consultations/routes.js';
 import { registriesRouter } from '../registries/routes.js';
 import { carePlansRouter } from '../careplans/routes.js';
@@ -66,6 +67,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(jobsRouter(ctx));
   app.use(messagesRouter(ctx));
   app.use(consultationsRouter(ctx));
+  app.use(billingRouter(ctx));
   app.use(registriesRouter(ctx));
   app.use(carePlansRouter(ctx));
   app.use(notFoundHandler);

@@ -1,4 +1,5 @@
 import type { Authenticator } from '../auth/middleware.js';
+import type { BillingService } from '../billing/service.js';
 import type { ConsultationService } from '../consultations/service.js';
 import type { FieldCipher } from '../crypto/field-cipher.js';
 import type { Config } from '../config/config.js';
@@ -38,6 +39,8 @@ export interface AppContext {
   fieldCipher: FieldCipher;
   /** Consultations: queue, lifecycle, encrypted results (src/consultations). */
   consultations: ConsultationService;
+  /** Insurer deals priced into orders and lines, their FHIR form and the order views (src/billing). */
+  billing: BillingService;
   /** Referral ingestion: message store, mappings, henvisning/Pridok processors, replay (src/messages). */
   ingest: IngestServices;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */

@@ -6,13 +6,14 @@ import { operationsOpenApi } from '../http/openapi.js';
 import { jobsOpenApi } from '../jobs/openapi.js';
 import { carePlansOpenApi } from '../careplans/openapi.js';
 import { registriesOpenApi } from '../registries/openapi.js';
+import { billingOpenApi } from '../billing/openapi.js';
 import { consultationsOpenApi } from '../consultations/openapi.js';
 import { liveQueueOpenApi } from '../consultations/live-queue-openapi.js';
 import { dictionariesOpenApi } from '../dictionaries/openapi.js';
 import { ingestOpenApi } from '../messages/openapi.js';
 import type { OpenApiFragment } from './fragment.js';
 
-export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, liveQueueOpenApi, dictionariesOpenApi, ingestOpenApi, registriesOpenApi, carePlansOpenApi];
+export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, liveQueueOpenApi, billingOpenApi, dictionariesOpenApi, ingestOpenApi, registriesOpenApi, carePlansOpenApi];
 
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};

@@ -81,6 +81,13 @@ export const registryDefinitions: RegistryDefinition[] = [
     [{ key: { patient_id: 1, granted_to: 1 }, name: 'patient_granted_to' }],
     { patient_id: 'patient_id', granted_to: 'granted_to' },
   ),
+  def(
+    'deals',
+    'Insurer deals of a legal entity (tenant): service, unit price, currency, discount rules, validity',
+    s.dealSchema,
+    [{ key: { tenant: 1, insurer_organization_id: 1 }, name: 'tenant_insurer' }],
+    { tenant: 'tenant', insurer_organization_id: 'insurer_organization_id' },
+  ),
 ];
 
 export const registryByName = new Map(registryDefinitions.map((d) => [d.name, d]));

@@ -3,6 +3,8 @@
  * (NOTES §3, §8; apiary data structures; json-schemas-analog/*), reduced to what the engine uses plus common
  * descriptive fields. Unknown properties are rejected so that typos in loaded data are caught.
  */
+import { AMOUNT_PATTERN, CURRENCIES, PERCENT_PATTERN } from '../billing/money.js';
+
 const id = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' } as const;
 const code = { type: 'string', minLength: 1, maxLength: 100 } as const;
 const text = { type: 'string', maxLength: 1000 } as const;
@@ -241,4 +243,48 @@ export const approvalSchema = record(
     expires_at: dateTime,
   },
   ['patient_id', 'granted_to', 'granted_resources', 'access_level', 'status'],
+);
+
+const amount = { type: 'string', pattern: AMOUNT_PATTERN, description: 'Decimal amount with at most two decimals, e.g. "450.00"' } as const;
+
+/**
+ * Insurer deals (per tenant): what the legal entity `tenant` charges the insurer organization for a service. A new
+ * price from a date is a new deal record with a later `valid_from` (the newest valid deal wins); order lines keep the
+ * terms they were priced with.
+ */
+export const dealSchema = record(
+  {
+    tenant: id,
+    insurer_organization_id: { type: 'string', pattern: '^[A-Za-z0-9\\-.]{1,64}$', description: 'FHIR Organization id of the insurer (the referral partner)' },
+    insurer_name: text,
+    name: text,
+    service: {
+      type: 'object',
+      properties: { code, display: text },
+      required: ['code'],
+      additionalProperties: false,
+    },
+    unit_price: amount,
+    currency: { enum: [...CURRENCIES] },
+    discount_rules: {
+      type: 'array',
+      maxItems: 10,
+      items: {
+        type: 'object',
+        properties: {
+          applies_to: { enum: ['consultation', 'follow_up', 'any'] },
+          percent: { type: 'string', pattern: PERCENT_PATTERN, description: 'Percentage of the unit price, at most two decimals' },
+          amount,
+        },
+        required: ['applies_to'],
+        oneOf: [{ required: ['percent'] }, { required: ['amount'] }],
+        additionalProperties: false,
+      },
+    },
+    follow_up_covered: { type: 'boolean' },
+    policy_number: { type: 'string', minLength: 1, maxLength: 64 },
+    valid_from: date,
+    valid_to: date,
+  },
+  ['tenant', 'insurer_organization_id', 'service', 'unit_price', 'currency', 'valid_from'],
 );

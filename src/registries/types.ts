@@ -139,6 +139,30 @@ export interface Approval {
   expires_at?: string;
 }
 
+export interface DiscountRule {
+  applies_to: 'consultation' | 'follow_up' | 'any';
+  percent?: string;
+  amount?: string;
+}
+
+export interface Deal {
+  id: string;
+  /** The legal entity (token client_id) the deal belongs to. */
+  tenant: string;
+  insurer_organization_id: string;
+  insurer_name?: string;
+  name?: string;
+  service: { code: string; display?: string };
+  unit_price: string;
+  currency: 'NOK' | 'SEK' | 'DKK' | 'EUR' | 'USD' | 'GBP';
+  discount_rules?: DiscountRule[];
+  follow_up_covered?: boolean;
+  policy_number?: string;
+  valid_from: string;
+  /** Last day the deal applies (inclusive); none: open-ended. */
+  valid_to?: string;
+}
+
 export interface RegistryRecordMap {
   legal_entities: LegalEntity;
   parties: Party;
@@ -155,6 +179,7 @@ export interface RegistryRecordMap {
   observations: PatientEvent;
   diagnostic_reports: PatientEvent;
   approvals: Approval;
+  deals: Deal;
 }
 
 export type RegistryName = keyof RegistryRecordMap;

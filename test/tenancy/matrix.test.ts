@@ -37,6 +37,10 @@ interface Ctx {
     patientId: string;
     serviceRequestId: string;
     consultationId: string;
+    /** A's completed consultation (rebooking). */
+    completedId: string;
+    /** The insurer order holding A's consultation. */
+    orderId: string;
     reportId: string;
     jobId: string;
     observationId: string;
@@ -170,6 +174,11 @@ export const API_ROWS: Record<string, Row> = {
       },
     },
   },
+  'POST /api/consultations/{id}/rebook': {
+    tenant: statuses('POST', (c) => `/api/consultations/${c.a.completedId}/rebook`, 'consultations:write consultations:supervise', [200, 201], [404]),
+  },
+  'GET /api/billing/orders': { tenant: list(() => '/api/billing/orders?page_size=100', 'billing:read', (c) => c.a.orderId, dataIds) },
+  'GET /api/billing/orders/{id}': { tenant: statuses('GET', (c) => `/api/billing/orders/${c.a.orderId}`, 'billing:read', [200], [404]) },
   'GET /api/consultations/metrics': {
     tenant: {
       async run(c) {
@@ -457,10 +466,16 @@ describe('tenant matrix: every API route and FHIR interaction, legal entities A 
     const msg = await call('GET', `/api/messages/${rec.messageId}`, await tok(A, 'messages:read'));
     const refs = (msg.body.data.fhir as { reference: string }[]).map((f) => f.reference);
     const patientId = refs.find((r) => r.startsWith('Patient/'))!.split('/')[1];
+    // A's deal with the insurer org-matrix: A's consultations get order lines.
+    const dealBody = { tenant: A, insurer_organization_id: 'org-matrix', service: { code: 'consultation' }, unit_price: '100.00', currency: 'NOK', valid_from: '2020-01-01' };
+    const dealRes = await call('PUT', '/api/registries/deals/deal-matrix', await tok(A, 'registries:write'), dealBody);
+    expect(dealRes.status, dealRes.text).to.equal(201);
     const { serviceRequestId } = await makeReferral(e, 'org-matrix');
     const created = await call('POST', '/api/consultations', await tok(A, 'consultations:write'), { service_request_id: serviceRequestId });
     expect(created.status, created.text).to.equal(201);
     const consultationId = created.body.data.id as string;
+    const orders = await call('GET', `/api/billing/orders?consultation_id=${consultationId}`, await tok(A, 'billing:read'));
+    const orderId = orders.body.data[0].id as string;
     // A completed consultation of A's, so that A's report has a row.
     const done = await makeReferral(e, 'org-matrix');
     const c2 = (await call('POST', '/api/consultations', await tok(A, 'consultations:write'), { service_request_id: done.serviceRequestId })).body.data.id;
@@ -484,7 +499,7 @@ describe('tenant matrix: every API route and FHIR interaction, legal entities A 
       e,
       tok,
       call,
-      a: { messageId: rec.messageId, patientId, serviceRequestId, consultationId, reportId: report.body.data.id, jobId, observationId: '' },
+      a: { messageId: rec.messageId, patientId, serviceRequestId, consultationId, completedId: c2, orderId, reportId: report.body.data.id, jobId, observationId: '' },
       wA,
       wB,
       activityId: content.id,
