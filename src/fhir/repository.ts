@@ -1,10 +1,13 @@
 /**
  * The FHIR repository: the one place FHIR resources are stored (ctx.fhir). Versioned, validated, searchable.
  *
- * Storage (see README "FHIR API"), every key prefixed by the tenant that owns the resource:
- *   fhir_<Type>        current version per resource: {_id: "<tenant>|<id>", v, lu, deleted?, j: resource as JSON text}
- *   fhir_history       every version: {_id: "<tenant>|<Type>/<id>/<v>", t, id, v, lu, deleted?, j}
+ * Storage (docs/storage.md), every key prefixed by the tenant that owns the resource:
+ *   fhir_<Type>        current version per resource: {_id: "<tenant>|<id>", v, lu, deleted?, resource}
+ *   fhir_history       every version: {_id: "<tenant>|<Type>/<id>/<v>", t, id, v, lu, deleted?, resource}
  *   fhir_search_index  posting lists: {_id: "<tenant>|<Type>|<param>|<value>#<slot>", r: [ids]} (postings.ts)
+ * `resource` is the FHIR resource as a BSON sub-document (queryable with MongoDB's own tools). Documents written
+ * before that hold it as JSON text in `j` instead; both are read, and a current document gets the `resource` form
+ * with its next version.
  *
  * Tenancy by construction: a `FhirRepository` is bound to one tenant (`FhirStorage.forTenant`) and can only form keys
  * of that tenant, so another tenant's resource is simply not found (404), in reads, searches, includes and history
@@ -41,11 +44,7 @@ import { assertValid } from './validation.js';
 import { isDuplicateKey } from '../db/mongo.js';
 import { assertTenantId, TENANT_TAG_SYSTEM } from '../tenancy/tenant.js';
 
-/**
- * A version as used in memory: the resource and (for matching) its search keys.
- * Stored as `StoredDoc`, with the resource as JSON text: the database never looks inside a resource (every access
- * is by `_id`), and an opaque string is several times cheaper for FerretDB to store and decode than a nested document.
- */
+/** A version as used in memory: the resource and (for matching) its search keys. Stored as `StoredDoc`. */
 export interface CurrentDoc extends Partial<SearchKeys> {
   _id: string;
   v: number;
@@ -59,7 +58,9 @@ export interface StoredDoc {
   v: number;
   lu: number;
   deleted?: true;
-  /** The resource, JSON. */
+  /** The resource, as a sub-document. */
+  resource?: Resource;
+  /** The resource as JSON text: documents written before `resource` (read only). */
   j?: string;
 }
 
@@ -77,9 +78,10 @@ function idOfKey(key: string): string {
 function decode(d: StoredDoc, keys = false): CurrentDoc {
   const out: CurrentDoc = { _id: idOfKey(d._id), v: d.v, lu: d.lu };
   if (d.deleted) out.deleted = true;
-  if (d.j !== undefined) {
-    out.r = JSON.parse(d.j) as Resource;
-    if (keys) Object.assign(out, searchKeys(out.r));
+  const r = d.resource ?? (d.j !== undefined ? (JSON.parse(d.j) as Resource) : undefined);
+  if (r) {
+    out.r = r;
+    if (keys) Object.assign(out, searchKeys(r));
   }
   return out;
 }
@@ -87,9 +89,15 @@ function decode(d: StoredDoc, keys = false): CurrentDoc {
 function encode(key: string, d: { v: number; lu: number; deleted?: true; r?: Resource }): StoredDoc {
   const out: StoredDoc = { _id: key, v: d.v, lu: d.lu };
   if (d.deleted) out.deleted = true;
-  if (d.r) out.j = JSON.stringify(d.r);
+  if (d.r) out.resource = d.r;
   return out;
 }
+
+/**
+ * Collections of stored resources: a property whose value is `undefined` is left out of the document, as JSON text
+ * leaves it out (the driver would otherwise store it as null, which FHIR forbids).
+ */
+const RESOURCE_COLLECTION = { ignoreUndefined: true } as const;
 
 export interface HistoryEntry<T extends Resource = Resource> {
   versionId: string;
@@ -172,7 +180,7 @@ export class FhirStorage {
     readonly db: Db,
     readonly options: RepositoryOptions = {},
   ) {
-    this.history$ = db.collection<HistoryDoc>(HISTORY_COLLECTION);
+    this.history$ = db.collection<HistoryDoc>(HISTORY_COLLECTION, RESOURCE_COLLECTION);
     this.postings = new PostingIndex(db.collection<PostingDoc>(SEARCH_INDEX_COLLECTION));
     this.now = options.now ?? Date.now;
     this.audit = new AuditLog((tenant) => this.forTenant(tenant));
@@ -197,7 +205,7 @@ export class FhirStorage {
 
   current(type: string): Collection<StoredDoc> {
     if (!typeDef(type)) throw notSupported(`Resource type ${type} is not supported`);
-    return this.db.collection<StoredDoc>(currentCollectionName(type));
+    return this.db.collection<StoredDoc>(currentCollectionName(type), RESOURCE_COLLECTION);
   }
 
   /** Writes queued AuditEvents (call before closing the database). */
@@ -407,9 +415,8 @@ export class FhirRepository {
         this.postings.append(new Map(postingKeys(type, keys).map((k) => [this.pk(k), [id]]))),
       ]);
       if (cur) throw conflict(`Resource ${type}/${id} already exists`);
-      const j = JSON.stringify(resource);
       try {
-        await this.historyInserts.insert({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j });
+        await this.historyInserts.insert({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, resource });
       } catch (err) {
         if (isDuplicateKey(err)) throw conflict(`Resource ${type}/${id} already exists`);
         throw err;
@@ -418,7 +425,7 @@ export class FhirRepository {
       // from our history entry, or a writer of version 2 on top of ours, which converges itself) wrote a version at
       // least as new as ours, so there is nothing to check afterwards.
       try {
-        await this.currentInsert(type, { _id: this.key(id), v: 1, lu, j });
+        await this.currentInsert(type, { _id: this.key(id), v: 1, lu, resource });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
       }
@@ -456,7 +463,7 @@ export class FhirRepository {
         await this.postings.append(add);
       }
       const h: HistoryDoc = { _id: this.hid(type, id, v), t: type, id, v, lu };
-      if (resource) h.j = JSON.stringify(resource);
+      if (resource) h.resource = resource;
       else h.deleted = true;
       try {
         await this.historyInserts.insert(h);
@@ -516,11 +523,10 @@ export class FhirRepository {
       const r = withTenantTag({ ...r0, id, meta: { ...(r0.meta ?? {}), versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource, this.tenant);
       if (opts.validate !== false) assertValid(r);
       const keys = searchKeys(r);
-      const j = JSON.stringify(r);
       let list = byType.get(type);
       if (!list) byType.set(type, (list = []));
-      list.push({ _id: this.key(id), v: 1, lu, j });
-      if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j });
+      list.push({ _id: this.key(id), v: 1, lu, resource: r });
+      if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, resource: r });
       for (const k of postingKeys(type, keys)) {
         let ids = postings.get(this.pk(k));
         if (!ids) postings.set(this.pk(k), (ids = []));
