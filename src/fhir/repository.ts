@@ -277,19 +277,24 @@ export class FhirRepository {
 
   // ---------------------------------------------------------------- reads
 
-  /** The stored current document (tombstones included), after repairing a lagging current version. */
-  async readStored(type: string, id: string): Promise<CurrentDoc | undefined> {
+  /**
+   * The stored current document (tombstones included), after repairing a lagging current version. `repair: false`
+   * skips the repair's history lookup when there is no current document: for a caller that creates the resource when
+   * it is absent, whose create then fails (409) if a writer stopped after its history insert, and reads again with
+   * repair.
+   */
+  async readStored(type: string, id: string, opts: { repair?: boolean } = {}): Promise<CurrentDoc | undefined> {
     this.checkId(type, id);
     const cur = await this.findCurrent(type, id);
-    if (cur) return cur;
+    if (cur || opts.repair === false) return cur;
     // A writer may have stopped between its history insert and the current write: repair.
     const first = await this.findHistory(type, id, 1);
     if (!first) return undefined;
     return this.converge(type, id, first);
   }
 
-  async read<T extends Resource>(type: string, id: string): Promise<T> {
-    const doc = await this.readStored(type, id);
+  async read<T extends Resource>(type: string, id: string, opts: { repair?: boolean } = {}): Promise<T> {
+    const doc = await this.readStored(type, id, opts);
     if (!doc) throw notFound(type, id);
     if (doc.deleted) throw gone(type, id);
     return doc.r as T;
@@ -356,18 +361,13 @@ export class FhirRepository {
 
   // ---------------------------------------------------------------- writes
 
-  /**
-   * Creates version 1. `knownAbsent`: the caller has just read this id and found nothing (`read` → 404), so the
-   * existence check for current documents without history (bulk-loaded ones) is skipped; the unique history insert
-   * still decides between concurrent creators.
-   */
-  async create<T extends Resource>(resource: T, opts: { id?: string; knownAbsent?: boolean } = {}): Promise<T> {
+  /** Creates version 1 (409 when the id exists); the unique history insert decides between concurrent creators. */
+  async create<T extends Resource>(resource: T, opts: { id?: string } = {}): Promise<T> {
     const type = resource?.resourceType;
     if (!type || !typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${String(type)} is not supported`);
     const id = opts.id ?? randomUUID();
     this.checkId(type, id);
-    // A generated id (a random UUID) cannot exist yet: no existence check.
-    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true, newId: opts.id === undefined || opts.knownAbsent === true });
+    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true });
     return doc.r as T;
   }
 
@@ -390,7 +390,7 @@ export class FhirRepository {
     type: string,
     id: string,
     build: () => Resource | undefined,
-    opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean; newId?: boolean },
+    opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean },
   ): Promise<CurrentDoc> {
     let prepared: Resource | undefined;
     if (!opts.isDelete) {
@@ -404,17 +404,12 @@ export class FhirRepository {
       }
     }
     if (opts.mustNotExist && prepared) {
-      // Create: version 1 or nothing. The existence check (for current documents without history: bulk-loaded
-      // ones) and the index keys go in parallel (keys of a refused create are harmless: every candidate is
-      // re-checked), then the unique history insert decides.
+      // Create: version 1 or nothing, without reading first. The index keys go first (keys of a refused create are
+      // harmless: every candidate is re-checked), then the unique history insert decides.
       const lu = this.now();
       const resource = { ...prepared, meta: { ...prepared.meta, versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource;
       const keys = searchKeys(resource);
-      const [cur] = await Promise.all([
-        opts.newId ? undefined : this.findCurrent(type, id),
-        this.postings.append(new Map(postingKeys(type, keys).map((k) => [this.pk(k), [id]]))),
-      ]);
-      if (cur) throw conflict(`Resource ${type}/${id} already exists`);
+      await this.postings.append(new Map(postingKeys(type, keys).map((k) => [this.pk(k), [id]])));
       try {
         await this.historyInserts.insert({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, resource });
       } catch (err) {
@@ -423,11 +418,17 @@ export class FhirRepository {
       }
       // The current document is inserted, not replaced: when it already exists, whoever wrote it (a reader repairing
       // from our history entry, or a writer of version 2 on top of ours, which converges itself) wrote a version at
-      // least as new as ours, so there is nothing to check afterwards.
+      // least as new as ours. The one exception is a version 1 without history (bulkLoad without history) at this
+      // id: then the resource existed before, and our history entry is taken back.
       try {
         await this.currentInsert(type, { _id: this.key(id), v: 1, lu, resource });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
+        const cur = await this.findCurrent(type, id);
+        if (cur?.v === 1 && cur.lu !== lu) {
+          await this.history$.deleteOne({ _id: this.hid(type, id, 1), lu });
+          throw conflict(`Resource ${type}/${id} already exists`);
+        }
       }
       return { _id: id, v: 1, lu, r: resource, ...keys };
     }
@@ -593,15 +594,20 @@ export class FhirRepository {
     from: Cursor,
     want: number,
     budget: number,
+    /** Stop as soon as `want` matches are found (no cursor for a next page is needed). */
+    stopAtWant = false,
   ): Promise<{ matches: CurrentDoc[]; next?: Cursor; end: boolean; examined: number }> {
     const plan = planScan(ps);
     const matches: CurrentDoc[] = [];
     const seen = new Set<string>();
     let examined = 0;
     let pos: Cursor = { ...from };
+    // One match wanted and nothing after it (searchOne): the first slot alone usually answers (found, or no list).
+    let slotsPerRead = stopAtWant && want === 1 ? 1 : 8;
     while (pos.k < plan.keys.length) {
       const key = plan.keys[pos.k];
-      const { slots, end } = await this.postings.read(this.pk(key), pos.s, 8);
+      const { slots, end } = await this.postings.read(this.pk(key), pos.s, slotsPerRead);
+      slotsPerRead = 8;
       for (const slot of slots) {
         const startO = slot.slot === pos.s ? pos.o : 0;
         const ids = slot.ids.slice(startO);
@@ -617,6 +623,7 @@ export class FhirRepository {
           seen.add(d._id);
           matches.push(d);
         }
+        if (stopAtWant && matches.length >= want) return { matches, end: false, examined };
       }
       if (end) pos = { k: pos.k + 1, s: 0, o: 0, n: 0 };
       else {
@@ -740,9 +747,16 @@ export class FhirRepository {
     return { resources, total, ...(included.length > 0 ? { included } : {}) };
   }
 
+  /** The first match of a search, if any. */
   async searchOne<T extends Resource>(type: string, params: Record<string, string | string[]>): Promise<T | undefined> {
-    const { resources } = await this.search<T>(type, { ...params, _count: '1' });
-    return resources[0];
+    const ps = this.parse(type, { ...params, _count: '1' });
+    if (ps.unknown.length > 0 || ps.summaryCount || ps.ids || ps.sort.length > 0 || ps.cursor || ps.offset > 0 || ps.conditions.some((c) => c.values.length === 0)) {
+      const { resources } = await this.search<T>(type, { ...params, _count: '1' });
+      return resources[0];
+    }
+    const r = await this.scan(ps, { k: 0, s: 0, o: 0, n: 0 }, 1, SCAN_BUDGET, true);
+    if (r.matches.length > 0 || r.end) return r.matches[0]?.r as T | undefined;
+    return (await this.search<T>(type, { ...params, _count: '1' })).resources[0]; // past one page's scan budget
   }
 
   /**
@@ -782,7 +796,7 @@ export class FhirRepository {
             await releaseClaim(this.db, held);
             return { resource: again, created: false };
           }
-          const created = await this.create({ ...resource, id } as T, { id, knownAbsent: true });
+          const created = await this.create({ ...resource, id } as T, { id });
           setTimeout(() => void releaseClaim(this.db, held).catch(() => undefined), INE_HOLD_MS).unref();
           return { resource: created, created: true };
         } catch (err) {
