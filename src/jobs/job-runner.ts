@@ -148,7 +148,8 @@ export class JobRunner {
     await this.agenda.stop();
   }
 
-  async enqueue(name: string, data: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; existing: boolean }> {
+  /** Writes a job (or, for a request hash with a pending job, finds that job); `job` is its document as written or read. */
+  async enqueue(name: string, data: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; existing: boolean; job: JobDocument }> {
     if (!this.definitions.has(name)) throw new Error(`Unknown job ${name}`);
     const id = new ObjectId();
     if (opts.hash) {
@@ -164,7 +165,7 @@ export class JobRunner {
         if (!holder) continue;
         const held = await this.jobs.findOne({ _id: holder.job_id });
         if (held && (held.status === 'pending' || held.status === 'processing')) {
-          return { id: held._id.toHexString(), existing: true };
+          return { id: held._id.toHexString(), existing: true, job: held };
         }
         // The holder finished: exactly one request takes the hash over (a claim, since a conditional update is not
         // atomic on FerretDB); the others wait for the new holder and get its job.
@@ -192,7 +193,7 @@ export class JobRunner {
     };
     await this.jobs.insertOne(doc);
     await this.schedule(doc);
-    return { id: id.toHexString(), existing: false };
+    return { id: id.toHexString(), existing: false, job: doc };
   }
 
   /**

@@ -163,7 +163,9 @@ describe('jobs: runner and API', function () {
   it('an identical request while its job is pending gets the same job', async () => {
     const first = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
     const second = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
-    expect(second).to.deep.equal({ id: first.id, existing: true });
+    expect({ id: second.id, existing: second.existing }).to.deep.equal({ id: first.id, existing: true });
+    expect(second.job._id.toHexString()).to.equal(first.id);
+    expect(['pending', 'processing']).to.include(second.job.status);
     const pending = await get(first.id, adminToken);
     const body = ((await pending.json()) as any);
     expect(body.data).to.deep.equal({ eta: body.data.eta, status: 'pending', links: [{ entity: 'job', href: `/api/jobs/${first.id}` }] });
