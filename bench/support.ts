@@ -35,6 +35,20 @@ export function benchDatabase(): Promise<EmbeddedDatabase> {
   return db;
 }
 
+/**
+ * CPU seconds used so far by the embedded database server the bench started (from /proc; undefined for an external
+ * database or where /proc is missing).
+ */
+export function databaseCpuSeconds(): number | undefined {
+  try {
+    const { pid } = JSON.parse(fs.readFileSync(path.join(tmp, 'db', 'server.json'), 'utf8')) as { pid: number };
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return undefined;
+  }
+}
+
 export async function closeBench(): Promise<void> {
   if (db) await (await db).stop();
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -74,7 +74,7 @@ async function buildActivity(f: ActivityFacts, sha256: string, now: Date): Promi
 export const createActivityJob: JobDefinition<CreateActivityJobData> = {
   name: CREATE_ACTIVITY_JOB,
   description: 'Create a care plan activity from signed content (verify CMS, check the rules, store, activate the care plan)',
-  options: { concurrency: 8, maxAttempts: MAX_ATTEMPTS, backoffMs: 500 },
+  options: { concurrency: 8, maxAttempts: MAX_ATTEMPTS, backoffMs: 500, runAtOnce: true },
   create(ctx: AppContext) {
     return async (data, job): Promise<JobOutcome> => {
       const fault = ctx.config.carePlans.fault as FaultInjection | undefined;

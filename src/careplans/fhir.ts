@@ -40,7 +40,7 @@ export const CARE_PLAN_EXTENSIONS = {
 
 /** The FHIR operations used here (ctx.fhir, src/fhir/repository.ts). */
 export interface FhirPort {
-  create<T extends Resource>(resource: T, opts?: { id?: string; knownAbsent?: boolean }): Promise<T>;
+  create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
   read<T extends Resource>(type: string, id: string): Promise<T>;
   update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
 }
@@ -338,9 +338,8 @@ export async function ensureProvenance(ctx: AppContext, plan: Pick<CarePlanDoc, 
   const fhir = fhirOf(ctx, plan);
   const resource = activityProvenance(s);
   try {
-    // knownAbsent: this id (derived from the activity) is only ever written by this create, which always writes
-    // history version 1, so the unique history insert alone tells a retry (409) from the first run.
-    await fhir.create(resource, { id: resource.id, knownAbsent: true });
+    // The unique history insert of version 1 tells a retry (409) from the first run.
+    await fhir.create(resource, { id: resource.id });
   } catch (err) {
     if (fhirStatus(err) !== 409) throw err;
   }

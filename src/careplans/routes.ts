@@ -193,9 +193,8 @@ export function carePlansRouter(ctx: AppContext): Router {
       client_id: clientId!,
       signed_data: (req.body as { signed_data: string }).signed_data,
     };
-    const { id, existing } = await ctx.jobs.enqueue(CREATE_ACTIVITY_JOB, data, { hash: requestHash(data), owner: { userId, clientId } });
-    const job = await ctx.jobs.get(id);
-    const view = clientJobView(job!);
+    const { id, existing, job } = await ctx.jobs.enqueue(CREATE_ACTIVITY_JOB, data, { hash: requestHash(data), owner: { userId, clientId } });
+    const view = clientJobView(job);
     if (existing) {
       // NOTES §2a.9: an identical request while its job is pending gets that job's details (200).
       return sendData(req, res, 200, view.data);

@@ -36,8 +36,13 @@ const BATCH = 500;
 /** No tenant: the field missing or null (`{field: null}` matches both). */
 const NO_TENANT = { tenant: null } as never;
 
+interface TaggedResource {
+  meta?: { tag?: { system?: string; code?: string }[] };
+}
+
 interface StoredFhir {
   _id: string;
+  resource?: TaggedResource;
   j?: string;
   [k: string]: unknown;
 }
@@ -52,12 +57,13 @@ function legacyPostingKey(id: string): boolean {
   return RESOURCE_TYPES.has(first) && !RESOURCE_TYPES.has(second ?? '');
 }
 
-function tagged(j: string | undefined, tenant: string): string | undefined {
-  if (j === undefined) return undefined;
-  const r = JSON.parse(j) as { meta?: { tag?: { system?: string; code?: string }[] } };
+/** The resource with the tenant tag, in the form it was stored (a sub-document, or JSON text in older documents). */
+function tagged(d: StoredFhir, tenant: string): Pick<StoredFhir, 'resource' | 'j'> {
+  const r = d.resource ?? (d.j !== undefined ? (JSON.parse(d.j) as TaggedResource) : undefined);
+  if (!r) return {};
   const tags = (r.meta?.tag ?? []).filter((t) => t.system !== TENANT_TAG_SYSTEM);
-  r.meta = { ...(r.meta ?? {}), tag: [...tags, { system: TENANT_TAG_SYSTEM, code: tenant }] };
-  return JSON.stringify(r);
+  const out = { ...r, meta: { ...(r.meta ?? {}), tag: [...tags, { system: TENANT_TAG_SYSTEM, code: tenant }] } };
+  return d.resource ? { resource: out } : { j: JSON.stringify(out) };
 }
 
 export async function assignTenant(db: Db, tenant: string, opts: AssignOptions = {}): Promise<AssignCounts> {
@@ -121,9 +127,7 @@ export async function assignTenant(db: Db, tenant: string, opts: AssignOptions =
         if (!legacyFhirKey(d._id)) continue;
         counts[what]++;
         if (dry) continue;
-        const copy: StoredFhir = { ...d, _id: prefixOf(d) };
-        const j = tagged(d.j, tenant);
-        if (j !== undefined) copy.j = j;
+        const copy: StoredFhir = { ...d, _id: prefixOf(d), ...tagged(d, tenant) };
         try {
           await col.insertOne(copy);
         } catch (err) {

@@ -1,10 +1,13 @@
 /**
  * The FHIR repository: the one place FHIR resources are stored (ctx.fhir). Versioned, validated, searchable.
  *
- * Storage (see README "FHIR API"), every key prefixed by the tenant that owns the resource:
- *   fhir_<Type>        current version per resource: {_id: "<tenant>|<id>", v, lu, deleted?, j: resource as JSON text}
- *   fhir_history       every version: {_id: "<tenant>|<Type>/<id>/<v>", t, id, v, lu, deleted?, j}
+ * Storage (docs/storage.md), every key prefixed by the tenant that owns the resource:
+ *   fhir_<Type>        current version per resource: {_id: "<tenant>|<id>", v, lu, deleted?, resource}
+ *   fhir_history       every version: {_id: "<tenant>|<Type>/<id>/<v>", t, id, v, lu, deleted?, resource}
  *   fhir_search_index  posting lists: {_id: "<tenant>|<Type>|<param>|<value>#<slot>", r: [ids]} (postings.ts)
+ * `resource` is the FHIR resource as a BSON sub-document (queryable with MongoDB's own tools). Documents written
+ * before that hold it as JSON text in `j` instead; both are read, and a current document gets the `resource` form
+ * with its next version.
  *
  * Tenancy by construction: a `FhirRepository` is bound to one tenant (`FhirStorage.forTenant`) and can only form keys
  * of that tenant, so another tenant's resource is simply not found (404), in reads, searches, includes and history
@@ -41,11 +44,7 @@ import { assertValid } from './validation.js';
 import { isDuplicateKey } from '../db/mongo.js';
 import { assertTenantId, TENANT_TAG_SYSTEM } from '../tenancy/tenant.js';
 
-/**
- * A version as used in memory: the resource and (for matching) its search keys.
- * Stored as `StoredDoc`, with the resource as JSON text: the database never looks inside a resource (every access
- * is by `_id`), and an opaque string is several times cheaper for FerretDB to store and decode than a nested document.
- */
+/** A version as used in memory: the resource and (for matching) its search keys. Stored as `StoredDoc`. */
 export interface CurrentDoc extends Partial<SearchKeys> {
   _id: string;
   v: number;
@@ -59,7 +58,9 @@ export interface StoredDoc {
   v: number;
   lu: number;
   deleted?: true;
-  /** The resource, JSON. */
+  /** The resource, as a sub-document. */
+  resource?: Resource;
+  /** The resource as JSON text: documents written before `resource` (read only). */
   j?: string;
 }
 
@@ -77,9 +78,10 @@ function idOfKey(key: string): string {
 function decode(d: StoredDoc, keys = false): CurrentDoc {
   const out: CurrentDoc = { _id: idOfKey(d._id), v: d.v, lu: d.lu };
   if (d.deleted) out.deleted = true;
-  if (d.j !== undefined) {
-    out.r = JSON.parse(d.j) as Resource;
-    if (keys) Object.assign(out, searchKeys(out.r));
+  const r = d.resource ?? (d.j !== undefined ? (JSON.parse(d.j) as Resource) : undefined);
+  if (r) {
+    out.r = r;
+    if (keys) Object.assign(out, searchKeys(r));
   }
   return out;
 }
@@ -87,9 +89,15 @@ function decode(d: StoredDoc, keys = false): CurrentDoc {
 function encode(key: string, d: { v: number; lu: number; deleted?: true; r?: Resource }): StoredDoc {
   const out: StoredDoc = { _id: key, v: d.v, lu: d.lu };
   if (d.deleted) out.deleted = true;
-  if (d.r) out.j = JSON.stringify(d.r);
+  if (d.r) out.resource = d.r;
   return out;
 }
+
+/**
+ * Collections of stored resources: a property whose value is `undefined` is left out of the document, as JSON text
+ * leaves it out (the driver would otherwise store it as null, which FHIR forbids).
+ */
+const RESOURCE_COLLECTION = { ignoreUndefined: true } as const;
 
 export interface HistoryEntry<T extends Resource = Resource> {
   versionId: string;
@@ -172,7 +180,7 @@ export class FhirStorage {
     readonly db: Db,
     readonly options: RepositoryOptions = {},
   ) {
-    this.history$ = db.collection<HistoryDoc>(HISTORY_COLLECTION);
+    this.history$ = db.collection<HistoryDoc>(HISTORY_COLLECTION, RESOURCE_COLLECTION);
     this.postings = new PostingIndex(db.collection<PostingDoc>(SEARCH_INDEX_COLLECTION));
     this.now = options.now ?? Date.now;
     this.audit = new AuditLog((tenant) => this.forTenant(tenant));
@@ -197,7 +205,7 @@ export class FhirStorage {
 
   current(type: string): Collection<StoredDoc> {
     if (!typeDef(type)) throw notSupported(`Resource type ${type} is not supported`);
-    return this.db.collection<StoredDoc>(currentCollectionName(type));
+    return this.db.collection<StoredDoc>(currentCollectionName(type), RESOURCE_COLLECTION);
   }
 
   /** Writes queued AuditEvents (call before closing the database). */
@@ -269,19 +277,24 @@ export class FhirRepository {
 
   // ---------------------------------------------------------------- reads
 
-  /** The stored current document (tombstones included), after repairing a lagging current version. */
-  async readStored(type: string, id: string): Promise<CurrentDoc | undefined> {
+  /**
+   * The stored current document (tombstones included), after repairing a lagging current version. `repair: false`
+   * skips the repair's history lookup when there is no current document: for a caller that creates the resource when
+   * it is absent, whose create then fails (409) if a writer stopped after its history insert, and reads again with
+   * repair.
+   */
+  async readStored(type: string, id: string, opts: { repair?: boolean } = {}): Promise<CurrentDoc | undefined> {
     this.checkId(type, id);
     const cur = await this.findCurrent(type, id);
-    if (cur) return cur;
+    if (cur || opts.repair === false) return cur;
     // A writer may have stopped between its history insert and the current write: repair.
     const first = await this.findHistory(type, id, 1);
     if (!first) return undefined;
     return this.converge(type, id, first);
   }
 
-  async read<T extends Resource>(type: string, id: string): Promise<T> {
-    const doc = await this.readStored(type, id);
+  async read<T extends Resource>(type: string, id: string, opts: { repair?: boolean } = {}): Promise<T> {
+    const doc = await this.readStored(type, id, opts);
     if (!doc) throw notFound(type, id);
     if (doc.deleted) throw gone(type, id);
     return doc.r as T;
@@ -348,18 +361,13 @@ export class FhirRepository {
 
   // ---------------------------------------------------------------- writes
 
-  /**
-   * Creates version 1. `knownAbsent`: the caller has just read this id and found nothing (`read` → 404), so the
-   * existence check for current documents without history (bulk-loaded ones) is skipped; the unique history insert
-   * still decides between concurrent creators.
-   */
-  async create<T extends Resource>(resource: T, opts: { id?: string; knownAbsent?: boolean } = {}): Promise<T> {
+  /** Creates version 1 (409 when the id exists); the unique history insert decides between concurrent creators. */
+  async create<T extends Resource>(resource: T, opts: { id?: string } = {}): Promise<T> {
     const type = resource?.resourceType;
     if (!type || !typeDef(type)) throw new FhirError(422, 'not-supported', `Resource type ${String(type)} is not supported`);
     const id = opts.id ?? randomUUID();
     this.checkId(type, id);
-    // A generated id (a random UUID) cannot exist yet: no existence check.
-    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true, newId: opts.id === undefined || opts.knownAbsent === true });
+    const doc = await this.commit(type, id, () => ({ ...resource, id }), { mustNotExist: true });
     return doc.r as T;
   }
 
@@ -382,7 +390,7 @@ export class FhirRepository {
     type: string,
     id: string,
     build: () => Resource | undefined,
-    opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean; newId?: boolean },
+    opts: { ifMatch?: string; mustNotExist?: boolean; isDelete?: boolean },
   ): Promise<CurrentDoc> {
     let prepared: Resource | undefined;
     if (!opts.isDelete) {
@@ -396,31 +404,31 @@ export class FhirRepository {
       }
     }
     if (opts.mustNotExist && prepared) {
-      // Create: version 1 or nothing. The existence check (for current documents without history: bulk-loaded
-      // ones) and the index keys go in parallel (keys of a refused create are harmless: every candidate is
-      // re-checked), then the unique history insert decides.
+      // Create: version 1 or nothing, without reading first. The index keys go first (keys of a refused create are
+      // harmless: every candidate is re-checked), then the unique history insert decides.
       const lu = this.now();
       const resource = { ...prepared, meta: { ...prepared.meta, versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource;
       const keys = searchKeys(resource);
-      const [cur] = await Promise.all([
-        opts.newId ? undefined : this.findCurrent(type, id),
-        this.postings.append(new Map(postingKeys(type, keys).map((k) => [this.pk(k), [id]]))),
-      ]);
-      if (cur) throw conflict(`Resource ${type}/${id} already exists`);
-      const j = JSON.stringify(resource);
+      await this.postings.append(new Map(postingKeys(type, keys).map((k) => [this.pk(k), [id]])));
       try {
-        await this.historyInserts.insert({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j });
+        await this.historyInserts.insert({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, resource });
       } catch (err) {
         if (isDuplicateKey(err)) throw conflict(`Resource ${type}/${id} already exists`);
         throw err;
       }
       // The current document is inserted, not replaced: when it already exists, whoever wrote it (a reader repairing
       // from our history entry, or a writer of version 2 on top of ours, which converges itself) wrote a version at
-      // least as new as ours, so there is nothing to check afterwards.
+      // least as new as ours. The one exception is a version 1 without history (bulkLoad without history) at this
+      // id: then the resource existed before, and our history entry is taken back.
       try {
-        await this.currentInsert(type, { _id: this.key(id), v: 1, lu, j });
+        await this.currentInsert(type, { _id: this.key(id), v: 1, lu, resource });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
+        const cur = await this.findCurrent(type, id);
+        if (cur?.v === 1 && cur.lu !== lu) {
+          await this.history$.deleteOne({ _id: this.hid(type, id, 1), lu });
+          throw conflict(`Resource ${type}/${id} already exists`);
+        }
       }
       return { _id: id, v: 1, lu, r: resource, ...keys };
     }
@@ -456,7 +464,7 @@ export class FhirRepository {
         await this.postings.append(add);
       }
       const h: HistoryDoc = { _id: this.hid(type, id, v), t: type, id, v, lu };
-      if (resource) h.j = JSON.stringify(resource);
+      if (resource) h.resource = resource;
       else h.deleted = true;
       try {
         await this.historyInserts.insert(h);
@@ -516,11 +524,10 @@ export class FhirRepository {
       const r = withTenantTag({ ...r0, id, meta: { ...(r0.meta ?? {}), versionId: '1', lastUpdated: new Date(lu).toISOString() } } as Resource, this.tenant);
       if (opts.validate !== false) assertValid(r);
       const keys = searchKeys(r);
-      const j = JSON.stringify(r);
       let list = byType.get(type);
       if (!list) byType.set(type, (list = []));
-      list.push({ _id: this.key(id), v: 1, lu, j });
-      if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, j });
+      list.push({ _id: this.key(id), v: 1, lu, resource: r });
+      if (opts.history) history.push({ _id: this.hid(type, id, 1), t: type, id, v: 1, lu, resource: r });
       for (const k of postingKeys(type, keys)) {
         let ids = postings.get(this.pk(k));
         if (!ids) postings.set(this.pk(k), (ids = []));
@@ -587,15 +594,20 @@ export class FhirRepository {
     from: Cursor,
     want: number,
     budget: number,
+    /** Stop as soon as `want` matches are found (no cursor for a next page is needed). */
+    stopAtWant = false,
   ): Promise<{ matches: CurrentDoc[]; next?: Cursor; end: boolean; examined: number }> {
     const plan = planScan(ps);
     const matches: CurrentDoc[] = [];
     const seen = new Set<string>();
     let examined = 0;
     let pos: Cursor = { ...from };
+    // One match wanted and nothing after it (searchOne): the first slot alone usually answers (found, or no list).
+    let slotsPerRead = stopAtWant && want === 1 ? 1 : 8;
     while (pos.k < plan.keys.length) {
       const key = plan.keys[pos.k];
-      const { slots, end } = await this.postings.read(this.pk(key), pos.s, 8);
+      const { slots, end } = await this.postings.read(this.pk(key), pos.s, slotsPerRead);
+      slotsPerRead = 8;
       for (const slot of slots) {
         const startO = slot.slot === pos.s ? pos.o : 0;
         const ids = slot.ids.slice(startO);
@@ -611,6 +623,7 @@ export class FhirRepository {
           seen.add(d._id);
           matches.push(d);
         }
+        if (stopAtWant && matches.length >= want) return { matches, end: false, examined };
       }
       if (end) pos = { k: pos.k + 1, s: 0, o: 0, n: 0 };
       else {
@@ -734,9 +747,16 @@ export class FhirRepository {
     return { resources, total, ...(included.length > 0 ? { included } : {}) };
   }
 
+  /** The first match of a search, if any. */
   async searchOne<T extends Resource>(type: string, params: Record<string, string | string[]>): Promise<T | undefined> {
-    const { resources } = await this.search<T>(type, { ...params, _count: '1' });
-    return resources[0];
+    const ps = this.parse(type, { ...params, _count: '1' });
+    if (ps.unknown.length > 0 || ps.summaryCount || ps.ids || ps.sort.length > 0 || ps.cursor || ps.offset > 0 || ps.conditions.some((c) => c.values.length === 0)) {
+      const { resources } = await this.search<T>(type, { ...params, _count: '1' });
+      return resources[0];
+    }
+    const r = await this.scan(ps, { k: 0, s: 0, o: 0, n: 0 }, 1, SCAN_BUDGET, true);
+    if (r.matches.length > 0 || r.end) return r.matches[0]?.r as T | undefined;
+    return (await this.search<T>(type, { ...params, _count: '1' })).resources[0]; // past one page's scan budget
   }
 
   /**
@@ -776,7 +796,7 @@ export class FhirRepository {
             await releaseClaim(this.db, held);
             return { resource: again, created: false };
           }
-          const created = await this.create({ ...resource, id } as T, { id, knownAbsent: true });
+          const created = await this.create({ ...resource, id } as T, { id });
           setTimeout(() => void releaseClaim(this.db, held).catch(() => undefined), INE_HOLD_MS).unref();
           return { resource: created, created: true };
         } catch (err) {

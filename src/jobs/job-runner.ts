@@ -8,6 +8,10 @@
  *   failed with status_code 500. A run whose worker died is taken over when its Agenda lock expires, and the handler
  *   runs again (handlers are idempotent).
  * - Recurring jobs (`every`) create one job document per run, so every run is visible in the jobs API.
+ * - A job whose definition asks for it (`runAtOnce`) runs in the enqueuing engine right away when that engine has
+ *   capacity, without waiting for a queue poll. Its Agenda run is then scheduled after the lock lifetime: the
+ *   durable fallback, which finds the job finished (and is removed with it) unless the engine died meanwhile. The
+ *   attempt is claimed by the same unique insert as a queued run, so it runs once either way.
  */
 import { Agenda, InMemoryNotificationChannel, exponential, type Job } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
@@ -89,6 +93,10 @@ export class JobRunner {
   private readonly hashes: Collection<{ _id: string; job_id: ObjectId }>;
   private readonly agendaJobs: Collection<{ data?: unknown }>;
   private readonly definitions = new Map<string, JobDefinition<unknown>>();
+  private readonly handlers = new Map<string, ReturnType<JobDefinition<unknown>['create']>>();
+  /** Runs started in this engine right after enqueue (runAtOnce), by job name, and all of them. */
+  private readonly atOnce = new Map<string, number>();
+  private readonly atOnceRuns = new Set<Promise<void>>();
   private started = false;
 
   constructor(
@@ -115,6 +123,7 @@ export class JobRunner {
       if (this.definitions.has(def.name)) throw new Error(`Job ${def.name} defined twice`);
       this.definitions.set(def.name, def);
       const handler = def.create(ctx);
+      this.handlers.set(def.name, handler);
       const maxAttempts = def.options?.maxAttempts ?? 3;
       this.agenda.define(def.name, (aj: Job<{ jobId?: string; recurring?: boolean; data?: unknown }>) => this.process(def, handler, maxAttempts, aj), {
         concurrency: def.options?.concurrency ?? 5,
@@ -142,13 +151,16 @@ export class JobRunner {
   async stop(timeoutMs = 10_000): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    // Runs started at once finish like queued ones; one still running at the timeout is taken over by its fallback.
+    await Promise.race([Promise.allSettled([...this.atOnceRuns]), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     await this.agenda.drain(timeoutMs);
     // drain() waits for running jobs but leaves the poller running: stop it (and unlock what did not finish) before
     // the database connection closes.
     await this.agenda.stop();
   }
 
-  async enqueue(name: string, data: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; existing: boolean }> {
+  /** Writes a job (or, for a request hash with a pending job, finds that job); `job` is its document as written or read. */
+  async enqueue(name: string, data: unknown, opts: EnqueueOptions = {}): Promise<{ id: string; existing: boolean; job: JobDocument }> {
     if (!this.definitions.has(name)) throw new Error(`Unknown job ${name}`);
     const id = new ObjectId();
     if (opts.hash) {
@@ -164,7 +176,7 @@ export class JobRunner {
         if (!holder) continue;
         const held = await this.jobs.findOne({ _id: holder.job_id });
         if (held && (held.status === 'pending' || held.status === 'processing')) {
-          return { id: held._id.toHexString(), existing: true };
+          return { id: held._id.toHexString(), existing: true, job: held };
         }
         // The holder finished: exactly one request takes the hash over (a claim, since a conditional update is not
         // atomic on FerretDB); the others wait for the new holder and get its job.
@@ -191,8 +203,49 @@ export class JobRunner {
       updated_at: now,
     };
     await this.jobs.insertOne(doc);
-    await this.schedule(doc);
-    return { id: id.toHexString(), existing: false };
+    if (!(await this.runAtOnce(doc))) await this.schedule(doc);
+    return { id: id.toHexString(), existing: false, job: doc };
+  }
+
+  /**
+   * Starts a new job in this engine when its definition asks for it and this engine runs fewer than `concurrency` of
+   * them; answers false when the queue has to run it. The run goes through the same `process` as a queued one, with
+   * the fallback's Agenda job as its handle: a retry reschedules that job after the backoff, a finished run removes it.
+   */
+  private async runAtOnce(job: JobDocument): Promise<boolean> {
+    const def = this.definitions.get(job.name);
+    const handler = this.handlers.get(job.name);
+    if (!def?.options?.runAtOnce || !handler || !this.started) return false;
+    const running = this.atOnce.get(job.name) ?? 0;
+    if (running >= (def.options.concurrency ?? 5)) return false;
+    this.atOnce.set(job.name, running + 1);
+    const lockLifetimeMs = def.options.lockLifetimeMs ?? this.options.lockLifetimeMs;
+    try {
+      const fallback = await this.agenda.schedule(new Date(Date.now() + lockLifetimeMs), job.name, { jobId: job._id.toHexString() });
+      const maxAttempts = def.options.maxAttempts ?? 3;
+      const run = this.process(def, handler, maxAttempts, fallback)
+        .then(async () => {
+          // Failed for good: its Agenda job stays, marked failed, for operators (as a queued run's does), and never runs.
+          const { _id, failReason, failCount, failedAt } = fallback.attrs;
+          if (failReason === undefined || !_id) return;
+          await this.agendaJobs.updateOne({ _id: new ObjectId(String(_id)) } as never, { $set: { nextRunAt: null, failReason, failCount, failedAt, lastFinishedAt: failedAt } } as never);
+        })
+        .catch(async () => {
+          // A transient failure (already recorded on the job): the queue retries after the backoff.
+          const backoffMs = (def.options?.backoffMs ?? 1000) * 2 ** Math.max(0, (await this.jobs.findOne({ _id: job._id }))!.attempts - 1);
+          await fallback.schedule(new Date(Date.now() + backoffMs)).save();
+        })
+        .catch((err: Error) => log().error({ err: { message: err.message }, job: job.name }, 'could not reschedule a job run started at once; its fallback runs it'))
+        .finally(() => {
+          this.atOnce.set(job.name, (this.atOnce.get(job.name) ?? 1) - 1);
+          this.atOnceRuns.delete(run);
+        });
+      this.atOnceRuns.add(run);
+      return true;
+    } catch (err) {
+      this.atOnce.set(job.name, (this.atOnce.get(job.name) ?? 1) - 1);
+      throw err;
+    }
   }
 
   /**

@@ -35,6 +35,11 @@ export interface JobOptions {
   maxAttempts?: number;
   /** First retry delay; doubles per retry (default 1000 ms). */
   backoffMs?: number;
+  /**
+   * Run a new job in the engine that enqueued it, right away, while it runs fewer than `concurrency` of them; the
+   * queue keeps a run scheduled after the lock lifetime as the durable fallback (default false: the queue runs it).
+   */
+  runAtOnce?: boolean;
 }
 
 /**

@@ -29,8 +29,9 @@ import { validationIssues } from '../fhir/validation.js';
 export interface FhirStore {
   /** The tenant whose resources this store reads and writes. */
   readonly tenant: string;
-  create<T extends Resource>(resource: T, opts?: { id?: string; knownAbsent?: boolean }): Promise<T>;
-  read<T extends Resource>(type: string, id: string): Promise<T>;
+  create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
+  /** `repair: false`: no repair of a writer that stopped half-way (see FhirRepository.readStored). */
+  read<T extends Resource>(type: string, id: string, opts?: { repair?: boolean }): Promise<T>;
   update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
   searchOne<T extends Resource>(type: string, params: Record<string, string | string[]>): Promise<T | undefined>;
 }
@@ -252,9 +253,9 @@ function rewriteReferences<T>(value: T, refs: Map<string, string>): T {
   return walk(value) as T;
 }
 
-async function readOrUndefined(store: Pick<FhirStore, 'read'>, type: string, id: string): Promise<{ resource?: Resource; gone: boolean }> {
+async function readOrUndefined(store: Pick<FhirStore, 'read'>, type: string, id: string, repair: boolean): Promise<{ resource?: Resource; gone: boolean }> {
   try {
-    return { resource: await store.read(type, id), gone: false };
+    return { resource: await store.read(type, id, { repair }), gone: false };
   } catch (err) {
     const s = fhirStatus(err);
     if (s === 404) return { gone: false };
@@ -362,10 +363,11 @@ export function planEntry(existing: Resource | undefined, entry: MappedEntry, sr
 /**
  * The stored resource an entry applies to: the one at its deterministic id, else (when the entry has an `identity`)
  * the one with that identifier. `gone`: the deterministic id was deleted (a create then revives it by update).
+ * `repair: false` for a first attempt that creates what it does not find (the create's 409 leads to a repairing read).
  */
-async function findExisting(store: Pick<FhirStore, 'read' | 'searchOne'>, entry: MappedEntry): Promise<{ existing?: Resource; gone: boolean }> {
+async function findExisting(store: Pick<FhirStore, 'read' | 'searchOne'>, entry: MappedEntry, repair = true): Promise<{ existing?: Resource; gone: boolean }> {
   const type = entry.resource.resourceType;
-  const { resource, gone } = await readOrUndefined(store, type, entry.resource.id);
+  const { resource, gone } = await readOrUndefined(store, type, entry.resource.id, repair);
   if (resource || gone || !entry.identity) return { existing: resource, gone };
   return { existing: await store.searchOne(type, { identifier: `${entry.identity.system}|${entry.identity.value}` }), gone };
 }
@@ -402,61 +404,103 @@ export async function planMapped(store: Pick<FhirStore, 'read' | 'searchOne'>, o
   return results;
 }
 
-/** Applies one mapping output; returns what happened to every resource, in entry order. */
+/**
+ * Applies one mapping output; returns what happened to every resource, in entry order.
+ *
+ * In three steps, so that one message costs few database commands: the stored resources of all entries are looked up
+ * at once (no lookup depends on another: references are rewritten afterwards), every entry is planned in order with
+ * the references rewritten, then every write goes out at once (the repository's group commit sends the message's
+ * index entries, history versions and current documents as a few batched inserts; each write still wins or loses on
+ * its own unique insert). A write that lost a race (409, 412) is applied again on its own from a fresh read; should
+ * that move a resource another entry refers to, the whole output is applied again entry by entry (applying is
+ * idempotent).
+ */
 export async function applyMapped(store: FhirStore, output: MappingOutput, src: SourceInfo, cache?: ResourceCache): Promise<AppliedResource[]> {
+  const found = await Promise.all(
+    output.resources.map(async (entry): Promise<{ existing?: Resource; gone: boolean }> => {
+      // Expected to be new (e.g. the ServiceRequest of a new referral): created without a lookup; 409 → the read path.
+      if (entry.createFirst) return { gone: false };
+      const planned = `${entry.resource.resourceType}/${entry.resource.id}`;
+      const cached = cache?.get(store.tenant, planned);
+      if (cached) return { existing: cached, gone: false };
+      const r = await findExisting(store, entry, false);
+      cache?.put(store.tenant, r.existing);
+      return r;
+    }),
+  );
   const refs = new Map<string, string>();
-  const results: AppliedResource[] = [];
+  const planned = output.resources.map((rawEntry, i) => {
+    const entry = { ...rawEntry, resource: rewriteReferences(rawEntry.resource, refs) };
+    const type = entry.resource.resourceType;
+    const plannedRef = `${type}/${entry.resource.id}`;
+    const { existing, gone } = found[i];
+    const reference = existing ? `${type}/${existing.id}` : plannedRef;
+    if (reference !== plannedRef) refs.set(plannedRef, reference);
+    return { entry, plan: planEntry(existing, entry, src), gone, reference };
+  });
+  let moved = false;
+  const results = await Promise.all(
+    planned.map(async ({ entry, plan, gone, reference }) => {
+      try {
+        return await writePlanned(store, entry, plan, gone, cache);
+      } catch (err) {
+        const s = fhirStatus(err);
+        if (s !== 409 && s !== 412) throw err;
+        cache?.evict(store.tenant, `${entry.resource.resourceType}/${entry.resource.id}`);
+        const again = await applyEntry(store, entry, src, cache, 2);
+        if (again.reference !== reference) moved = true;
+        return again;
+      }
+    }),
+  );
+  if (!moved) return results;
+  const again: AppliedResource[] = [];
+  refs.clear();
   for (const rawEntry of output.resources) {
     const entry = { ...rawEntry, resource: rewriteReferences(rawEntry.resource, refs) };
-    const r = await applyEntry(store, entry, src, cache);
-    const planned = `${entry.resource.resourceType}/${entry.resource.id}`;
-    if (r.reference !== planned) refs.set(planned, r.reference);
-    results.push(r);
+    const r = await applyEntry(store, entry, src, cache, 2);
+    const plannedRef = `${entry.resource.resourceType}/${entry.resource.id}`;
+    if (r.reference !== plannedRef) refs.set(plannedRef, r.reference);
+    again.push(r);
   }
-  return results;
+  return again;
 }
 
-async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo, cache?: ResourceCache): Promise<AppliedResource> {
+/** Writes one planned entry (a create, an update with If-Match on the version planned from, or nothing). */
+async function writePlanned(store: FhirStore, entry: MappedEntry, plan: EntryPlan, gone: boolean, cache?: ResourceCache): Promise<AppliedResource> {
   const type = entry.resource.resourceType;
-  const planned = `${type}/${entry.resource.id}`;
-  for (let attempt = 1; ; attempt++) {
+  if (plan.action === 'created') {
+    // Nothing was found at this id (a create racing us still loses on the unique version insert: 409).
+    const created = gone ? await store.update(plan.body) : await store.create(plan.body, { id: entry.resource.id });
+    cache?.put(store.tenant, created);
+    return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
+  }
+  const reference = `${type}/${plan.stored.id}`;
+  if (plan.action === 'updated') {
+    const written = await store.update(plan.body, { ifMatchVersion: plan.stored.meta?.versionId });
+    cache?.put(store.tenant, written);
+    return { reference, action: 'updated', versionId: written.meta?.versionId };
+  }
+  // Not written from this message: the stored version stays, its engine extensions brought to the current form.
+  const upgraded = upgradeExtensions(plan.stored);
+  if (!upgraded) return { reference, action: plan.action, versionId: plan.stored.meta?.versionId };
+  const written = await store.update(upgraded, { ifMatchVersion: plan.stored.meta?.versionId });
+  cache?.put(store.tenant, written);
+  return { reference, action: plan.action, versionId: written.meta?.versionId };
+}
+
+/** Applies one entry from a fresh read (never the cache), retrying lost races (409, 412) a few times. */
+async function applyEntry(store: FhirStore, entry: MappedEntry, src: SourceInfo, cache: ResourceCache | undefined, firstAttempt: number): Promise<AppliedResource> {
+  for (let attempt = firstAttempt; ; attempt++) {
     try {
-      // Expected to be new (e.g. the ServiceRequest of a new referral): try the create first; 409 → the read path.
-      if (entry.createFirst && attempt === 1) {
-        const created = await store.create(withSource(entry.resource, src), { id: entry.resource.id });
-        cache?.put(store.tenant, created);
-        return { reference: planned, action: 'created', versionId: created.meta?.versionId };
-      }
-      let existing = attempt === 1 || (entry.createFirst && attempt === 2) ? cache?.get(store.tenant, planned) : undefined;
-      let gone = false;
-      if (!existing) {
-        ({ existing, gone } = await findExisting(store, entry));
-        cache?.put(store.tenant, existing);
-      }
-      const plan = planEntry(existing, entry, src);
-      if (plan.action === 'created') {
-        // The read above found nothing at this id (a create racing us still loses on the unique version insert).
-        const created = gone ? await store.update(plan.body) : await store.create(plan.body, { id: entry.resource.id, knownAbsent: true });
-        cache?.put(store.tenant, created);
-        return { reference: `${type}/${created.id}`, action: 'created', versionId: created.meta?.versionId };
-      }
-      const reference = `${type}/${plan.stored.id}`;
-      if (plan.action === 'updated') {
-        const written = await store.update(plan.body, { ifMatchVersion: plan.stored.meta?.versionId });
-        cache?.put(store.tenant, written);
-        return { reference, action: 'updated', versionId: written.meta?.versionId };
-      }
-      // Not written from this message: the stored version stays, its engine extensions brought to the current form.
-      const upgraded = upgradeExtensions(plan.stored);
-      if (!upgraded) return { reference, action: plan.action, versionId: plan.stored.meta?.versionId };
-      const written = await store.update(upgraded, { ifMatchVersion: plan.stored.meta?.versionId });
-      cache?.put(store.tenant, written);
-      return { reference, action: plan.action, versionId: written.meta?.versionId };
+      const { existing, gone } = await findExisting(store, entry);
+      cache?.put(store.tenant, existing);
+      return await writePlanned(store, entry, planEntry(existing, entry, src), gone, cache);
     } catch (err) {
       const s = fhirStatus(err);
       // 409: someone created it between our read and create; 412: someone updated it between read and update.
       if ((s === 409 || s === 412) && attempt < MAX_ATTEMPTS) {
-        cache?.evict(store.tenant, planned);
+        cache?.evict(store.tenant, `${entry.resource.resourceType}/${entry.resource.id}`);
         continue;
       }
       throw err;

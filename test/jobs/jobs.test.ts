@@ -1,10 +1,12 @@
 import { expect } from 'chai';
+import { AGENDA_COLLECTION } from '../../src/jobs/job-runner.js';
 import { JobFailure, type JobDefinition } from '../../src/jobs/types.js';
 import { startTestEngine, type TestEngine } from '../support/harness.js';
 
 /** Jobs of this test's own, run by the engine's real job runner (Agenda + the jobs collection). */
 let flakyRuns = 0;
 let countedRuns = 0;
+let atOnceFlakyRuns = 0;
 const testJobs: JobDefinition<any>[] = [
   {
     name: 'test.counted',
@@ -53,6 +55,33 @@ const testJobs: JobDefinition<any>[] = [
     create: () => async (data: unknown, job) => {
       await job.progress(50, 'half way');
       return { status_code: 200, response_data: { echoed: data } };
+    },
+  },
+  {
+    name: 'test.at-once',
+    description: 'runs in the enqueuing engine; slow enough to be watched while running',
+    options: { runAtOnce: true },
+    create: () => async () => {
+      await new Promise((r) => setTimeout(r, 400));
+      return { status_code: 200, response_data: { ok: true } };
+    },
+  },
+  {
+    name: 'test.at-once-flaky',
+    description: 'runs in the enqueuing engine; fails twice, then succeeds',
+    options: { runAtOnce: true, maxAttempts: 3, backoffMs: 50 },
+    create: () => async () => {
+      atOnceFlakyRuns++;
+      if (atOnceFlakyRuns < 3) throw new Error('transient');
+      return { status_code: 200, response_data: { runs: atOnceFlakyRuns } };
+    },
+  },
+  {
+    name: 'test.at-once-failure',
+    description: 'runs in the enqueuing engine; ends failed with 422',
+    options: { runAtOnce: true },
+    create: () => async () => {
+      throw new JobFailure(422, { type: 'validation_failed', message: 'Validation failed', invalid: [] });
     },
   },
   {
@@ -160,10 +189,44 @@ describe('jobs: runner and API', function () {
     expect((((await res.json()) as any)).data).to.deep.include({ status: 'processed', status_code: 200, response_data: { echoed: { n: 1 } } });
   });
 
+  describe('a job run at once by the engine that enqueued it', () => {
+    const queued = (id: string) => e.ctx.database.db.collection(AGENDA_COLLECTION).findOne({ 'data.jobId': id });
+
+    it('leaves the queue only a fallback run after the lock lifetime, removed when the job is processed', async () => {
+      const { id } = await e.ctx.jobs.enqueue('test.at-once', {});
+      const running = await waitForStatus(e, adminToken, id, ['processing']);
+      expect(running.attempts).to.equal(1);
+      const fallback = await queued(id);
+      expect(fallback?.nextRunAt?.getTime(), 'fallback scheduled after the lock lifetime').to.be.greaterThan(Date.now() + e.config.jobs.lockLifetimeMs - 60_000);
+      const done = await waitForStatus(e, adminToken, id, ['processed', 'failed']);
+      expect(done).to.deep.include({ status: 'processed', attempts: 1 });
+      expect(await queued(id)).to.equal(null);
+    });
+
+    it('is retried through the queue after a transient failure', async () => {
+      const { id } = await e.ctx.jobs.enqueue('test.at-once-flaky', {});
+      const done = await waitForStatus(e, adminToken, id, ['processed', 'failed']);
+      expect(done).to.deep.include({ status: 'processed', attempts: 3 });
+      expect(done.result).to.deep.equal({ response_data: { runs: 3 } });
+    });
+
+    it('keeps the queue entry of a failed job, marked failed and never run again', async () => {
+      const { id } = await e.ctx.jobs.enqueue('test.at-once-failure', {});
+      const done = await waitForStatus(e, adminToken, id, ['processed', 'failed']);
+      expect(done).to.deep.include({ status: 'failed', status_code: 422, attempts: 1 });
+      for (let i = 0; i < 50 && !(await queued(id))?.failReason; i++) await new Promise((r) => setTimeout(r, 50));
+      const entry = await queued(id);
+      expect(entry?.failReason).to.match(/^422/);
+      expect(entry?.nextRunAt).to.equal(null);
+    });
+  });
+
   it('an identical request while its job is pending gets the same job', async () => {
     const first = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
     const second = await e.ctx.jobs.enqueue('test.slow', {}, { hash: 'same-request' });
-    expect(second).to.deep.equal({ id: first.id, existing: true });
+    expect({ id: second.id, existing: second.existing }).to.deep.equal({ id: first.id, existing: true });
+    expect(second.job._id.toHexString()).to.equal(first.id);
+    expect(['pending', 'processing']).to.include(second.job.status);
     const pending = await get(first.id, adminToken);
     const body = ((await pending.json()) as any);
     expect(body.data).to.deep.equal({ eta: body.data.eta, status: 'pending', links: [{ entity: 'job', href: `/api/jobs/${first.id}` }] });

@@ -28,15 +28,15 @@ async function makeLegacy(db: Db, tenant: string): Promise<void> {
   const prefix = `${tenant}|`;
   const collections = (await db.listCollections().toArray()).map((c) => c.name).filter((n) => n.startsWith('fhir_') || n === HISTORY_COLLECTION || n === SEARCH_INDEX_COLLECTION);
   for (const name of collections) {
-    const col = db.collection<{ _id: string; j?: string }>(name);
+    const col = db.collection<{ _id: string; resource?: { meta?: { tag?: { system?: string }[] } } }>(name, { ignoreUndefined: true });
     for (const d of await col.find({}).toArray()) {
       if (!d._id.startsWith(prefix)) continue;
       const copy = { ...d, _id: d._id.slice(prefix.length) };
-      if (d.j) {
-        const r = JSON.parse(d.j) as { meta?: { tag?: { system?: string }[] } };
+      if (d.resource) {
+        const r = structuredClone(d.resource);
         const tags = (r.meta?.tag ?? []).filter((t) => t.system !== TENANT_TAG_SYSTEM);
         if (r.meta) r.meta.tag = tags.length > 0 ? tags : undefined;
-        copy.j = JSON.stringify(r);
+        copy.resource = r;
       }
       await col.insertOne(copy);
       await col.deleteOne({ _id: d._id });
