@@ -114,8 +114,3 @@ export function buildAck(original: AckOriginal, code: AckCode, problems: AckProb
   const text = new Hl7Message(segments, ctx).toString().replace(/\|+(?=\r|$)/g, '');
   return { text, id };
 }
-
-/** The acknowledgement code of an ACK (MSA-1), or undefined. */
-export function ackCodeOf(ack: string): string | undefined {
-  return /(?:^|\r)MSA\|([A-Z]{2})/.exec(ack)?.[1];
-}

@@ -43,16 +43,16 @@ export type Hl7Analysis =
   | { kind: 'mapped'; output: MappingOutput; mapping: MappingRef; warnings: string[]; facts: Hl7Facts; sent?: string };
 
 /** MSH-10: printable, at most 199 characters (v2.7 length; older versions allow 20, which senders exceed). */
-const CONTROL_ID = /^[\x21-\x7E](?:[\x20-\x7E]{0,197}[\x21-\x7E])?$/;
+export const CONTROL_ID = /^[\x21-\x7E](?:[\x20-\x7E]{0,197}[\x21-\x7E])?$/;
 
 /** Whether a receiving application/facility is one of `receivers` (see Hl7TenantScope). */
-export function receivesFor(receivers: Iterable<string>, application: string, facility: string): boolean {
+function receivesFor(receivers: Iterable<string>, application: string, facility: string): boolean {
   for (const r of receivers) if (r === facility || r === `${application}^${facility}`) return true;
   return false;
 }
 
-/** Envelope checks that need only the header (also used before storing, for answers that cannot wait). */
-export function headerProblems(h: Er7Header): AckProblem[] {
+/** Envelope checks that need only the header. */
+function headerProblems(h: Er7Header): AckProblem[] {
   const out: AckProblem[] = [];
   if (h.controlId === '') out.push({ code: '101', text: 'Message control id (MSH-10) is missing', segment: 'MSH', field: 10 });
   else if (!CONTROL_ID.test(h.controlId)) {
@@ -74,7 +74,7 @@ const PERSON_ID_TYPES = new Set(['FNR', 'DNR', 'NNNOR', 'HNR']);
 const PERSON_ID_OIDS = new Set(['2.16.578.1.12.4.1.4.1', '2.16.578.1.12.4.1.4.2', '2.16.578.1.12.4.1.4.3']);
 
 /** Every Norwegian person number in PID-3 and MRG-1 must have valid check digits (AE naming the repetition). */
-export function personNumberProblems(input: Er7Input): AckProblem[] {
+function personNumberProblems(input: Er7Input): AckProblem[] {
   const out: AckProblem[] = [];
   const check = (segment: string, field: number) =>
     (input[segment] ?? []).forEach((seg) =>

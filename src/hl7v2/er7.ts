@@ -14,7 +14,7 @@
 import { Hl7Message } from '@medplum/core';
 
 /** Shape limits of one message (the frame or body size limit bounds the rest). */
-export const ER7_LIMITS = { segments: 2_000, fieldsPerSegment: 250, repetitions: 200, components: 100, subcomponents: 50 };
+const ER7_LIMITS = { segments: 2_000, fieldsPerSegment: 250, repetitions: 200, components: 100, subcomponents: 50 };
 
 export class Er7Error extends Error {
   constructor(
@@ -118,7 +118,7 @@ const CHARSETS: Record<string, string> = {
 };
 
 /** The TextDecoder label of an MSH-18 value, or undefined when the engine does not read that character set. */
-export function charsetOf(characterSet: string): string | undefined {
+function charsetOf(characterSet: string): string | undefined {
   return CHARSETS[characterSet.trim().toUpperCase()];
 }
 
@@ -136,7 +136,7 @@ export function decodeEr7(bytes: Uint8Array, characterSet: string): string {
 }
 
 /** Resolves escape sequences (HL7 v2 section 2.7): separators, line breaks, hexadecimal data; formatting is dropped. */
-export function unescape(value: string, sep: Separators): string {
+function unescape(value: string, sep: Separators): string {
   const e = sep.escape;
   if (!e || !value.includes(e)) return value;
   let out = '';

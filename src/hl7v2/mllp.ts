@@ -36,7 +36,7 @@ export interface Hl7Receiver {
   receive(bytes: Buffer, transport: Hl7Transport, onCommit?: (ack: string) => void): Promise<Hl7Answer>;
 }
 
-export function frame(bytes: Buffer): Buffer {
+function frame(bytes: Buffer): Buffer {
   return Buffer.concat([Buffer.from([START]), bytes, Buffer.from([END, CR])]);
 }
 
@@ -202,9 +202,10 @@ export class MllpServer {
       const c: MllpConnection = new MllpConnection(socket, this.receiver, this.options, () => this.connections.delete(c));
       this.connections.add(c);
     };
+    // Half-open: a sender that closes its side after its last frame still gets the answers to every frame it sent.
     this.server = options.tls
-      ? tls.createServer({ cert: fs.readFileSync(options.tls.certFile), key: fs.readFileSync(options.tls.keyFile) }, onSocket)
-      : net.createServer(onSocket);
+      ? tls.createServer({ cert: fs.readFileSync(options.tls.certFile), key: fs.readFileSync(options.tls.keyFile), allowHalfOpen: true }, onSocket)
+      : net.createServer({ allowHalfOpen: true }, onSocket);
     this.server.maxConnections = options.maxConnections;
     this.server.on('tlsClientError', () => {});
   }

@@ -14,7 +14,7 @@ import type { Authenticator } from '../auth/middleware.js';
 import { ownTenant } from '../tenancy/request-tenant.js';
 import { ackBytes, HL7V2_CONTENT_TYPE, type Hl7v2Service } from './service.js';
 
-export const HL7V2_TYPE = /^x-application\/hl7-v2\+er7\s*(;|$)/i;
+const HL7V2_TYPE = /^x-application\/hl7-v2\+er7\s*(;|$)/i;
 
 export function hl7v2Router(deps: { auth: Pick<Authenticator, 'requireScopes'>; hl7v2: Pick<Hl7v2Service, 'receive'>; maxBytes: number }): Router {
   const router = Router();
@@ -30,7 +30,7 @@ export function hl7v2Router(deps: { auth: Pick<Authenticator, 'requireScopes'>; 
         const answer = await deps.hl7v2.receive(body, { kind: 'http', tenant: ownTenant(req) }, (ack) => (commit = ack));
         if (answer.messageId) res.setHeader('X-Message-Id', answer.messageId);
         if (answer.duplicate) res.setHeader('X-Duplicate', 'true');
-        const ack = answer.acks.at(-1) ?? commit ?? '';
+        const ack = answer.acks.at(-1) ?? commit ?? answer.ack;
         const charset = /^8859\//.test(answer.characterSet) ? 'iso-8859-1' : 'utf-8';
         res.status(200).type(`${HL7V2_CONTENT_TYPE}; charset=${charset}`).send(ackBytes(ack, answer.characterSet));
       } catch (err) {

@@ -28,7 +28,7 @@ import { applyMapped, type FhirStore, type ResourceCache, type SourceInfo } from
 import type { ResourceIds } from '../referrals/resource-ids.js';
 import type { PoolOptions } from '../henvisning/pool.js';
 import { buildAck, EMPTY_ORIGINAL, type AckCode, type AckOriginal, type AckProblem } from './ack.js';
-import { HL7V2_SOURCE, type Hl7Analysis } from './analyse.js';
+import { CONTROL_ID, HL7V2_SOURCE, type Hl7Analysis } from './analyse.js';
 import { readHeader, type Er7Header } from './er7.js';
 import { Hl7AnalysisPool } from './pool.js';
 
@@ -54,15 +54,17 @@ export interface Hl7v2Options {
 export type Hl7Transport = { kind: 'mllp' } | { kind: 'http'; tenant: string };
 
 export interface Hl7Answer {
-  /** The ACKs after the commit ACK, in order (usually one; none when the sender asked for none). */
+  /** The ACKs to send after the commit ACK, in order (one, or none when the sender asked for none). */
   acks: string[];
+  /** The application ACK (or the refusal), also when the sender asked for none: what a transport with one answer sends. */
+  ack: string;
   /** MSH-18 of the original: the ACKs are written in the same character set. */
   characterSet: string;
   messageId?: string;
   duplicate: boolean;
 }
 
-/** The commit ACK was sent (enhanced mode) or is due now; `send` writes it to the sender. */
+/** Receives the commit ACK (enhanced mode) as soon as the message is stored. */
 export type CommitListener = (ack: string) => void;
 
 function original(h: Er7Header | undefined): AckOriginal {
@@ -129,10 +131,10 @@ export class Hl7v2Service {
         : { code: '100', text: 'The message does not start with a readable MSH segment', segment: 'MSH' };
       ingestMessages.inc({ source: HL7V2_SOURCE, outcome: 'rejected' });
       log().warn({ code: problem.code, transport: transport.kind }, 'hl7v2 message refused: no tenant');
-      const code: AckCode = enhanced ? 'CR' : 'AR';
-      return { acks: !enhanced || wants(h!.acceptAckType, false) ? [buildAck(original(h), code, [problem]).text] : [], characterSet, duplicate: false };
+      const ack = buildAck(original(h), enhanced ? 'CR' : 'AR', [problem]).text;
+      return { acks: !enhanced || wants(h!.acceptAckType, false) ? [ack] : [], ack, characterSet, duplicate: false };
     }
-    const controlId = h && /^[\x21-\x7E](?:[\x20-\x7E]{0,197}[\x21-\x7E])?$/.test(h.controlId) ? h.controlId : undefined;
+    const controlId = h && CONTROL_ID.test(h.controlId) ? h.controlId : undefined;
     let doc: MessageDoc;
     try {
       doc = await this.store.insert({
@@ -181,7 +183,7 @@ export class Hl7v2Service {
       : buildAck(original(h), 'AR', [{ code: '207', text: 'The message was stored but could not be processed; it is processed again when resent or replayed' }]).text;
     const success = isFinal(doc) && doc.receipt!.status === 'AA';
     const send = !isEnhanced(h) || wants(h!.applicationAckType, success);
-    return { acks: send ? [ack] : [], characterSet, messageId: doc._id, duplicate };
+    return { acks: send ? [ack] : [], ack, characterSet, messageId: doc._id, duplicate };
   }
 
   /** Processes a stored message (ingest, retry, replay or recovery) and records the outcome. */
