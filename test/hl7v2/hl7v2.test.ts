@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Resource } from '@medplum/fhirtypes';
 import { listExamples, normaliseForGolden } from '../../src/mapping/examples.js';
-import { startTestEngine, TEST_TENANT, OTHER_TENANT, type TestEngine } from '../support/harness.js';
+import { startTestEngine, tmpDir, TEST_TENANT, OTHER_TENANT, type TestEngine } from '../support/harness.js';
 import { EXAMPLES, example, MllpClient, mllpExchange, parseAck, variant, type Ack } from './support.js';
 
 const HL7 = 'x-application/hl7-v2+er7';
@@ -287,6 +289,43 @@ describe('HL7 v2 over MLLP and HTTP', function () {
         expect(normaliseForGolden(await resources(m))).to.deep.equal(golden);
       });
     }
+  });
+
+  it('a sender that closes its side right after its frames still gets every answer', async () => {
+    const c = await MllpClient.connect(port);
+    c.send(variant('adt-a04.hl7', 'HALF-1'));
+    c.send(variant('adt-a04.hl7', 'HALF-2'));
+    c.socket.end();
+    expect((await c.nextAck()).controlId).to.equal('HALF-1');
+    expect((await c.nextAck()).controlId).to.equal('HALF-2');
+  });
+
+  describe('MLLP over TLS', () => {
+    let main: TestEngine;
+    let cert: string;
+    before(async () => {
+      const dir = fs.mkdtempSync(path.join(tmpDir(), 'mllp-tls-'));
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { cwd: dir, stdio: 'ignore' });
+      cert = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8');
+      main = e;
+      e = await startTestEngine({ env: { HL7V2_MLLP_PORT: '0', HL7V2_MLLP_TLS_CERT_FILE: path.join(dir, 'cert.pem'), HL7V2_MLLP_TLS_KEY_FILE: path.join(dir, 'key.pem') } });
+    });
+    after(async () => {
+      await e?.stop();
+      e = main;
+    });
+
+    it('answers over TLS with the configured certificate', async () => {
+      const c = await MllpClient.connect(e.mllpPort!, cert);
+      try {
+        c.send(variant('adt-a04.hl7', 'TLS-1'));
+        const ack = await c.nextAck();
+        expect(ack.code, ack.text).to.equal('AA');
+        expect(ack.controlId).to.equal('TLS-1');
+      } finally {
+        c.close();
+      }
+    });
   });
 
   it('HTTP needs messages:write', async () => {

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
 
@@ -80,10 +81,11 @@ export class MllpClient {
     w.forEach((f) => f());
   }
 
-  static async connect(port: number): Promise<MllpClient> {
-    const socket = net.connect(port, '127.0.0.1');
+  /** `ca`: MLLP over TLS, trusting this certificate (PEM). */
+  static async connect(port: number, ca?: string): Promise<MllpClient> {
+    const socket = ca ? tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' }) : net.connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
+      socket.once(ca ? 'secureConnect' : 'connect', resolve);
       socket.once('error', reject);
     });
     return new MllpClient(socket);
