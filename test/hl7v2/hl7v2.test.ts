@@ -143,6 +143,16 @@ describe('HL7 v2 over MLLP and HTTP', function () {
       expect(m.fhir ?? []).to.have.length(0);
     });
 
+    it('a message over the shape limits (PID-3 with 300 repetitions): AR naming the field, stored as rejected', async () => {
+      const reps = Array.from({ length: 300 }, (_, i) => `${i}^^^OUS^MR`).join('~');
+      const ack = await mllpExchange(port, variant('adt-a04.hl7', 'SHAPE-1', [['41017010164^^^NOR^DNR', reps]]));
+      expect(ack.code).to.equal('AR');
+      expect(ack.errors[0]).to.include({ location: 'PID^1^3', code: '102' });
+      expect(ack.errors[0].text).to.include('repetitions');
+      const [m] = await messageByControlId('SHAPE-1');
+      expect(m.status).to.equal('rejected');
+    });
+
     it('an unsupported message type or event: AR 200 / 201 at MSH-9', async () => {
       const t = await mllpExchange(port, variant('adt-a04.hl7', 'TYPE-1', [['ADT^A04^ADT_A01', 'SIU^S12^SIU_S12']]));
       expect(t.code).to.equal('AR');
