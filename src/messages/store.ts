@@ -1,13 +1,13 @@
 /**
- * The message store: every inbound message (henvisning XML, Pridok JSON, HL7 v2) is written here BEFORE it is processed, with
- * its raw bytes, and keeps the outcome of every processing run (ingest and replays).
+ * The message store: every inbound message (henvisning XML, Pridok JSON, HL7 v2) is written here BEFORE it is
+ * processed, with its raw bytes, and keeps the outcome of every processing run (ingest and replays).
  *
  * Document (collection `messages`):
- *   _id (UUID), tenant (the legal entity that owns it), source ('henvisning' | 'pridok'), contentType, receivedAt,
+ *   _id (UUID), tenant (the legal entity that owns it), source ('henvisning' | 'pridok' | 'hl7v2'), contentType, receivedAt,
  *   size, sha256, raw (BSON binary, up to MESSAGE_INLINE_MAX_BYTES) or rawMedia {key, sha256, size} (media storage),
  *   dedupKey (unique: `<source>:<tenant>:<sender id>:<MsgId>` for henvisning, `<source>:<tenant>:<JournalGuid>` for
- *   Pridok, `<source>:<tenant>:<MSH-3>^<MSH-4>:<MSH-10>` for HL7 v2, or `<source>:<tenant>:none:<_id>` when the message had none: the same MsgId from two senders, or sent
- *   to two tenants, is two messages),
+ *   Pridok, `<source>:<tenant>:<MSH-3>^<MSH-4>:<MSH-10>` for HL7 v2, or `<source>:<tenant>:none:<_id>` when the
+ *   message had none: the same MsgId from two senders, or sent to two tenants, is two messages),
  *   externalId (MsgId / JournalGuid), messageType, format, sender / receiver (organisation names and ids only),
  *   status received → processed | failed | rejected, error {code, message, details}, warnings,
  *   fhir [{reference, action, versionId}], mapping {name, version, sha256}, receipt (the AppRec, ACK or HTTP answer),

@@ -5,7 +5,7 @@
  *      "name": "Clinic A",                                   optional, for operators
  *      "henvisning_receiver_her_ids": ["8094", "8095"],      HER-ids this tenant receives henvisning messages for
  *      "pridok_webhook_secret": "<at least 16 characters>",  optional: the secret its Pridok webhooks are signed with
-      "hl7v2_receiving_facilities": ["HOSP-A", "LAB^HOSP-B"] }]  HL7 v2 receivers (MSH-6, or MSH-5^MSH-6) it owns
+ *      "hl7v2_receiving_facilities": ["HOSP-A", "LAB^HOSP-B"] }]  HL7 v2 receivers (MSH-6, or MSH-5^MSH-6) it owns
  *
  * A HER-id belongs to at most one tenant and a webhook secret to exactly one, so a message names its owner without
  * doubt: a henvisning belongs to the tenant that registered its receiver's HER-id, a Pridok delivery to the tenant
