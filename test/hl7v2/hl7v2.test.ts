@@ -4,7 +4,9 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Resource } from '@medplum/fhirtypes';
+import { loadConfig } from '../../src/config/config.js';
 import { listExamples, normaliseForGolden } from '../../src/mapping/examples.js';
+import { parseTenants } from '../../src/tenancy/directory.js';
 import { startTestEngine, tmpDir, TEST_TENANT, OTHER_TENANT, type TestEngine } from '../support/harness.js';
 import { EXAMPLES, example, MllpClient, mllpExchange, parseAck, variant, type Ack } from './support.js';
 
@@ -310,7 +312,7 @@ describe('HL7 v2 over MLLP and HTTP', function () {
     expect((await c.nextAck()).controlId).to.equal('HALF-2');
   });
 
-  describe('MLLP over TLS', () => {
+  describe('MLLP over TLS, idle timeout 1 s', () => {
     let main: TestEngine;
     let cert: string;
     before(async () => {
@@ -318,7 +320,9 @@ describe('HL7 v2 over MLLP and HTTP', function () {
       execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { cwd: dir, stdio: 'ignore' });
       cert = fs.readFileSync(path.join(dir, 'cert.pem'), 'utf8');
       main = e;
-      e = await startTestEngine({ env: { HL7V2_MLLP_PORT: '0', HL7V2_MLLP_TLS_CERT_FILE: path.join(dir, 'cert.pem'), HL7V2_MLLP_TLS_KEY_FILE: path.join(dir, 'key.pem') } });
+      e = await startTestEngine({
+        env: { HL7V2_MLLP_PORT: '0', HL7V2_MLLP_TLS_CERT_FILE: path.join(dir, 'cert.pem'), HL7V2_MLLP_TLS_KEY_FILE: path.join(dir, 'key.pem'), HL7V2_MLLP_IDLE_TIMEOUT_S: '1' },
+      });
     });
     after(async () => {
       await e?.stop();
@@ -336,6 +340,19 @@ describe('HL7 v2 over MLLP and HTTP', function () {
         c.close();
       }
     });
+
+    it('closes a connection that stays idle past HL7V2_MLLP_IDLE_TIMEOUT_S', async () => {
+      const c = await MllpClient.connect(e.mllpPort!, cert);
+      const deadline = Date.now() + 5_000;
+      while (!c.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(c.closed).to.equal(true);
+    });
+  });
+
+  it('configuration: TLS needs certificate and key; a receiving facility belongs to one tenant', () => {
+    expect(() => loadConfig({ HL7V2_MLLP_PORT: '0', HL7V2_MLLP_TLS_CERT_FILE: '/nonexistent.pem' })).to.throw(/HL7V2_MLLP_TLS_KEY_FILE must be set together/);
+    expect(() => parseTenants(JSON.stringify([{ id: 'a', hl7v2_receiving_facilities: ['HOSP-X'] }, { id: 'b', hl7v2_receiving_facilities: ['HOSP-X'] }]))).to.throw(/already registered by tenant "a"/);
+    expect(() => parseTenants(JSON.stringify([{ id: 'a', hl7v2_receiving_facilities: ['A|B'] }]))).to.throw(/hl7v2_receiving_facilities/);
   });
 
   it('HTTP needs messages:write', async () => {

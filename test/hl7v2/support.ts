@@ -102,7 +102,7 @@ export class MllpClient {
   }
 
   /** The next frame the engine sent, as text in `encoding` (waits up to `timeoutMs`). */
-  async next(timeoutMs = 20_000, encoding: BufferEncoding = 'utf8'): Promise<string> {
+  async next(timeoutMs = 60_000, encoding: BufferEncoding = 'utf8'): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (this.frames.length === 0) {
       if (this.closed) throw new Error('connection closed without an answer');
