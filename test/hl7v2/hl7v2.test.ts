@@ -83,7 +83,7 @@ describe('HL7 v2 over MLLP and HTTP', function () {
     const c = await MllpClient.connect(port);
     try {
       c.send(variant('adt-a01.hl7', 'LATIN1-1', [['Storgata 1^', 'Storgata 1\\F\\A^']]));
-      const ack = parseAck(await c.next(20_000, 'latin1'));
+      const ack = parseAck(await c.next(60_000, 'latin1'));
       expect(ack.code, ack.text).to.equal('AA');
     } finally {
       c.close();
