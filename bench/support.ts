@@ -131,6 +131,7 @@ export async function startBenchEngine(env: Record<string, string> = {}, process
       INGEST_WORKER_THREADS: '1',
       INGEST_RECOVERY_INTERVAL_S: '0',
       JOBS_POLL_INTERVAL_MS: '3600000',
+      HL7V2_MLLP_PORT: '', // the engine process listens for MLLP, not this one
     }),
   );
   const processes: EngineProcess[] = [];

@@ -44,6 +44,7 @@ async function withServices<T>(database: Database, config: Config, fn: (ingest: 
     return await fn(ingest);
   } finally {
     await ingest.henvisning.close();
+    await ingest.hl7v2.close();
   }
 }
 
@@ -165,13 +166,13 @@ export function registerMessagesCommands(program: Command): void {
     .option('--mapping-version <version>', 'only messages last mapped with this mapping version')
     .option('--mapping-name <name>', 'only messages last mapped with this mapping (e.g. henvisning-v2.0)')
     .option('--status <status>', 'only messages with this status (received, processed, failed, rejected)')
-    .option('--source <source>', 'henvisning or pridok')
+    .option('--source <source>', 'henvisning, pridok or hl7v2')
     .option('--limit <n>', 'at most this many messages (default 10000)', (v) => Number(v))
     .option('--dry-run', 'write nothing; print per message what the current mappings would change in each FHIR resource')
     .action(async (opts: { tenant?: string; from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number; dryRun?: boolean }) => {
       const statuses = ['received', 'processed', 'failed', 'rejected'];
       if (opts.status && !statuses.includes(opts.status)) throw new Error(`--status must be one of ${statuses.join(', ')}`);
-      if (opts.source && opts.source !== 'henvisning' && opts.source !== 'pridok') throw new Error('--source must be henvisning or pridok');
+      if (opts.source && !['henvisning', 'pridok', 'hl7v2'].includes(opts.source)) throw new Error('--source must be henvisning, pridok or hl7v2');
       if (opts.limit !== undefined && (!Number.isInteger(opts.limit) || opts.limit < 1)) throw new Error('--limit must be a positive integer');
       const query = {
         tenant: opts.tenant === undefined ? undefined : assertTenantId(opts.tenant, '--tenant'),

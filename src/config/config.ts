@@ -73,6 +73,21 @@ export interface Config {
   };
   /** The legal entities served here and what routes inbound messages to them (TENANTS or TENANTS_FILE; src/tenancy). */
   tenants: TenantConfig[];
+  /** HL7 v2 over MLLP (src/hl7v2, docs/hl7v2.md). */
+  mllp: {
+    /** HL7V2_MLLP_PORT; undefined = no MLLP listener (the default). */
+    port: number | undefined;
+    /** HL7V2_MLLP_HOST (default HOST). */
+    host: string;
+    /** HL7V2_MLLP_TLS_CERT_FILE and HL7V2_MLLP_TLS_KEY_FILE (PEM): MLLP over TLS when both are set. */
+    tls: { certFile: string; keyFile: string } | undefined;
+    /** Largest frame (HL7V2_MLLP_MAX_FRAME_BYTES, default 1mb, at most MESSAGE_MAX_BYTES): larger ones get AR. */
+    maxFrameBytes: number;
+    /** A connection that sends nothing for this long is closed (HL7V2_MLLP_IDLE_TIMEOUT_S, default 300). */
+    idleTimeoutMs: number;
+    /** Connections open at once (HL7V2_MLLP_MAX_CONNECTIONS, default 512); more are closed at once. */
+    maxConnections: number;
+  };
   /** Basic-auth credentials for the operators' pages (Agendash); unset = admin bearer tokens only. */
   admin: { username: string | undefined; password: string | undefined };
   jobs: {
@@ -252,6 +267,24 @@ function ingestConfig(env: Env): Config['ingest'] {
   };
 }
 
+/** HL7 v2 over MLLP: off unless HL7V2_MLLP_PORT is set. */
+function mllpConfig(env: Env, host: string, messageMaxBytes: number): Config['mllp'] {
+  const portText = str(env, 'HL7V2_MLLP_PORT');
+  const cert = str(env, 'HL7V2_MLLP_TLS_CERT_FILE');
+  const key = str(env, 'HL7V2_MLLP_TLS_KEY_FILE');
+  if ((cert === undefined) !== (key === undefined)) throw new ConfigError('HL7V2_MLLP_TLS_CERT_FILE', 'and HL7V2_MLLP_TLS_KEY_FILE must be set together');
+  const maxFrame = parseSize('HL7V2_MLLP_MAX_FRAME_BYTES', str(env, 'HL7V2_MLLP_MAX_FRAME_BYTES') ?? '1mb');
+  if (maxFrame < 1024 || maxFrame > messageMaxBytes) throw new ConfigError('HL7V2_MLLP_MAX_FRAME_BYTES', `must be between 1kb and MESSAGE_MAX_BYTES (${messageMaxBytes})`);
+  return {
+    port: portText === undefined ? undefined : int(env, 'HL7V2_MLLP_PORT', 0, 0, 65535),
+    host: str(env, 'HL7V2_MLLP_HOST') ?? host,
+    tls: cert && key ? { certFile: existingFile('HL7V2_MLLP_TLS_CERT_FILE', cert), keyFile: existingFile('HL7V2_MLLP_TLS_KEY_FILE', key) } : undefined,
+    maxFrameBytes: maxFrame,
+    idleTimeoutMs: int(env, 'HL7V2_MLLP_IDLE_TIMEOUT_S', 300, 1, 86_400) * 1000,
+    maxConnections: int(env, 'HL7V2_MLLP_MAX_CONNECTIONS', 512, 1, 100_000),
+  };
+}
+
 /** TENANTS (inline JSON) or TENANTS_FILE (a JSON file): the tenants and their message routing (src/tenancy/directory.ts). */
 function tenantsConfig(env: Env): TenantConfig[] {
   const inline = str(env, 'TENANTS');
@@ -383,17 +416,20 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('MONGODB_DATABASE', `must be 1-63 letters, digits, _ or -, got "${dbName}"`);
   }
   const bodyLimit = str(env, 'BODY_LIMIT');
+  const host = str(env, 'HOST') ?? '0.0.0.0';
+  const ingest = ingestConfig(env);
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
-    host: str(env, 'HOST') ?? '0.0.0.0',
+    host,
     dataDir,
     mongodbUri,
     mongodbDatabase: dbName,
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     bodyLimitBytes: bodyLimit === undefined ? 10 * 1024 * 1024 : parseSize('BODY_LIMIT', bodyLimit),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
-    ingest: ingestConfig(env),
+    ingest,
     tenants: tenantsConfig(env),
+    mllp: mllpConfig(env, host, ingest.messageMaxBytes),
     admin: adminCredentials(env),
     jobs: {
       pollIntervalMs: int(env, 'JOBS_POLL_INTERVAL_MS', 2_000, 50, 3_600_000),

@@ -21,6 +21,7 @@ import { createBillingService } from '../billing/index.js';
 import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
 import { jobDefinitions } from '../jobs/definitions.js';
 import { createIngestServices } from '../messages/services.js';
+import { MllpServer } from '../hl7v2/mllp.js';
 import { JobRunner } from '../jobs/job-runner.js';
 import type { JobDefinition } from '../jobs/types.js';
 import type { AppContext } from '../http/context.js';
@@ -34,6 +35,8 @@ export interface RunningEngine {
   server: http.Server;
   port: number;
   url: string;
+  /** The MLLP listener's port (HL7V2_MLLP_PORT set), else undefined. */
+  mllpPort: number | undefined;
   /** Graceful stop: refuse new connections, finish in-flight requests (bounded), close the database. */
   stop(): Promise<void>;
 }
@@ -105,6 +108,14 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   });
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, auth: keys.mode }, 'engine listening');
+  let mllp: MllpServer | undefined;
+  let mllpPort: number | undefined;
+  if (config.mllp.port !== undefined) {
+    ctx.ingest.hl7v2.start();
+    mllp = new MllpServer(ctx.ingest.hl7v2, { ...config.mllp, port: config.mllp.port });
+    mllpPort = await mllp.listen();
+    logger.info({ port: mllpPort, tls: !!config.mllp.tls }, 'mllp listening');
+  }
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -112,12 +123,14 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
       ctx.shuttingDown = true;
       logger.info('shutting down: no new connections, draining in-flight requests');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const mllpClosed = mllp?.close(config.shutdownTimeoutMs);
       server.closeIdleConnections();
       const timer = setTimeout(() => {
         logger.warn({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timeout: closing remaining connections');
         server.closeAllConnections();
       }, config.shutdownTimeoutMs);
       await closed;
+      await mllpClosed;
       clearTimeout(timer);
       await ctx.jobs.stop(config.shutdownTimeoutMs);
       // Background work started with the engine finishes before the database goes away (bounded like the rest).
@@ -126,11 +139,12 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
         new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref()),
       ]);
       await ctx.ingest.henvisning.close();
+      await ctx.ingest.hl7v2.close();
       await ctx.fhir.close();
       await database.close();
       await embedded.stop();
       logger.info('shutdown complete');
     })());
 
-  return { ctx, server, port, url: `http://127.0.0.1:${port}`, stop };
+  return { ctx, server, port, url: `http://127.0.0.1:${port}`, mllpPort, stop };
 }

@@ -27,7 +27,7 @@ export function henvisningRouter(ctx: AppContext): Router {
     (req: Request, res: Response, next: NextFunction) => {
       const type = req.headers['content-type'] ?? '';
       if (!XML_TYPES.test(type)) {
-        sendError(res, 415, 'unsupported_media_type', 'POST /api/messages takes Content-Type application/xml (a MsgHead message)');
+        sendError(res, 415, 'unsupported_media_type', 'POST /api/messages takes Content-Type application/xml (a MsgHead message) or x-application/hl7-v2+er7 (an HL7 v2 message)');
         return;
       }
       next();

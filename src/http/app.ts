@@ -21,6 +21,7 @@ import { consultationsRouter } from '../consultations/routes.js';
 import { registriesRouter } from '../registries/routes.js';
 import { carePlansRouter } from '../careplans/routes.js';
 import { henvisningRouter } from '../henvisning/routes.js';
+import { hl7v2Router } from '../hl7v2/routes.js';
 import { messagesRouter } from '../messages/routes.js';
 import { pridokRouter } from '../pridok/routes.js';
 import { requestContext } from './request-context.js';
@@ -49,7 +50,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(openApiRouter());
   // Before the global JSON parser: dictionary uploads (JSON or CSV) read their own bodies up to DICTIONARY_UPLOAD_LIMIT.
   app.use(dictionariesRouter(ctx));
-  // Before the global JSON parser: henvisning XML and Pridok webhooks read their own raw bodies (MESSAGE_MAX_BYTES).
+  // Before the global JSON parser: HL7 v2, henvisning XML and Pridok webhooks read their own raw bodies (MESSAGE_MAX_BYTES).
+  app.use(hl7v2Router({ auth: ctx.auth, hl7v2: ctx.ingest.hl7v2, maxBytes: ctx.config.ingest.messageMaxBytes }));
   app.use(henvisningRouter(ctx));
   app.use(pridokRouter(ctx));
   // Before the global JSON parser and error handlers: FHIR routes parse application/fhir+json themselves and answer

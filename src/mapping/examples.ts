@@ -1,5 +1,5 @@
 /**
- * Golden examples of a mapping: `mappings/<name>/examples/<sample>.xml|json` beside `<sample>.fhir.json`, the exact
+ * Golden examples of a mapping: `mappings/<name>/examples/<sample>.xml|json|hl7` beside `<sample>.fhir.json`, the exact
  * FHIR the mapping produces for it. Ids are keyed hashes (resource-ids.ts), so golden files hold them normalised:
  * every id becomes `<Type>-<n>` in order of first appearance (references rewritten alike); `meta.versionId`,
  * `meta.lastUpdated` and the source-message extension (times and store ids of one delivery) are left out.
@@ -12,6 +12,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { prune, type MappingOutput } from '../referrals/apply.js';
 import { isSourceMessageUrl } from '../referrals/systems.js';
 import { decodeXml, parseXmlTree } from '../xml/secure-xml.js';
+import { decodeEr7, parseEr7, readHeader } from '../hl7v2/er7.js';
 import type { CompiledMapping } from './registry.js';
 
 export interface MappingExample {
@@ -25,14 +26,15 @@ export function listExamples(mappingDir: string): MappingExample[] {
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir)
-    .filter((f) => /\.(xml|json)$/.test(f) && !f.endsWith('.fhir.json'))
+    .filter((f) => /\.(xml|json|hl7)$/.test(f) && !f.endsWith('.fhir.json'))
     .sort()
-    .map((f) => ({ name: f, input: path.join(dir, f), golden: path.join(dir, f.replace(/\.(xml|json)$/, '.fhir.json')) }));
+    .map((f) => ({ name: f, input: path.join(dir, f), golden: path.join(dir, f.replace(/\.(xml|json|hl7)$/, '.fhir.json')) }));
 }
 
-/** The mapping input for a message file: the parsed XML root, or the JSON value. */
+/** The mapping input for a message file: the parsed XML root, the JSON value, or the HL7 v2 message (hl7v2/er7.ts). */
 export function mappingInput(file: string, bytes: Buffer): unknown {
   if (/\.json$/i.test(file)) return JSON.parse(bytes.toString('utf8'));
+  if (/\.hl7$/i.test(file)) return parseEr7(decodeEr7(bytes, readHeader(bytes)?.characterSet ?? ''));
   const tree = parseXmlTree(decodeXml(bytes, 100 * 1024 * 1024).text);
   return tree.node;
 }

@@ -91,6 +91,28 @@ export function instantMs(value: string | undefined): number {
   return f ? Date.parse(f.length === 10 ? `${f}T00:00:00Z` : f) : NaN;
 }
 
+/**
+ * HL7 v2 TS/DTM (`YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]`) → FHIR dateTime (or date), as fhirDateTime: a time without
+ * a zone is Oslo local time. Anything else gives undefined.
+ */
+export function hl7DateTime(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = /^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(\.\d{1,4})?)?([+-]\d{4})?$/.exec(value.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac, zone] = m;
+  if (!mo) return y;
+  if (!d) return `${y}-${mo}`;
+  if (!h) return fhirDateTime(`${y}-${mo}-${d}`);
+  const z = zone ? `${zone.slice(0, 3)}:${zone.slice(3)}` : '';
+  return fhirDateTime(`${y}-${mo}-${d}T${h}:${mi ?? '00'}:${s ?? '00'}${frac ?? ''}${z}`);
+}
+
+/** The date part of an HL7 v2 TS/DTM (birth dates): YYYY, YYYY-MM or YYYY-MM-DD, else undefined. */
+export function hl7Date(value: unknown): string | undefined {
+  const t = hl7DateTime(value);
+  return t === undefined ? undefined : t.slice(0, 10);
+}
+
 /** Removes leading/trailing white space only (JSONata's $trim also collapses inner runs, which ruins clinical text). */
 export function strip(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
@@ -140,5 +162,7 @@ export function mappingBindings(ids: ResourceIds): Record<string, unknown> {
     intId: (v: unknown) => (typeof v === 'string' ? normaliseIntegerId(v) : undefined),
     personIdKind,
     personInfo,
+    hl7DateTime,
+    hl7Date,
   };
 }

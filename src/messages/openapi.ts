@@ -14,7 +14,7 @@ const messageSchema = {
   type: 'object',
   properties: {
     id: { type: 'string' },
-    source: { enum: ['henvisning', 'pridok'] },
+    source: { enum: ['henvisning', 'pridok', 'hl7v2'] },
     status: { enum: ['received', 'processed', 'failed', 'rejected'] },
     content_type: { type: 'string' },
     received_at: { type: 'string', format: 'date-time' },
@@ -22,8 +22,8 @@ const messageSchema = {
     expires_at: { type: 'string', format: 'date-time', description: 'received_at + MESSAGE_RETENTION_DAYS' },
     size: { type: 'integer' },
     sha256: { type: 'string' },
-    external_id: { type: 'string', description: 'MsgId (henvisning) or JournalGuid (Pridok): the dedup key' },
-    message_type: { type: 'string', description: 'MsgInfo/Type (e.g. HENVISNING_NYTILSTAND)' },
+    external_id: { type: 'string', description: 'MsgId (henvisning), JournalGuid (Pridok) or MSH-10 (HL7 v2): the dedup key' },
+    message_type: { type: 'string', description: 'MsgInfo/Type (e.g. HENVISNING_NYTILSTAND) or MSH-9 (e.g. ADT^A01)' },
     format: { type: 'string', description: 'Namespace URI of the content, or pridok-referral-json' },
     sender: { type: 'object', description: 'Organisation names and ids (no persons)' },
     receiver: { type: 'object' },
@@ -46,7 +46,7 @@ const messageSchema = {
     mapping: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, sha256: { type: 'string' } } },
     receipt: {
       type: 'object',
-      properties: { kind: { enum: ['apprec', 'http'] }, status: { type: 'string' }, id: { type: 'string' }, at: { type: 'string' }, content_type: { type: 'string' }, body: { type: 'string', description: 'messages:read_raw only' } },
+      properties: { kind: { enum: ['apprec', 'http', 'ack'] }, status: { type: 'string' }, id: { type: 'string' }, at: { type: 'string' }, content_type: { type: 'string' }, body: { type: 'string', description: 'messages:read_raw only' } },
     },
     attempts: { type: 'integer' },
     runs: { type: 'array', items: { type: 'object' } },
@@ -66,18 +66,24 @@ export const ingestOpenApi: OpenApiFragment = {
     '/api/messages': {
       post: {
         tags: ['referrals'],
-        summary: 'Submit a henvisning (MsgHead v1.2 carrying Henvisning v2.0, or a Henvisning v1.1/v1.0 Message); the answer is an AppRec v1.1',
+        summary: 'Submit a henvisning (MsgHead v1.2 carrying Henvisning v2.0, or a Henvisning v1.1/v1.0 Message; the answer is an AppRec v1.1) or an HL7 v2 message (x-application/hl7-v2+er7; the answer is its ACK)',
         description:
           'The message is stored before it is processed. AppRec status 1 = processed; 2 = rejected with 8221 errors (T01 not well-formed/undecodable, ' +
           'T02 fails the XSD, T10 unsupported format or namespace, T99 DTD or entity declarations, E10 MsgId not a UUID, E21 receiver not served, ' +
-          'E30 no national identifier, E31 wrong check digits). A repeated MsgId gets the stored AppRec (X-Duplicate: true). X-Message-Id is the message-store id.',
+          'E30 no national identifier, E31 wrong check digits). A repeated MsgId gets the stored AppRec (X-Duplicate: true). X-Message-Id is the message-store id. ' +
+          'HL7 v2 (Content-Type x-application/hl7-v2+er7, docs/hl7v2.md): ADT^A01/A04/A08/A40, REF^I12, ORM^O01, answered with an ACK (AA processed; AE the content ' +
+          'was refused, e.g. a person number with wrong check digits; AR the envelope was refused, e.g. no MSH-10, unsupported type, a receiving facility (MSH-6) the ' +
+          "token's tenant has not registered, or our side failed and a resend is processed again). A repeated MSH-10 from the same sender gets the stored ACK.",
         security: [{ bearer: ['messages:write'] }],
-        requestBody: { required: true, content: { 'application/xml': { schema: { type: 'string' } } } },
+        requestBody: { required: true, content: { 'application/xml': { schema: { type: 'string' } }, 'x-application/hl7-v2+er7': { schema: { type: 'string' } } } },
         responses: {
-          200: { description: 'AppRec v1.1 (application/xml)', content: { 'application/xml': { schema: { type: 'string' } } } },
+          200: {
+            description: 'AppRec v1.1 (application/xml), or the ACK of an HL7 v2 message',
+            content: { 'application/xml': { schema: { type: 'string' } }, 'x-application/hl7-v2+er7': { schema: { type: 'string' } } },
+          },
           400: { description: 'Not an XML document (not_xml)', content: errorJson },
           413: { description: 'Larger than MESSAGE_MAX_BYTES', content: errorJson },
-          415: { description: 'Content-Type is not XML', content: errorJson },
+          415: { description: 'Content-Type is neither XML nor x-application/hl7-v2+er7', content: errorJson },
           500: { description: 'Stored but mapping or FHIR store failed (processing_failed, message_id); resend or replay', content: errorJson },
           ...errorResponses,
         },

@@ -30,11 +30,11 @@ import { targetTenant } from '../tenancy/request-tenant.js';
 import { retainUntilOf, type MessageDoc, type MessageQuery, type MessageSource, type MessageStatus } from './store.js';
 
 const filterProperties = {
-  source: { type: 'string', enum: ['henvisning', 'pridok'] },
+  source: { type: 'string', enum: ['henvisning', 'pridok', 'hl7v2'] },
   status: { type: 'string', enum: ['received', 'processed', 'failed', 'rejected'] },
   from: { type: 'string', format: 'date-time', description: 'Received at or after' },
   to: { type: 'string', format: 'date-time', description: 'Received before' },
-  external_id: { type: 'string', maxLength: 200, description: 'MsgId (henvisning) or JournalGuid (Pridok)' },
+  external_id: { type: 'string', maxLength: 200, description: 'MsgId (henvisning), JournalGuid (Pridok) or MSH-10 (HL7 v2)' },
   mapping_name: { type: 'string', maxLength: 100 },
   mapping_version: { type: 'string', maxLength: 50 },
 } as const;

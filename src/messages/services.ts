@@ -1,10 +1,11 @@
 /**
  * The referral-ingestion services in the AppContext (`ctx.ingest`): message store, mappings, deterministic ids,
- * henvisning and Pridok processors, replay and its dry run (preview).
+ * henvisning, Pridok and HL7 v2 processors, replay and its dry run (preview).
  */
 import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
 import { HenvisningService } from '../henvisning/service.js';
+import { Hl7v2Service } from '../hl7v2/service.js';
 import { MappingRegistry } from '../mapping/registry.js';
 import { PridokService } from '../pridok/service.js';
 import { ResourceCache, type FhirStore } from '../referrals/apply.js';
@@ -24,6 +25,7 @@ export interface IngestServices {
   ids: ResourceIds;
   henvisning: HenvisningService;
   pridok: PridokService;
+  hl7v2: Hl7v2Service;
   replay: ReplayService;
   /** What a replay with the current mappings would change, without writing (replay --dry-run). */
   preview: PreviewService;
@@ -64,8 +66,18 @@ export async function createIngestServices(deps: {
     leaseMs: config.ingest.leaseMs,
   });
   const pridok = new PridokService(messages, fhir, mappings, { ids, limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
-  const replay = new ReplayService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs });
-  const preview = new PreviewService(messages, { henvisning, pridok }, fhir);
-  const recovery = new RecoveryService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs, intervalMs: config.ingest.recoveryIntervalMs });
-  return { messages, mappings, ids, henvisning, pridok, replay, preview, recovery };
+  const hl7v2 = new Hl7v2Service(messages, fhir, mappings, {
+    tenants,
+    ids,
+    limiter,
+    cache,
+    pool: { threads: config.ingest.workerThreads, timeBudgetMs: config.ingest.timeBudgetMs, maxHeapMb: config.ingest.workerMaxHeapMb },
+    futureSkewMs: config.ingest.futureSkewMs,
+    leaseMs: config.ingest.leaseMs,
+  });
+  const processors = { henvisning, pridok, hl7v2 };
+  const replay = new ReplayService(messages, processors, { leaseMs: config.ingest.leaseMs });
+  const preview = new PreviewService(messages, processors, fhir);
+  const recovery = new RecoveryService(messages, processors, { leaseMs: config.ingest.leaseMs, intervalMs: config.ingest.recoveryIntervalMs });
+  return { messages, mappings, ids, henvisning, pridok, hl7v2, replay, preview, recovery };
 }

@@ -1,16 +1,16 @@
 /**
- * The message store: every inbound message (henvisning XML, Pridok JSON) is written here BEFORE it is processed, with
- * its raw bytes, and keeps the outcome of every processing run (ingest and replays).
+ * The message store: every inbound message (henvisning XML, Pridok JSON, HL7 v2) is written here BEFORE it is
+ * processed, with its raw bytes, and keeps the outcome of every processing run (ingest and replays).
  *
  * Document (collection `messages`):
- *   _id (UUID), tenant (the legal entity that owns it), source ('henvisning' | 'pridok'), contentType, receivedAt,
+ *   _id (UUID), tenant (the legal entity that owns it), source ('henvisning' | 'pridok' | 'hl7v2'), contentType, receivedAt,
  *   size, sha256, raw (BSON binary, up to MESSAGE_INLINE_MAX_BYTES) or rawMedia {key, sha256, size} (media storage),
  *   dedupKey (unique: `<source>:<tenant>:<sender id>:<MsgId>` for henvisning, `<source>:<tenant>:<JournalGuid>` for
- *   Pridok, or `<source>:<tenant>:none:<_id>` when the message had none: the same MsgId from two senders, or sent
- *   to two tenants, is two messages),
+ *   Pridok, `<source>:<tenant>:<MSH-3>^<MSH-4>:<MSH-10>` for HL7 v2, or `<source>:<tenant>:none:<_id>` when the
+ *   message had none: the same MsgId from two senders, or sent to two tenants, is two messages),
  *   externalId (MsgId / JournalGuid), messageType, format, sender / receiver (organisation names and ids only),
  *   status received → processed | failed | rejected, error {code, message, details}, warnings,
- *   fhir [{reference, action, versionId}], mapping {name, version, sha256}, receipt (the AppRec or HTTP answer),
+ *   fhir [{reference, action, versionId}], mapping {name, version, sha256}, receipt (the AppRec, ACK or HTTP answer),
  *   runs [{at, trigger, status, error?, mapping?}], attempts, updatedAt, retainUntil, expiresAt (TTL).
  *
  * Retention: `retainUntil` = receivedAt + MESSAGE_RETENTION_DAYS. Messages kept inline also carry it as `expiresAt`,
@@ -46,7 +46,7 @@ export const messageCollections: CollectionSpec[] = [
   },
 ];
 
-export type MessageSource = 'henvisning' | 'pridok';
+export type MessageSource = 'henvisning' | 'pridok' | 'hl7v2';
 export type MessageStatus = 'received' | 'processed' | 'failed' | 'rejected';
 
 export interface PartySummary {
@@ -79,8 +79,8 @@ export function internalError(code: string, err: unknown): MessageError {
 }
 
 export interface Receipt {
-  kind: 'apprec' | 'http';
-  /** AppRec status (1, 2) or HTTP status. */
+  kind: 'apprec' | 'http' | 'ack';
+  /** AppRec status (1, 2), HTTP status, or the HL7 v2 acknowledgement code (AA, AE, AR). */
   status: string;
   contentType: string;
   body: string;

@@ -4,11 +4,13 @@
  *   [{ "id": "<client_id of the legal entity>",
  *      "name": "Clinic A",                                   optional, for operators
  *      "henvisning_receiver_her_ids": ["8094", "8095"],      HER-ids this tenant receives henvisning messages for
- *      "pridok_webhook_secret": "<at least 16 characters>" }] optional: the secret its Pridok webhooks are signed with
+ *      "pridok_webhook_secret": "<at least 16 characters>",  optional: the secret its Pridok webhooks are signed with
+ *      "hl7v2_receiving_facilities": ["HOSP-A", "LAB^HOSP-B"] }]  HL7 v2 receivers (MSH-6, or MSH-5^MSH-6) it owns
  *
  * A HER-id belongs to at most one tenant and a webhook secret to exactly one, so a message names its owner without
  * doubt: a henvisning belongs to the tenant that registered its receiver's HER-id, a Pridok delivery to the tenant
- * whose secret signed it.
+ * whose secret signed it, an HL7 v2 message to the tenant that registered its receiving application^facility (that
+ * pair first, else the facility alone).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { normaliseIntegerId } from '../identifiers/norwegian-ids.js';
@@ -19,6 +21,8 @@ export interface TenantConfig {
   name?: string;
   henvisningReceiverHerIds: string[];
   pridokWebhookSecret?: string;
+  /** HL7 v2 receivers: `FACILITY` (MSH-6, any application) or `APPLICATION^FACILITY` (MSH-5^MSH-6). */
+  hl7v2ReceivingFacilities: string[];
 }
 
 /** Parses and checks the tenants' JSON; throws an Error whose message names the offending entry. */
@@ -33,11 +37,12 @@ export function parseTenants(json: string): TenantConfig[] {
   const out: TenantConfig[] = [];
   const herOwner = new Map<string, string>();
   const secrets = new Set<string>();
+  const hl7Owner = new Map<string, string>();
   raw.forEach((t: unknown, i: number) => {
     const at = `entry ${i}`;
     if (!t || typeof t !== 'object' || Array.isArray(t)) throw new Error(`${at} must be an object`);
     const o = t as Record<string, unknown>;
-    const unknown = Object.keys(o).filter((k) => !['id', 'name', 'henvisning_receiver_her_ids', 'pridok_webhook_secret'].includes(k));
+    const unknown = Object.keys(o).filter((k) => !['id', 'name', 'henvisning_receiver_her_ids', 'pridok_webhook_secret', 'hl7v2_receiving_facilities'].includes(k));
     if (unknown.length > 0) throw new Error(`${at} has unknown field(s): ${unknown.join(', ')}`);
     if (!isTenantId(o.id)) throw new Error(`${at}: "id" must be the legal entity's client_id (1-128 letters, digits, ".", "_", "-")`);
     if (out.some((x) => x.id === o.id)) throw new Error(`${at}: tenant "${o.id}" is listed twice`);
@@ -58,16 +63,44 @@ export function parseTenants(json: string): TenantConfig[] {
       if (secrets.has(secret)) throw new Error(`${at}: "pridok_webhook_secret" is used by another tenant`);
       secrets.add(secret);
     }
-    out.push({ id: o.id, name: o.name as string | undefined, henvisningReceiverHerIds: herIds, pridokWebhookSecret: secret as string | undefined });
+    const hl7 = o.hl7v2_receiving_facilities ?? [];
+    if (!Array.isArray(hl7) || hl7.some((f) => typeof f !== 'string' || !/^([^^|~\\&\s][^^|~\\&]{0,99}\^)?[^^|~\\&\s][^^|~\\&]{0,99}$/.test(f))) {
+      throw new Error(`${at}: "hl7v2_receiving_facilities" must be an array of "FACILITY" or "APPLICATION^FACILITY" strings`);
+    }
+    for (const f of hl7 as string[]) {
+      const owner = hl7Owner.get(f);
+      if (owner !== undefined) throw new Error(`${at}: HL7 v2 receiving facility ${f} is already registered by tenant "${owner}"`);
+      hl7Owner.set(f, o.id);
+    }
+    out.push({
+      id: o.id,
+      name: o.name as string | undefined,
+      henvisningReceiverHerIds: herIds,
+      pridokWebhookSecret: secret as string | undefined,
+      hl7v2ReceivingFacilities: hl7 as string[],
+    });
   });
   return out;
 }
 
 export class TenantDirectory {
   private readonly byHerId = new Map<string, string>();
+  private readonly byHl7Receiver = new Map<string, string>();
 
   constructor(readonly tenants: TenantConfig[]) {
     for (const t of tenants) for (const h of t.henvisningReceiverHerIds) this.byHerId.set(h, t.id);
+    for (const t of tenants) for (const f of t.hl7v2ReceivingFacilities ?? []) this.byHl7Receiver.set(f, t.id);
+  }
+
+  /** The tenant that registered an HL7 v2 receiver: `application^facility` first, else `facility`. */
+  hl7v2TenantOf(application: string, facility: string): string | undefined {
+    if (facility === '') return undefined;
+    return this.byHl7Receiver.get(`${application}^${facility}`) ?? this.byHl7Receiver.get(facility);
+  }
+
+  /** The HL7 v2 receivers a tenant registered. */
+  hl7v2Receivers(tenant: string): string[] {
+    return this.tenants.find((t) => t.id === tenant)?.hl7v2ReceivingFacilities ?? [];
   }
 
   /** The HER-ids a tenant receives henvisning messages for. */

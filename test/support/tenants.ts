@@ -44,8 +44,13 @@ export function sampleReceiverHerIds(): string[] {
   return (receivers = [...out].sort());
 }
 
+/** HL7 v2 receiving facilities (MSH-6) of the test tenants. */
+export const TEST_HL7_FACILITY = 'HOSP-A';
+export const OTHER_HL7_FACILITY = 'HOSP-B';
+
 export interface TenantSpec {
   id: string;
+  hl7v2_receiving_facilities?: string[];
   henvisning_receiver_her_ids?: string[];
   pridok_webhook_secret?: string;
 }
@@ -53,8 +58,8 @@ export interface TenantSpec {
 /** The TENANTS value of the test engines (override per engine with `env.TENANTS`). */
 export function testTenants(extra: TenantSpec[] = []): string {
   return JSON.stringify([
-    { id: TEST_TENANT, henvisning_receiver_her_ids: sampleReceiverHerIds(), pridok_webhook_secret: TEST_PRIDOK_SECRET },
-    { id: OTHER_TENANT, henvisning_receiver_her_ids: [OTHER_RECEIVER_HER_ID], pridok_webhook_secret: OTHER_PRIDOK_SECRET },
+    { id: TEST_TENANT, henvisning_receiver_her_ids: sampleReceiverHerIds(), pridok_webhook_secret: TEST_PRIDOK_SECRET, hl7v2_receiving_facilities: [TEST_HL7_FACILITY] },
+    { id: OTHER_TENANT, henvisning_receiver_her_ids: [OTHER_RECEIVER_HER_ID], pridok_webhook_secret: OTHER_PRIDOK_SECRET, hl7v2_receiving_facilities: [OTHER_HL7_FACILITY] },
     ...extra,
   ]);
 }

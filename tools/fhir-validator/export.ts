@@ -12,6 +12,8 @@ import path from 'node:path';
 import { HL7_EXTENSIONS_USED, structureDefinition } from '../../src/fhir/extensions.js';
 import { engineStructureDefinitions } from '../../src/fhir/structure-definitions.js';
 import { envelopeFromText } from '../../src/henvisning/envelope.js';
+import { readHeader } from '../../src/hl7v2/er7.js';
+import { hl7DateTime } from '../../src/mapping/functions.js';
 import { listExamples, mapFile } from '../../src/mapping/examples.js';
 import { DEFAULT_MAPPINGS_DIR, MappingRegistry } from '../../src/mapping/registry.js';
 import { withSource } from '../../src/referrals/apply.js';
@@ -46,7 +48,9 @@ if (samples) {
       const bytes = fs.readFileSync(ex.input);
       const sent = ex.input.endsWith('.json')
         ? (JSON.parse(bytes.toString('utf8')) as { MessageTimestamp?: string }).MessageTimestamp
-        : envelopeFromText(bytes.toString('utf8')).genDate;
+        : ex.input.endsWith('.hl7')
+          ? hl7DateTime(readHeader(bytes)?.time)
+          : envelopeFromText(bytes.toString('utf8')).genDate;
       const src = { messageId: ex.name, sent, received: new Date('2024-01-01T00:00:00Z'), storeId: `sample-${n}` };
       const { resources } = await mapFile(mapping, ex.input);
       resources.forEach((r, i) => {
