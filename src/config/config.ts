@@ -26,6 +26,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface Config {
   port: number;
   host: string;
+  /** The engine's public base URL (PUBLIC_URL, e.g. https://engine.example); unset = http://localhost:<listening port>. */
+  publicUrl: string | undefined;
   dataDir: string;
   /** Explicit MongoDB URI; when absent the embedded development database is used. */
   mongodbUri: string | undefined;
@@ -86,8 +88,8 @@ export interface Config {
     activeKeyId: string | undefined;
   };
   consultations: {
-    /** Base URL of the chat/video front end the session links sent to patients point to. */
-    sessionBaseUrl: string;
+    /** Base URL of the chat/video front end the session links sent to patients point to; unset = <public URL>/sessions. */
+    sessionBaseUrl: string | undefined;
     /** Agenda interval (cron or human interval) of the daily insurer report; undefined = not scheduled. */
     reportSchedule: string | undefined;
   };
@@ -383,6 +385,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
     host: str(env, 'HOST') ?? '0.0.0.0',
+    publicUrl: url(env, 'PUBLIC_URL', ['https:', 'http:'])?.replace(/\/+$/, ''),
     dataDir,
     mongodbUri,
     mongodbDatabase: dbName,
@@ -399,7 +402,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     encryption: parseEncryptionKeys(env),
     consultations: {
-      sessionBaseUrl: (url(env, 'CONSULTATION_SESSION_BASE_URL', ['https:', 'http:']) ?? 'http://localhost:8080/sessions').replace(/\/+$/, ''),
+      sessionBaseUrl: url(env, 'CONSULTATION_SESSION_BASE_URL', ['https:', 'http:'])?.replace(/\/+$/, ''),
       reportSchedule: reportSchedule(env),
     },
     auth: {

@@ -38,7 +38,8 @@ export function createConsultationService(ctx: AppContext, notifier?: Notifier):
     dictionaries: ctx.dictionaries,
     cipher: ctx.fieldCipher,
     notifier: notifier ?? new OutboxNotifier(ctx.database.db),
-    sessionBaseUrl: ctx.config.consultations.sessionBaseUrl,
+    // Read at each start: without PUBLIC_URL the public URL names the port the engine listens on, known once listening.
+    sessionBaseUrl: () => ctx.config.consultations.sessionBaseUrl ?? `${ctx.publicUrl}/sessions`,
   });
 }
 

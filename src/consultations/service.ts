@@ -104,7 +104,8 @@ export interface ServiceDeps {
   dictionaries: CodeDictionary;
   cipher: FieldCipher;
   notifier: Notifier;
-  sessionBaseUrl: string;
+  /** Base URL of the chat/video session links (read when links are made). */
+  sessionBaseUrl: () => string;
   now?: () => Date;
 }
 
@@ -393,7 +394,7 @@ export class ConsultationService {
 
   private sessionLink(kind: 'chat' | 'video'): { id: string; url: string } {
     const sid = randomBytes(24).toString('base64url');
-    return { id: sid, url: `${this.deps.sessionBaseUrl}/${kind}/${sid}` };
+    return { id: sid, url: `${this.deps.sessionBaseUrl()}/${kind}/${sid}` };
   }
 
   private practitionerIdOf(actor: Actor): string {

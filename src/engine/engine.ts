@@ -65,7 +65,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   const keys = await loadKeySource(config);
   const auth = new Authenticator(keys, { issuer: config.auth.issuer, audience: config.auth.audience });
   // The context is completed below, one service per statement (each concern adds its own line).
-  const ctx = { config, database, auth, shuttingDown: false } as AppContext;
+  const ctx = { config, database, auth, shuttingDown: false, publicUrl: config.publicUrl ?? `http://localhost:${config.port}` } as AppContext;
   ctx.media = createMediaStorage(config);
   ctx.fhir = new FhirStorage(database.db, { baseUrl: config.fhir.baseUrl });
   ctx.tenants = new TenantDirectory(config.tenants);
@@ -101,6 +101,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  ctx.publicUrl = config.publicUrl ?? `http://localhost:${port}`;
   logger.info({ port, auth: keys.mode }, 'engine listening');
 
   let stopping: Promise<void> | undefined;
