@@ -32,6 +32,7 @@ import { decryptResult, encryptResult } from './result-crypto.js';
 import { illegalTransitionMessage, TRANSITIONS, type ConsultationAction, type ConsultationState, type Outcome } from './states.js';
 import { RevisionStore, STALE_CLAIM_MS, type Change } from './revision-store.js';
 import type { ConsultationDoc, ConsultationResult } from './types.js';
+import { VALIDATION_FAILED_MESSAGE } from '../ehealth/validation.js';
 
 export const CONSULTATIONS_COLLECTION = 'consultations';
 
@@ -116,7 +117,7 @@ function notFound(id: string): HttpError {
 }
 
 function invalid(entry: string, description: string): HttpError {
-  return new HttpError(422, 'validation_failed', 'Validation failed', {
+  return new HttpError(422, 'validation_failed', VALIDATION_FAILED_MESSAGE, {
     invalid: [{ entry_type: 'json_data_property', entry, rules: [{ rule: 'invalid', params: [], description }] }],
   });
 }

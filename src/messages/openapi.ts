@@ -75,7 +75,7 @@ export const ingestOpenApi: OpenApiFragment = {
         requestBody: { required: true, content: { 'application/xml': { schema: { type: 'string' } } } },
         responses: {
           200: { description: 'AppRec v1.1 (application/xml)', content: { 'application/xml': { schema: { type: 'string' } } } },
-          400: { description: 'Not an XML document (not_xml)', content: errorJson },
+          400: { description: 'Not an XML document (request_malformed)', content: errorJson },
           413: { description: 'Larger than MESSAGE_MAX_BYTES', content: errorJson },
           415: { description: 'Content-Type is not XML', content: errorJson },
           500: { description: 'Stored but mapping or FHIR store failed (processing_failed, message_id); resend or replay', content: errorJson },
