@@ -16,10 +16,17 @@
  *
  * Side effects that must follow the document in order (the FHIR Encounter) run inside the claim, before the write,
  * so they are serialized per consultation too.
+ *
+ * Notices to the patient belong to the change (`notices`): they are part of the claim, so they are decided together
+ * with the state change, and written to the outbox right after the document. A writer that dies in between leaves the
+ * claim pending; whoever completes it (start-up repair) writes them then. Their ids are fixed in the claim, so writing
+ * them twice is harmless.
  */
 import type { Collection, Db } from 'mongodb';
 import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import { HttpError } from '../http/errors.js';
+import { log } from '../logging/logger.js';
+import type { OutboxMessage, OutboxWriter } from '../notifications/outbox.js';
 import type { ConsultationDoc, StatusHistoryEntry } from './types.js';
 
 export const CHANGES_COLLECTION = 'consultation_changes';
@@ -43,6 +50,8 @@ export interface Change {
   push?: StatusHistoryEntry;
   /** False when the change cannot affect the Encounter (then the side effect is skipped). */
   affectsEncounter: boolean;
+  /** Notices to the patient this change sends (written to the outbox once the change is applied). */
+  notices?: OutboxMessage[];
 }
 
 export interface ChangeClaim {
@@ -56,7 +65,7 @@ export interface ChangeClaim {
   /** True until the new revision is written. */
   pending: boolean;
   /** The change, kept until applied (so another writer can complete it). */
-  change?: Pick<Change, 'set' | 'push' | 'affectsEncounter'>;
+  change?: Pick<Change, 'set' | 'push' | 'affectsEncounter' | 'notices'>;
   applied_at?: Date;
 }
 
@@ -85,6 +94,8 @@ export class RevisionStore {
     /** Writes the Encounter; absent (CLI) → changes affecting the Encounter are refused. */
     private readonly sideEffect?: SideEffect,
     private readonly now: () => Date = () => new Date(),
+    /** Where the notices of applied changes go; absent (CLI) → changes with notices are refused. */
+    private readonly outbox?: OutboxWriter,
   ) {
     this.changes = db.collection<ChangeClaim>(CHANGES_COLLECTION);
   }
@@ -111,7 +122,7 @@ export class RevisionStore {
           by: change.by,
           at: now,
           pending: true,
-          change: { set: change.set, push: change.push, affectsEncounter: change.affectsEncounter },
+          change: { set: change.set, push: change.push, affectsEncounter: change.affectsEncounter, ...(change.notices?.length ? { notices: change.notices } : {}) },
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
@@ -119,6 +130,7 @@ export class RevisionStore {
         await this.waitPast(id, doc.rev, claimId, deadline);
         continue;
       }
+      if (change.notices?.length && !this.outbox) throw new Error('This change sends notices and can only be applied by the engine');
       const next = applyChange(doc, change, now);
       try {
         if (change.affectsEncounter) await this.runSideEffect(next, doc);
@@ -127,6 +139,15 @@ export class RevisionStore {
         // Nothing written (or only the side effect): free the revision for the next writer.
         await this.changes.deleteOne({ _id: claimId }).catch(() => undefined);
         throw err;
+      }
+      if (change.notices?.length) {
+        try {
+          await this.outbox!.write(change.notices);
+        } catch (err) {
+          // The change is applied; its claim stays pending with the notices, and start-up repair writes them.
+          log().error({ consultationId: id, err: { message: (err as Error).message } }, 'writing notices to the outbox failed; start-up repair writes them');
+          return next;
+        }
       }
       await this.changes
         .updateOne({ _id: claimId }, { $set: { pending: false, applied_at: this.now() }, $unset: { change: '' } })
@@ -158,13 +179,20 @@ export class RevisionStore {
     }
   }
 
-  /** Applies a claimed change whose writer stopped before writing the document. */
+  /**
+   * Applies a claimed change whose writer stopped before writing the document, and writes its notices (also when
+   * the document was written but the notices were not: the document is past the claim's revision only through it).
+   */
   async complete(claim: ChangeClaim): Promise<void> {
     const doc = await this.collection.findOne({ _id: claim.consultation_id });
     if (doc && doc.rev === claim.rev && claim.change) {
       const next = applyChange(doc, claim.change, claim.at);
       if (claim.change.affectsEncounter) await this.runSideEffect(next, doc);
       await this.collection.replaceOne({ _id: doc._id, rev: doc.rev }, next);
+    }
+    if (doc && doc.rev >= claim.rev && claim.change?.notices?.length) {
+      if (!this.outbox) throw new Error('This change sends notices and can only be completed by the engine');
+      await this.outbox.write(claim.change.notices);
     }
     await this.changes.updateOne({ _id: claim._id }, { $set: { pending: false, applied_at: this.now() }, $unset: { change: '' } });
   }

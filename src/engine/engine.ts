@@ -17,7 +17,8 @@ import { OperatorAccessLog } from '../tenancy/request-tenant.js';
 import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
-import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
+import { createConsultationService, createFieldCipher, createOutbox, startConsultations } from '../consultations/index.js';
+import { deliverNotificationJob } from '../notifications/delivery-job.js';
 import { jobDefinitions } from '../jobs/definitions.js';
 import { createIngestServices } from '../messages/services.js';
 import { JobRunner } from '../jobs/job-runner.js';
@@ -75,7 +76,8 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
   await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.fieldCipher = createFieldCipher(config);
-  ctx.consultations = createConsultationService(ctx);
+  const outbox = createOutbox(ctx);
+  ctx.consultations = createConsultationService(ctx, outbox);
   ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: (tenant) => ctx.fhir.forTenant(tenant), tenants: ctx.tenants });
   ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));
   ctx.ingest.henvisning.start();
@@ -86,9 +88,10 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
     etaSeconds: config.jobs.etaSeconds,
   });
 
-  ctx.jobs.register([...jobDefinitions, ...(options.extraJobDefinitions ?? [])], ctx);
+  // The notice delivery job takes its retries and backoff from the configuration (NOTIFY_MAX_ATTEMPTS, NOTIFY_BACKOFF_MS).
+  ctx.jobs.register([...jobDefinitions, deliverNotificationJob(config.notifications) as JobDefinition<any>, ...(options.extraJobDefinitions ?? [])], ctx);
   await ctx.jobs.start();
-  const consultations = await startConsultations(ctx);
+  const consultations = await startConsultations(ctx, outbox);
   const app = createApp(ctx);
   const server = http.createServer(app);
   server.requestTimeout = 120_000;

@@ -27,6 +27,7 @@ export const ERROR_TYPES = {
   internal_error: { status: 500, description: 'A fault of the engine; the request id in `meta` finds it in the logs.' },
   processing_failed: { status: 500, description: 'A referral was stored but could not be processed; resend it or replay it.' },
   decryption_failed: { status: 500, description: 'A stored record cannot be decrypted with the configured keys (a job error).' },
+  delivery_failed: { status: 502, description: 'A notice to a patient was not delivered after its last attempt (an error of the job notifications.deliver).' },
   service_unavailable: { status: 503, description: 'The database or FHIR store did not answer; nothing was changed, retry.' },
   not_configured: { status: 503, description: 'The feature is not configured on this engine.' },
 } as const satisfies Record<string, { status: number; description: string }>;
