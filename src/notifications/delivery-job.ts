@@ -14,7 +14,7 @@ import type { Db } from 'mongodb';
 import type { Config } from '../config/config.js';
 import { fhirStatus } from '../fhir/errors.js';
 import { JobFailure, type JobDefinition } from '../jobs/types.js';
-import { PATIENT_TAGS } from '../referrals/systems.js';
+import { hasNoMarketingTag } from '../referrals/systems.js';
 import { DeliveryError } from './delivery-error.js';
 import { SmtpEmailSender, type EmailSender } from './email.js';
 import { renderNotice } from './notices.js';
@@ -54,11 +54,6 @@ export function contactOf(patient: Patient, channel: Channel): string | undefine
   return pick((t) => t.system === 'sms') ?? pick((t) => t.system === 'phone' && t.use === 'mobile') ?? pick((t) => t.system === 'phone');
 }
 
-function hasNoMarketingTag(patient: Patient): boolean {
-  const tag = PATIENT_TAGS.noMarketing;
-  return !!patient.meta?.tag?.some((t) => t.system === tag.system && t.code === tag.code);
-}
-
 function patientIdOf(message: OutboxMessage): string {
   const m = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(message.recipient.reference);
   if (!m) throw new JobFailure(422, { type: 'validation_failed', message: 'The outbox message names no Patient' });
@@ -89,7 +84,9 @@ export function deliverNotificationJob(
       return async (data, job) => {
         const message = await outbox.findOne({ _id: String(data?.outbox_id) });
         if (!message) throw new JobFailure(404, { type: 'not_found', message: 'Outbox message not found' });
-        if (message.status !== 'pending') return { status_code: 200, response_data: summary(message) };
+        // Finished notices are not sent again; a failed one is tried again when an operator re-runs its job (the
+        // channels already sent are skipped below).
+        if (message.status !== 'pending' && message.status !== 'failed') return { status_code: 200, response_data: summary(message) };
 
         const save = async (status: OutboxStatus, channels: OutboxMessage['channels']) => {
           const set = { status, channels, attempts: job.attempt, job_id: job.id, updated_at: new Date() };

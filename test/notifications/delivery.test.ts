@@ -15,6 +15,7 @@ import { OTHER_TENANT, startTestEngine, TEST_TENANT, type TestEngine } from '../
 import { api, ok, RESULT, testNationalId } from '../consultations/support.js';
 
 interface SmsRequest {
+  at: number;
   authorization: string | undefined;
   body: { to: string; text: string; reference: string; sender?: string };
 }
@@ -47,7 +48,7 @@ async function startSmsProvider(status: () => number): Promise<{ url: string; re
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
     req.on('end', () => {
-      requests.push({ authorization: req.headers.authorization, body: JSON.parse(body) });
+      requests.push({ at: Date.now(), authorization: req.headers.authorization, body: JSON.parse(body) });
       const code = status();
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(code < 300 ? { id: `sms-${requests.length}` } : { error: 'provider down' }));
@@ -231,10 +232,11 @@ describe('notifications: notices to patients through the outbox', function () {
     let smtp: Awaited<ReturnType<typeof startSmtp>>;
     let sms: Awaited<ReturnType<typeof startSmsProvider>>;
     let eng: TestEngine;
+    let smsStatus = 503;
 
     before(async () => {
       smtp = await startSmtp();
-      sms = await startSmsProvider(() => 503);
+      sms = await startSmsProvider(() => smsStatus);
       eng = await startTestEngine({
         env: {
           NOTIFY_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
@@ -270,9 +272,11 @@ describe('notifications: notices to patients through the outbox', function () {
         status: 'failed',
         channels: { email: { status: 'sent', attempts: 1 }, sms: { status: 'failed', attempts: 3 } },
       });
-      // three SMS attempts, further apart each time (backoff 200 ms, doubling)
+      // three SMS attempts, the retries after the backoff (200 ms, then doubled)
       const attempts = sms.requests.filter((r) => r.body.reference === id);
       expect(attempts).to.have.length(3);
+      expect(attempts[1].at - attempts[0].at).to.be.at.least(190);
+      expect(attempts[2].at - attempts[1].at).to.be.at.least(390);
       expect(smtp.mails.filter((m) => m.headers.get('x-notification-id') === id)).to.have.length(1);
       const stored = await eng.ctx.database.db.collection('outbox').findOne({ _id: id as never });
       expect(stored).to.deep.include({ status: 'failed', attempts: 3, job_id: job.id });
@@ -288,6 +292,16 @@ describe('notifications: notices to patients through the outbox', function () {
       const shown = agendash.jobs.find((j) => j.job.data.jobId === job.id);
       expect(shown, JSON.stringify(agendash.jobs.map((j) => j.job.data))).to.not.equal(undefined);
       expect(shown!.job.failReason).to.equal('502: Notice not delivered after 3 attempts: sms: SMS provider answered HTTP 503');
+
+      // the provider is back: an operator re-runs the job; the SMS goes, the e-mail is not sent twice
+      smsStatus = 200;
+      expect((await api(eng, 'POST', `/api/jobs/${job.id}/rerun`, await eng.token('admin job:read'))).status).to.equal(202);
+      await until('the notice to be sent', async () => {
+        const m = await eng.ctx.database.db.collection('outbox').findOne({ _id: id as never });
+        return m?.status === 'sent' ? m : undefined;
+      });
+      expect(sms.requests.filter((r) => r.body.reference === id)).to.have.length(4);
+      expect(smtp.mails.filter((m) => m.headers.get('x-notification-id') === id)).to.have.length(1);
     });
   });
 });
