@@ -4,12 +4,15 @@
  * its own configuration (both channels, short backoff) and is driven over HTTP.
  */
 import http from 'node:http';
+import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { createOutbox } from '../../src/consultations/index.js';
+import { loadConfig } from '../../src/config/config.js';
+import { configureLogger } from '../../src/logging/logger.js';
 import { DELIVER_NOTIFICATION_JOB, newOutboxMessage } from '../../src/notifications/outbox.js';
 import { OTHER_TENANT, startTestEngine, TEST_TENANT, type TestEngine } from '../support/harness.js';
 import { api, ok, RESULT, testNationalId } from '../consultations/support.js';
@@ -127,8 +130,10 @@ describe('notifications: notices to patients through the outbox', function () {
     let smtp: Awaited<ReturnType<typeof startSmtp>>;
     let sms: Awaited<ReturnType<typeof startSmsProvider>>;
     let eng: TestEngine;
+    const logLines: string[] = [];
 
     before(async () => {
+      configureLogger('debug', new Writable({ write: (c, _e, cb) => (logLines.push(String(c)), cb()) }));
       smtp = await startSmtp();
       sms = await startSmsProvider(() => 200);
       eng = await startTestEngine({
@@ -147,6 +152,7 @@ describe('notifications: notices to patients through the outbox', function () {
       await eng?.stop();
       await smtp?.stop();
       await sms?.stop();
+      configureLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
     });
 
     it('the session links at the start and a notice at completion reach the patient; the job shows the delivery', async () => {
@@ -187,9 +193,14 @@ describe('notifications: notices to patients through the outbox', function () {
       expect(doneMail.text).not.to.contain(RESULT.notes).and.not.to.contain(RESULT.icpc2);
       expect(sms.requests.filter((r) => r.body.reference === String(done._id))).to.have.length(1);
 
-      // contact details only ever went to the SMTP server and the SMS provider
+      // contact details only ever went to the SMTP server and the SMS provider: not into the database, not into the logs
       const db = await stored(eng);
-      for (const personal of [EMAIL, PHONE, FAMILY]) expect(db).not.to.contain(personal);
+      const logs = logLines.join('');
+      expect(logs).to.contain('job processed');
+      for (const personal of [EMAIL, PHONE, FAMILY]) {
+        expect(db).not.to.contain(personal);
+        expect(logs).not.to.contain(personal);
+      }
     });
 
     it('the patient\'s legal entity sees the delivery jobs; another does not', async () => {
@@ -303,5 +314,21 @@ describe('notifications: notices to patients through the outbox', function () {
       expect(sms.requests.filter((r) => r.body.reference === id)).to.have.length(4);
       expect(smtp.mails.filter((m) => m.headers.get('x-notification-id') === id)).to.have.length(1);
     });
+  });
+});
+
+describe('notifications: configuration', () => {
+  it('a channel is configured completely or not at all, with a clear message naming the variable', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ NOTIFY_SMTP_URL: 'smtp://127.0.0.1:2525' }, /^Invalid configuration: NOTIFY_EMAIL_FROM must be set when NOTIFY_SMTP_URL is set/],
+      [{ NOTIFY_EMAIL_FROM: 'a@b.example' }, /^Invalid configuration: NOTIFY_SMTP_URL must be set/],
+      [{ NOTIFY_SMTP_URL: 'http://mail.example', NOTIFY_EMAIL_FROM: 'a@b.example' }, /^Invalid configuration: NOTIFY_SMTP_URL must use smtp: or smtps:/],
+      [{ NOTIFY_SMTP_URL: 'smtp://mail.example', NOTIFY_EMAIL_FROM: 'not an address' }, /^Invalid configuration: NOTIFY_EMAIL_FROM must be an e-mail address/],
+      [{ NOTIFY_SMS_URL: 'https://sms.example/v1' }, /^Invalid configuration: NOTIFY_SMS_TOKEN must be set/],
+      [{ NOTIFY_MAX_ATTEMPTS: '0' }, /^Invalid configuration: NOTIFY_MAX_ATTEMPTS must be between 1 and 50/],
+    ];
+    for (const [env, message] of cases) expect(() => loadConfig(env), JSON.stringify(env)).to.throw(message);
+    const ok = loadConfig({ NOTIFY_SMTP_URL: 'smtps://u:p@mail.example:465', NOTIFY_EMAIL_FROM: 'Clinic <no-reply@clinic.example>' }).notifications;
+    expect(ok).to.deep.include({ email: { smtpUrl: 'smtps://u:p@mail.example:465', from: 'Clinic <no-reply@clinic.example>' }, sms: undefined, maxAttempts: 6, backoffMs: 30_000 });
   });
 });
