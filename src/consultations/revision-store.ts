@@ -111,6 +111,7 @@ export class RevisionStore {
       if (!doc) throw new HttpError(404, 'not_found', `Consultation ${id} not found`);
       const change = await decide(doc);
       if (!change) return doc;
+      if (change.notices?.length && !this.outbox) throw new Error('This change sends notices and can only be applied by the engine');
       const claimId = `${id}:${doc.rev}`;
       const now = this.now();
       try {
@@ -130,7 +131,6 @@ export class RevisionStore {
         await this.waitPast(id, doc.rev, claimId, deadline);
         continue;
       }
-      if (change.notices?.length && !this.outbox) throw new Error('This change sends notices and can only be applied by the engine');
       const next = applyChange(doc, change, now);
       try {
         if (change.affectsEncounter) await this.runSideEffect(next, doc);

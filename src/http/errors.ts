@@ -6,6 +6,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import { log } from '../logging/logger.js';
 import { TenantAccessError } from '../tenancy/request-tenant.js';
 import { JSON_MAX_DEPTH, JSON_TOO_DEEP } from './body.js';
+import type { ErrorType } from './error-types.js';
 import { sendEnvelopeError } from './envelope.js';
 
 export class HttpError extends Error {
@@ -30,7 +31,7 @@ export interface ClientError {
   message: string;
 }
 
-const TYPE_OF_STATUS: Record<number, string> = {
+const TYPE_OF_STATUS: Record<number, ErrorType> = {
   400: 'request_malformed',
   401: 'access_denied',
   403: 'forbidden',
