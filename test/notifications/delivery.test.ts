@@ -11,6 +11,7 @@ import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { createOutbox } from '../../src/consultations/index.js';
+import type { ChangeClaim } from '../../src/consultations/revision-store.js';
 import { loadConfig } from '../../src/config/config.js';
 import { configureLogger } from '../../src/logging/logger.js';
 import { DELIVER_NOTIFICATION_JOB, newOutboxMessage } from '../../src/notifications/outbox.js';
@@ -201,6 +202,35 @@ describe('notifications: notices to patients through the outbox', function () {
         expect(db).not.to.contain(personal);
         expect(logs).not.to.contain(personal);
       }
+    });
+
+    it('a notice whose change was applied by an engine that stopped before the outbox write is written and sent by the repair', async () => {
+      const dr = await eng.token('consultations:read consultations:write', { sub: 'dr-notify-5' });
+      const c = await started(eng, dr);
+      const db = eng.ctx.database.db;
+      const doc = (await db.collection('consultations').findOne({ _id: c.id as never }))!;
+      // a re-send of the links: its claim (with the notice) and the new revision written, then the engine stopped
+      const at = new Date(Date.now() - 120_000);
+      const id = `${c.id}:${doc.rev}:consultation.session_links`;
+      const notice = newOutboxMessage(
+        { _id: id, tenant: TEST_TENANT, kind: 'consultation.session_links', category: 'transactional', recipient: { reference: `Patient/${c.patient_id}` }, payload: { consultation_id: c.id, chat_url: c.sessions.chat_url, video_url: c.sessions.video_url, starts_at: new Date(c.starts_at) } },
+        at,
+      );
+      const set = { notification: { outbox_id: id, at } };
+      await db.collection('consultation_changes').insertOne({ _id: `${c.id}:${doc.rev}` as never, consultation_id: c.id, rev: doc.rev, action: 'notify', by: 'dr-notify-5', at, pending: true, change: { set, affectsEncounter: false, notices: [notice] } });
+      await db.collection('consultations').replaceOne({ _id: c.id as never }, { ...doc, ...set, rev: doc.rev + 1, updated_at: at });
+      expect(await db.collection('outbox').findOne({ _id: id as never })).to.equal(null);
+
+      await eng.ctx.consultations.repair();
+      const mail = await until('the repaired notice by e-mail', async () => smtp.mails.find((m) => m.headers.get('x-notification-id') === id));
+      expect(mail.text).to.contain(c.sessions.chat_url);
+      const claim = await db.collection('consultation_changes').findOne({ _id: `${c.id}:${doc.rev}` as never });
+      expect(claim).to.deep.include({ pending: false });
+      expect(claim!.change).to.equal(undefined);
+      // repeating the repair sends nothing twice
+      await eng.ctx.consultations.store.complete({ ...(claim as unknown as ChangeClaim), change: { set, affectsEncounter: false, notices: [notice] } });
+      await until('the notice to be sent', async () => ((await db.collection('outbox').findOne({ _id: id as never, status: 'sent' })) ?? undefined));
+      expect(smtp.mails.filter((m) => m.headers.get('x-notification-id') === id)).to.have.length(1);
     });
 
     it('the patient\'s legal entity sees the delivery jobs; another does not', async () => {
