@@ -32,12 +32,12 @@ export interface DeliveryContext {
   fhir: { forTenant(tenant: string): { read<T extends Patient>(type: string, id: string): Promise<T> } };
 }
 
-export interface Senders {
+interface Senders {
   email?: EmailSender;
   sms?: SmsSender;
 }
 
-export function sendersFrom(settings: Config['notifications']): Senders {
+function sendersFrom(settings: Config['notifications']): Senders {
   return {
     email: settings.email ? new SmtpEmailSender(settings.email.smtpUrl, settings.email.from) : undefined,
     sms: settings.sms ? new HttpSmsSender({ url: settings.sms.url, token: settings.sms.token, sender: settings.sms.sender }) : undefined,
@@ -47,7 +47,7 @@ export function sendersFrom(settings: Config['notifications']): Senders {
 const usable = (t: ContactPoint) => !!t.value?.trim() && t.use !== 'old' && !(t.period?.end && Date.parse(t.period.end) < Date.now());
 
 /** The contact of a channel: e-mail from telecom `email`; SMS from `sms`, else a `mobile` phone, else any phone. */
-export function contactOf(patient: Patient, channel: Channel): string | undefined {
+function contactOf(patient: Patient, channel: Channel): string | undefined {
   const telecom = (patient.telecom ?? []).filter(usable).sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity));
   const pick = (match: (t: ContactPoint) => boolean) => telecom.find(match)?.value?.trim();
   if (channel === 'email') return pick((t) => t.system === 'email');
@@ -70,17 +70,14 @@ function summary(message: Pick<OutboxMessage, '_id' | 'kind' | 'status' | 'chann
   return { outbox_id: message._id, kind: message.kind, status: message.status, channels };
 }
 
-export function deliverNotificationJob(
-  settings: Pick<Config['notifications'], 'maxAttempts' | 'backoffMs'>,
-  senders?: (ctx: DeliveryContext) => Senders,
-): JobDefinition<DeliverNotificationData, DeliveryContext> {
+export function deliverNotificationJob(settings: Pick<Config['notifications'], 'maxAttempts' | 'backoffMs'>): JobDefinition<DeliverNotificationData, DeliveryContext> {
   return {
     name: DELIVER_NOTIFICATION_JOB,
     description: 'Delivers one outbox notice to a patient (e-mail over SMTP, SMS through the HTTP provider), retried with backoff',
     options: { concurrency: 5, maxAttempts: settings.maxAttempts, backoffMs: settings.backoffMs, lockLifetimeMs: 120_000 },
     create(ctx) {
       const outbox = outboxCollection(ctx.database.db);
-      const send = senders ? senders(ctx) : sendersFrom(ctx.config.notifications);
+      const send = sendersFrom(ctx.config.notifications);
       return async (data, job) => {
         const message = await outbox.findOne({ _id: String(data?.outbox_id) });
         if (!message) throw new JobFailure(404, { type: 'not_found', message: 'Outbox message not found' });
