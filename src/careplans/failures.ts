@@ -8,8 +8,8 @@ export const unprocessable = (entry: string, description: string, rule = 'invali
 
 export const schemaFailure = (body: ValidationFailedBody) => new JobFailure(422, body);
 
-/** 422 with a plain message ({:"422", message} in the eHealth services: type request_malformed). */
-export const unprocessableMessage = (message: string) => new JobFailure(422, { type: 'request_malformed', message });
+/** 422 validation_failed with a plain message and no `invalid` entries (a rule about the request as a whole). */
+export const unprocessableMessage = (message: string) => new JobFailure(422, { type: 'validation_failed', message });
 
 export const conflict = (message: string) => new JobFailure(409, { type: 'request_conflict', message });
 

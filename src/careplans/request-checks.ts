@@ -57,12 +57,12 @@ export const activityRequestChecks: RequestCheck[] = [
     name: 'care plan belongs to the patient (422)',
     async check(f) {
       const plan = await carePlans(f.ctx).findOne({ _id: f.carePlanId, patient_id: f.patientId });
-      if (!plan) return refuse(422, 'request_malformed', MSG.carePlanNotFound);
+      if (!plan) return refuse(422, 'validation_failed', MSG.carePlanNotFound);
       // Another legal entity's plan exists for this request only when one of the user's employees holds an approval
       // on it; otherwise the answer is the one for a plan that does not exist (its existence is not revealed).
       if (plan.managing_organization.identifier.value !== f.clientId) {
         const employees = await activeEmployees(f.ctx, f.party, f.clientId!);
-        if (!(await hasApproval(f.ctx, f.patientId, f.carePlanId, employees, 'read'))) return refuse(422, 'request_malformed', MSG.carePlanNotFound);
+        if (!(await hasApproval(f.ctx, f.patientId, f.carePlanId, employees, 'read'))) return refuse(422, 'validation_failed', MSG.carePlanNotFound);
       }
       f.carePlan = plan;
       return undefined;
@@ -71,14 +71,14 @@ export const activityRequestChecks: RequestCheck[] = [
   {
     name: 'care plan is not in a final status (422)',
     async check(f) {
-      return FINAL_CARE_PLAN_STATUSES.includes(f.carePlan!.status) ? refuse(422, 'request_malformed', MSG.invalidCarePlanStatus) : undefined;
+      return FINAL_CARE_PLAN_STATUSES.includes(f.carePlan!.status) ? refuse(422, 'validation_failed', MSG.invalidCarePlanStatus) : undefined;
     },
   },
   {
     name: 'care plan period has not ended (422)',
     async check(f) {
       const end = f.carePlan!.period.end;
-      return end && end.slice(0, 10) < today() ? refuse(422, 'request_malformed', MSG.carePlanExpired) : undefined;
+      return end && end.slice(0, 10) < today() ? refuse(422, 'validation_failed', MSG.carePlanExpired) : undefined;
     },
   },
   {
@@ -98,7 +98,7 @@ export const activityRequestChecks: RequestCheck[] = [
   {
     name: "the employee's legal entity manages the care plan (422)",
     async check(f) {
-      return f.carePlan!.managing_organization.identifier.value === f.clientId ? undefined : refuse(422, 'request_malformed', MSG.otherLegalEntity);
+      return f.carePlan!.managing_organization.identifier.value === f.clientId ? undefined : refuse(422, 'validation_failed', MSG.otherLegalEntity);
     },
   },
 ];

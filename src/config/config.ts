@@ -26,6 +26,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface Config {
   port: number;
   host: string;
+  /** The engine's public base URL (PUBLIC_URL, e.g. https://engine.example); unset = http://localhost:<listening port>. */
+  publicUrl: string | undefined;
   dataDir: string;
   /** Explicit MongoDB URI; when absent the embedded development database is used. */
   mongodbUri: string | undefined;
@@ -101,13 +103,24 @@ export interface Config {
     activeKeyId: string | undefined;
   };
   consultations: {
-    /** Base URL of the chat/video front end the session links sent to patients point to. */
-    sessionBaseUrl: string;
+    /** Base URL of the chat/video front end the session links sent to patients point to; unset = <public URL>/sessions. */
+    sessionBaseUrl: string | undefined;
     /** Agenda interval (cron or human interval) of the daily insurer report; undefined = not scheduled. */
     reportSchedule: string | undefined;
     /** Live queue (GET /api/consultations/events): heartbeat comment interval and how often streams look for events of other processes. */
     streamHeartbeatMs: number;
     streamPollMs: number;
+  };
+  /** Delivery of patient notices from the outbox (src/notifications; docs/notifications.md). Unset channel = not sent. */
+  notifications: {
+    /** E-mail over SMTP (NOTIFY_SMTP_URL smtp:// or smtps://, NOTIFY_EMAIL_FROM). */
+    email: { smtpUrl: string; from: string } | undefined;
+    /** SMS through an HTTP provider: a JSON POST to NOTIFY_SMS_URL with NOTIFY_SMS_TOKEN as bearer token. */
+    sms: { url: string; token: string; sender: string | undefined } | undefined;
+    /** Delivery attempts in total before a message is failed (NOTIFY_MAX_ATTEMPTS, default 6). */
+    maxAttempts: number;
+    /** First retry delay; doubles per retry (NOTIFY_BACKOFF_MS, default 30000). */
+    backoffMs: number;
   };
   auth: {
     jwksFile: string | undefined;
@@ -369,6 +382,31 @@ function reportSchedule(env: Env): string | undefined {
   return v;
 }
 
+/** Patient notice delivery (docs/notifications.md): each channel is configured completely or not at all. */
+function notificationsConfig(env: Env): Config['notifications'] {
+  const smtpUrl = url(env, 'NOTIFY_SMTP_URL', ['smtp:', 'smtps:']);
+  const from = str(env, 'NOTIFY_EMAIL_FROM');
+  if (smtpUrl && !from) throw new ConfigError('NOTIFY_EMAIL_FROM', 'must be set when NOTIFY_SMTP_URL is set (the sender address of the e-mails)');
+  if (from && !smtpUrl) throw new ConfigError('NOTIFY_SMTP_URL', 'must be set when NOTIFY_EMAIL_FROM is set');
+  if (from && !/^[^\s@<>]+@[^\s@<>]+$|^[^<>]*<[^\s@<>]+@[^\s@<>]+>$/.test(from)) {
+    throw new ConfigError('NOTIFY_EMAIL_FROM', 'must be an e-mail address, optionally with a name: "Clinic <no-reply@clinic.example>"');
+  }
+  const smsUrl = url(env, 'NOTIFY_SMS_URL', ['https:', 'http:']);
+  const token = str(env, 'NOTIFY_SMS_TOKEN');
+  if (smsUrl && !token) throw new ConfigError('NOTIFY_SMS_TOKEN', 'must be set when NOTIFY_SMS_URL is set');
+  if (token && !smsUrl) throw new ConfigError('NOTIFY_SMS_URL', 'must be set when NOTIFY_SMS_TOKEN is set');
+  const sender = str(env, 'NOTIFY_SMS_SENDER');
+  if (sender !== undefined && !/^[A-Za-z0-9 ]{1,11}$|^\+?\d{3,15}$/.test(sender)) {
+    throw new ConfigError('NOTIFY_SMS_SENDER', 'must be up to 11 letters, digits or spaces, or a phone number');
+  }
+  return {
+    email: smtpUrl && from ? { smtpUrl, from } : undefined,
+    sms: smsUrl && token ? { url: smsUrl, token, sender } : undefined,
+    maxAttempts: int(env, 'NOTIFY_MAX_ATTEMPTS', 6, 1, 50),
+    backoffMs: int(env, 'NOTIFY_BACKOFF_MS', 30_000, 10, 86_400_000),
+  };
+}
+
 function adminCredentials(env: Env): Config['admin'] {
   const username = str(env, 'ADMIN_USERNAME');
   const password = str(env, 'ADMIN_PASSWORD');
@@ -421,6 +459,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: int(env, 'PORT', 8080, 0, 65535),
     host,
+    publicUrl: url(env, 'PUBLIC_URL', ['https:', 'http:'])?.replace(/\/+$/, ''),
     dataDir,
     mongodbUri,
     mongodbDatabase: dbName,
@@ -438,11 +477,12 @@ export function loadConfig(env: Env = process.env): Config {
     },
     encryption: parseEncryptionKeys(env),
     consultations: {
-      sessionBaseUrl: (url(env, 'CONSULTATION_SESSION_BASE_URL', ['https:', 'http:']) ?? 'http://localhost:8080/sessions').replace(/\/+$/, ''),
+      sessionBaseUrl: url(env, 'CONSULTATION_SESSION_BASE_URL', ['https:', 'http:'])?.replace(/\/+$/, ''),
       reportSchedule: reportSchedule(env),
       streamHeartbeatMs: int(env, 'CONSULTATION_STREAM_HEARTBEAT_SECONDS', 15, 1, 300) * 1000,
       streamPollMs: int(env, 'CONSULTATION_STREAM_POLL_MS', 500, 20, 60_000),
     },
+    notifications: notificationsConfig(env),
     auth: {
       jwksFile: jwksFile ? path.resolve(jwksFile) : undefined,
       jwksUri,

@@ -1,7 +1,7 @@
 /**
  * The FHIR Encounter of a consultation: `basedOn` the referral ServiceRequest, `subject` the Patient, `participant`
  * the practitioner (primary performer), `status` mapped from the consultation state, `statusHistory` from the state
- * history, `period` from starts_at/ends_at, `length` = TREATMENT_DURATION, `partOf` (a follow-up) the Encounter of the
+ * history, `period` from starts_at/ends_at, `length` = TREATMENT_DURATION in seconds, `partOf` (a follow-up) the Encounter of the
  * consultation it follows. The consultation document is the source of truth; the Encounter is written from it inside
  * each change (revision-store.ts), so writes are ordered per consultation. Whatever else an existing Encounter holds
  * (e.g. the one referral ingestion planned: class, serviceProvider, other participants) is kept.
@@ -11,6 +11,7 @@
 import type { Encounter, EncounterParticipant, EncounterStatusHistory } from '@medplum/fhirtypes';
 import { canonicalJson } from '../fhir/canonical-json.js';
 import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
+import { wholeSeconds } from './metrics.js';
 import { ENCOUNTER_STATUS } from './states.js';
 import type { ConsultationDoc } from './types.js';
 
@@ -76,7 +77,7 @@ export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Enco
     period,
     length:
       doc.treatment_duration_seconds !== null
-        ? { value: Math.round(doc.treatment_duration_seconds / 60), unit: 'min', system: 'http://unitsofmeasure.org', code: 'min' }
+        ? { value: wholeSeconds(doc.treatment_duration_seconds), unit: 's', system: 'http://unitsofmeasure.org', code: 's' }
         : undefined,
   };
   delete (enc as { meta?: unknown }).meta;

@@ -8,8 +8,8 @@ import type { CollectionSpec } from '../db/mongo.js';
 import type { AppContext } from '../http/context.js';
 import { rootLogger } from '../logging/logger.js';
 import type { FhirStore } from './fhir-ports.js';
-import { outboxCollectionSpec, OutboxNotifier, type Notifier } from './notifier.js';
 import { eventsCollectionSpec } from './events.js';
+import { DELIVER_NOTIFICATION_JOB, Outbox, outboxCollectionSpec } from '../notifications/outbox.js';
 import { changesCollectionSpec } from './revision-store.js';
 import { INSURER_REPORT_JOB, reportsCollectionSpec } from './report.js';
 import { ConsultationService, consultationsCollectionSpec } from './service.js';
@@ -32,14 +32,23 @@ function lazyFhir(ctx: AppContext): { forTenant(tenant: string): FhirStore } {
   return { forTenant: (tenant) => ctx.fhir.forTenant(tenant) };
 }
 
-export function createConsultationService(ctx: AppContext, notifier?: Notifier): ConsultationService {
+/** The outbox of patient notices; each message is delivered by its own job, visible to the patient's legal entity. */
+export function createOutbox(ctx: AppContext): Outbox {
+  return new Outbox(ctx.database.db, async (message) => {
+    const { id } = await ctx.jobs.enqueue(DELIVER_NOTIFICATION_JOB, { outbox_id: message._id }, { hash: message._id, owner: { clientId: message.tenant } });
+    return id;
+  });
+}
+
+export function createConsultationService(ctx: AppContext, outbox: Outbox): ConsultationService {
   return new ConsultationService({
     db: ctx.database.db,
     fhir: lazyFhir(ctx),
     dictionaries: ctx.dictionaries,
     cipher: ctx.fieldCipher,
-    notifier: notifier ?? new OutboxNotifier(ctx.database.db),
-    sessionBaseUrl: ctx.config.consultations.sessionBaseUrl,
+    outbox,
+    // Read at each start: without PUBLIC_URL the public URL names the port the engine listens on, known once listening.
+    sessionBaseUrl: () => ctx.config.consultations.sessionBaseUrl ?? `${ctx.publicUrl}/sessions`,
     billing: {
       consultationCreated: (doc) => ctx.billing.consultationCreated(doc),
       consultationCancelled: (doc) => ctx.billing.consultationCancelled(doc),
@@ -48,12 +57,15 @@ export function createConsultationService(ctx: AppContext, notifier?: Notifier):
 }
 
 /**
- * After the job runner started: completes half-done changes (in the background) and schedules the daily report.
+ * After the job runner started: completes half-done changes and schedules pending notices (in the background), and
+ * schedules the daily report.
  * Resolves with the repair still running; shutdown awaits it.
  */
-export async function startConsultations(ctx: AppContext): Promise<{ repair: Promise<void> }> {
+export async function startConsultations(ctx: AppContext, outbox: Outbox): Promise<{ repair: Promise<void> }> {
   const repair = ctx.consultations
     .repair()
+    // After the repair (which writes the notices of completed changes): notices never handed to their job go now.
+    .then(() => outbox.schedulePending())
     .then(() => undefined)
     .catch((err: Error) => rootLogger().error({ err: { message: err.message } }, 'consultation repair failed'));
   if (ctx.config.consultations.reportSchedule) {

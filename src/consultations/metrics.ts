@@ -35,6 +35,11 @@ export function secondsBetween(from: Date, to: Date): number {
   return Math.max(0, (to.getTime() - from.getTime()) / 1000);
 }
 
+/** Durations shown to people (Encounter.length, the insurer report) are whole seconds: a short consultation is not 0. */
+export function wholeSeconds(seconds: number): number {
+  return Math.round(seconds);
+}
+
 export function orgLabel(organizationId: string | null): string {
   return organizationId ?? 'none';
 }

@@ -4,15 +4,11 @@
  * service adds it (idempotently) when a consultation is created, whether or not ingestion already did.
  */
 import type { Patient } from '@medplum/fhirtypes';
-import { PATIENT_TAGS } from '../referrals/systems.js';
+import { hasNoMarketingTag, PATIENT_TAGS } from '../referrals/systems.js';
 import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
 
 /** The tag referral ingestion also writes for Pridok (insurer) patients: one definition, in src/referrals/systems.ts. */
 export const NO_MARKETING_TAG = PATIENT_TAGS.noMarketing;
-
-export function hasNoMarketingTag(patient: Pick<Patient, 'meta'> | undefined): boolean {
-  return !!patient?.meta?.tag?.some((t) => t.system === NO_MARKETING_TAG.system && t.code === NO_MARKETING_TAG.code);
-}
 
 /** Adds the tag unless present (If-Match on the version read; retried when someone else wrote in between). */
 export async function ensureNoMarketingTag(fhir: FhirStore, patientId: string): Promise<void> {

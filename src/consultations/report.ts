@@ -16,6 +16,7 @@ import type { FieldCipher } from '../crypto/field-cipher.js';
 import type { CollectionSpec } from '../db/mongo.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import type { CodeDictionary } from './fhir-ports.js';
+import { wholeSeconds } from './metrics.js';
 import type { ConsultationService } from './service.js';
 import type { ConsultationDoc, ConsultationResult } from './types.js';
 
@@ -107,8 +108,8 @@ export const REPORT_COLUMNS: { header: string; key: string; width: number }[] = 
   { header: 'Assigned at (UTC)', key: 'assigned_at', width: 20 },
   { header: 'Started at (UTC)', key: 'starts_at', width: 20 },
   { header: 'Ended at (UTC)', key: 'ends_at', width: 20 },
-  { header: 'Waiting time (min)', key: 'waiting_time_minutes', width: 12 },
-  { header: 'Treatment duration (min)', key: 'treatment_duration_minutes', width: 12 },
+  { header: 'Waiting time (s)', key: 'waiting_time_seconds', width: 12 },
+  { header: 'Treatment duration (s)', key: 'treatment_duration_seconds', width: 12 },
   { header: 'ICPC-2', key: 'icpc2', width: 8 },
   { header: 'ICPC-2 text', key: 'icpc2_text', width: 30 },
   { header: 'Outcome', key: 'outcome', width: 20 },
@@ -120,7 +121,7 @@ export const REPORT_COLUMNS: { header: string; key: string; width: number }[] = 
   { header: 'Insurance policy number', key: 'policy_number', width: 20 },
 ];
 
-const minutes = (s: number | null) => (s === null ? null : Math.round((s / 60) * 10) / 10);
+const seconds = (s: number | null) => (s === null ? null : wholeSeconds(s));
 
 export interface ReportDeps {
   db: Db;
@@ -179,8 +180,8 @@ export async function generateReport(
       assigned_at: doc.assigned_at ?? null,
       starts_at: doc.starts_at ?? null,
       ends_at: doc.ends_at ?? null,
-      waiting_time_minutes: minutes(doc.waiting_time_seconds),
-      treatment_duration_minutes: minutes(doc.treatment_duration_seconds),
+      waiting_time_seconds: seconds(doc.waiting_time_seconds),
+      treatment_duration_seconds: seconds(doc.treatment_duration_seconds),
       icpc2: result?.icpc2 ?? '',
       icpc2_text: result ? icpcText.get(result.icpc2) ?? '' : '',
       outcome: result?.outcome ?? '',

@@ -18,10 +18,17 @@
  * so they are serialized per consultation too. What must be recorded after the write (the live queue's event, see
  * events.ts) runs before the claim is marked applied: when it fails, the claim stays pending and the start-up repair
  * records it.
+ *
+ * Notices to the patient belong to the change (`notices`): they are part of the claim, so they are decided together
+ * with the state change, and written to the outbox right after the document. A writer that dies in between leaves the
+ * claim pending; whoever completes it (start-up repair) writes them then. Their ids are fixed in the claim, so writing
+ * them twice is harmless.
  */
 import type { Collection, Db } from 'mongodb';
 import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
 import { HttpError } from '../http/errors.js';
+import { log } from '../logging/logger.js';
+import type { OutboxMessage, OutboxWriter } from '../notifications/outbox.js';
 import type { ConsultationDoc, StatusHistoryEntry } from './types.js';
 
 export const CHANGES_COLLECTION = 'consultation_changes';
@@ -45,6 +52,8 @@ export interface Change {
   push?: StatusHistoryEntry;
   /** False when the change cannot affect the Encounter (then the side effect is skipped). */
   affectsEncounter: boolean;
+  /** Notices to the patient this change sends (written to the outbox once the change is applied). */
+  notices?: OutboxMessage[];
 }
 
 export interface ChangeClaim {
@@ -58,7 +67,7 @@ export interface ChangeClaim {
   /** True until the new revision is written. */
   pending: boolean;
   /** The change, kept until applied (so another writer can complete it). */
-  change?: Pick<Change, 'set' | 'push' | 'affectsEncounter'>;
+  change?: Pick<Change, 'set' | 'push' | 'affectsEncounter' | 'notices'>;
   applied_at?: Date;
 }
 
@@ -90,6 +99,8 @@ export class RevisionStore {
     private readonly sideEffect?: SideEffect,
     private readonly now: () => Date = () => new Date(),
     private readonly afterWrite?: AfterWrite,
+    /** Where the notices of applied changes go; absent (CLI) → changes with notices are refused. */
+    private readonly outbox?: OutboxWriter,
   ) {
     this.changes = db.collection<ChangeClaim>(CHANGES_COLLECTION);
   }
@@ -105,6 +116,7 @@ export class RevisionStore {
       if (!doc) throw new HttpError(404, 'not_found', `Consultation ${id} not found`);
       const change = await decide(doc);
       if (!change) return doc;
+      if (change.notices?.length && !this.outbox) throw new Error('This change sends notices and can only be applied by the engine');
       const claimId = `${id}:${doc.rev}`;
       const now = this.now();
       try {
@@ -116,7 +128,7 @@ export class RevisionStore {
           by: change.by,
           at: now,
           pending: true,
-          change: { set: change.set, push: change.push, affectsEncounter: change.affectsEncounter },
+          change: { set: change.set, push: change.push, affectsEncounter: change.affectsEncounter, ...(change.notices?.length ? { notices: change.notices } : {}) },
         });
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
@@ -132,6 +144,15 @@ export class RevisionStore {
         // Nothing written (or only the side effect): free the revision for the next writer.
         await this.changes.deleteOne({ _id: claimId }).catch(() => undefined);
         throw err;
+      }
+      if (change.notices?.length) {
+        try {
+          await this.outbox!.write(change.notices);
+        } catch (err) {
+          // The change is applied; its claim stays pending with the notices, and start-up repair writes them.
+          log().error({ consultationId: id, err: { message: (err as Error).message } }, 'writing notices to the outbox failed; start-up repair writes them');
+          return next;
+        }
       }
       // The change is written: a failure to record it leaves the claim pending for the start-up repair.
       if (this.afterWrite && !(await this.afterWrite(next, { action: change.action, at: now, late: false }).then(() => true, () => false))) return next;
@@ -165,7 +186,10 @@ export class RevisionStore {
     }
   }
 
-  /** Applies a claimed change whose writer stopped before writing the document. */
+  /**
+   * Applies a claimed change whose writer stopped before writing the document, and writes its notices (also when
+   * the document was written but the notices were not: the document is past the claim's revision only through it).
+   */
   async complete(claim: ChangeClaim): Promise<void> {
     const doc = await this.collection.findOne({ _id: claim.consultation_id });
     if (doc && doc.rev === claim.rev && claim.change) {
@@ -177,6 +201,10 @@ export class RevisionStore {
       // Written, not recorded: record it with the change's own fields over the current document.
       const written = { ...doc, ...claim.change.set, rev: claim.rev + 1 } as ConsultationDoc;
       await this.afterWrite(written, { action: claim.action, at: claim.at, late: true });
+    }
+    if (doc && doc.rev >= claim.rev && claim.change?.notices?.length) {
+      if (!this.outbox) throw new Error('This change sends notices and can only be completed by the engine');
+      await this.outbox.write(claim.change.notices);
     }
     await this.changes.updateOne({ _id: claim._id }, { $set: { pending: false, applied_at: this.now() }, $unset: { change: '' } });
   }

@@ -38,6 +38,7 @@ import { CONSULTATION_STATES, isConsultationState, type ConsultationState } from
 import type { ConsultationDoc } from './types.js';
 import { consultationView } from './views.js';
 import { ownTenant, TenantAccessError } from '../tenancy/request-tenant.js';
+import { VALIDATION_FAILED_MESSAGE } from '../ehealth/validation.js';
 
 export const SCOPES = {
   read: 'consultations:read',
@@ -63,7 +64,7 @@ const validators = {
 type Invalid = { entry: string; description: string; entry_type?: string };
 
 function validationError(invalid: Invalid[]): HttpError {
-  return new HttpError(422, 'validation_failed', 'Validation failed', {
+  return new HttpError(422, 'validation_failed', VALIDATION_FAILED_MESSAGE, {
     invalid: invalid.map((i) => ({
       entry_type: i.entry_type ?? 'json_data_property',
       entry: i.entry,

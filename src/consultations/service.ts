@@ -28,12 +28,13 @@ import {
   type MetricAggregate,
 } from './metrics.js';
 import type { ConsultationBilling } from './billing-port.js';
-import type { Notifier } from './notifier.js';
+import { newOutboxMessage, type NoticeKind, type OutboxMessage, type OutboxWriter } from '../notifications/outbox.js';
 import { ensureNoMarketingTag } from './patient-tags.js';
 import { decryptResult, encryptResult } from './result-crypto.js';
 import { illegalTransitionMessage, TRANSITIONS, type ConsultationAction, type ConsultationState, type Outcome } from './states.js';
 import { RevisionStore, STALE_CLAIM_MS, type Change } from './revision-store.js';
 import type { ConsultationDoc, ConsultationResult } from './types.js';
+import { VALIDATION_FAILED_MESSAGE } from '../ehealth/validation.js';
 
 export const CONSULTATIONS_COLLECTION = 'consultations';
 
@@ -106,8 +107,10 @@ export interface ServiceDeps {
   fhir: { forTenant(tenant: string): FhirStore };
   dictionaries: CodeDictionary;
   cipher: FieldCipher;
-  notifier: Notifier;
-  sessionBaseUrl: string;
+  /** Where the notices to patients go (the outbox; delivered by the job notifications.deliver). */
+  outbox: OutboxWriter;
+  /** Base URL of the chat/video session links (read when links are made). */
+  sessionBaseUrl: () => string;
   /** Orders for the insurer (src/billing): told of every created and cancelled consultation. */
   billing?: ConsultationBilling;
   now?: () => Date;
@@ -122,7 +125,7 @@ function notFound(id: string): HttpError {
 }
 
 function invalid(entry: string, description: string): HttpError {
-  return new HttpError(422, 'validation_failed', 'Validation failed', {
+  return new HttpError(422, 'validation_failed', VALIDATION_FAILED_MESSAGE, {
     invalid: [{ entry_type: 'json_data_property', entry, rules: [{ rule: 'invalid', params: [], description }] }],
   });
 }
@@ -159,6 +162,7 @@ export class ConsultationService {
       (next) => writeEncounter(deps.fhir.forTenant(next.tenant), next),
       this.now,
       (next, change) => this.recordEvents(next, change.action, change.at, change.late),
+      deps.outbox,
     );
   }
 
@@ -375,23 +379,27 @@ export class ConsultationService {
     }));
   }
 
-  /** The assigned practitioner starts: session links are created and sent to the patient. */
+  /** The assigned practitioner starts: session links are created and, in the same change, sent to the patient. */
   async start(id: string, actor: Actor): Promise<ConsultationDoc> {
     const practitionerId = this.practitionerIdOf(actor);
     await this.ensureReferralOpen(id, actor.tenant);
     const doc = await this.transition(id, 'start', actor, (current, now) => {
       this.mustBeAssigned(current, practitionerId, 'start');
+      const sessions = { chat: this.sessionLink('chat'), video: this.sessionLink('video') };
+      const links = this.sessionLinksNotice(current, sessions, now, now);
       return {
         set: {
           starts_at: now,
-          sessions: { chat: this.sessionLink('chat'), video: this.sessionLink('video') },
+          sessions,
           waiting_time_seconds: secondsBetween(current.created_at, now),
+          notification: { outbox_id: links._id, at: now },
         },
         push: { state: 'in_progress', action: 'start', at: now, by: actor.userId, practitioner_id: practitionerId },
+        notices: [links],
       };
     });
     waitingTimeHistogram.observe({ organization: orgLabel(doc.organization_id) }, doc.waiting_time_seconds ?? 0);
-    return this.notify(doc, actor);
+    return doc;
   }
 
   /** The assigned practitioner finishes and records the (encrypted) result. */
@@ -407,6 +415,7 @@ export class ConsultationService {
           treatment_duration_seconds: current.starts_at ? secondsBetween(current.starts_at, now) : null,
         },
         push: { state: 'completed', action: 'finish', at: now, by: actor.userId, practitioner_id: practitionerId },
+        notices: [this.notice(current, 'consultation.completed', { consultation_id: id, ends_at: now }, now)],
       };
     });
     if (doc.treatment_duration_seconds !== null) {
@@ -437,12 +446,16 @@ export class ConsultationService {
 
   /** Sends the session links again (the patient lost them); only while in progress. */
   async resendLinks(id: string, actor: Actor): Promise<ConsultationDoc> {
-    const doc = await this.mustGet(id, actor.tenant);
-    if (doc.state !== 'in_progress' || !doc.sessions) {
-      throw new HttpError(409, 'request_conflict', `Cannot send session links of consultation ${id}: its state is ${doc.state}; links exist only while in_progress`);
-    }
-    if (!actor.supervisor) this.mustBeAssigned(doc, this.practitionerIdOf(actor), 'notify');
-    return this.notify(doc, actor);
+    return this.store.mutate(id, (current) => {
+      if (current.tenant !== actor.tenant) throw notFound(id);
+      if (current.state !== 'in_progress' || !current.sessions || !current.starts_at) {
+        throw new HttpError(409, 'request_conflict', `Cannot send session links of consultation ${id}: its state is ${current.state}; links exist only while in_progress`);
+      }
+      if (!actor.supervisor) this.mustBeAssigned(current, this.practitionerIdOf(actor), 'notify');
+      const now = this.now();
+      const links = this.sessionLinksNotice(current, current.sessions, current.starts_at, now);
+      return { action: 'notify', by: actor.userId, set: { notification: { outbox_id: links._id, at: now } }, affectsEncounter: false, notices: [links] };
+    });
   }
 
   /**
@@ -474,32 +487,31 @@ export class ConsultationService {
     }
   }
 
-  private async notify(doc: ConsultationDoc, actor: Actor): Promise<ConsultationDoc> {
-    if (!doc.sessions || !doc.starts_at) return doc;
-    try {
-      const sent = await this.deps.notifier.sendSessionLinks({
-        consultation_id: doc._id,
-        patient_id: doc.patient_id,
-        chat_url: doc.sessions.chat.url,
-        video_url: doc.sessions.video.url,
-        starts_at: doc.starts_at,
-      });
-      return await this.store.mutate(doc._id, () => ({
-        action: 'notify',
-        by: actor.userId,
-        set: { notification: { outbox_id: sent.id, at: this.now() } },
-        affectsEncounter: false,
-      }));
-    } catch (err) {
-      // The consultation has started; the links can be re-sent (POST …/notify). Do not fail the start.
-      log().error({ consultationId: doc._id, err: { message: (err as Error).message } }, 'sending session links failed');
-      return doc;
-    }
+  /**
+   * A notice of this consultation's change. Its id is the revision the change is decided on (one change, one
+   * notice of a kind), so writing it again when a change is completed after a crash is not a second message.
+   */
+  private notice(current: ConsultationDoc, kind: NoticeKind, payload: OutboxMessage['payload'], now: Date): OutboxMessage {
+    return newOutboxMessage(
+      {
+        _id: `${current._id}:${current.rev}:${kind}`,
+        tenant: current.tenant,
+        kind,
+        category: 'transactional',
+        recipient: { reference: `Patient/${current.patient_id}` },
+        payload,
+      },
+      now,
+    );
+  }
+
+  private sessionLinksNotice(current: ConsultationDoc, sessions: NonNullable<ConsultationDoc['sessions']>, startsAt: Date, now: Date): OutboxMessage {
+    return this.notice(current, 'consultation.session_links', { consultation_id: current._id, chat_url: sessions.chat.url, video_url: sessions.video.url, starts_at: startsAt }, now);
   }
 
   private sessionLink(kind: 'chat' | 'video'): { id: string; url: string } {
     const sid = randomBytes(24).toString('base64url');
-    return { id: sid, url: `${this.deps.sessionBaseUrl}/${kind}/${sid}` };
+    return { id: sid, url: `${this.deps.sessionBaseUrl()}/${kind}/${sid}` };
   }
 
   private practitionerIdOf(actor: Actor): string {
@@ -557,7 +569,7 @@ export class ConsultationService {
     id: string,
     action: keyof typeof TRANSITIONS,
     actor: Actor,
-    build: (current: ConsultationDoc, now: Date) => Pick<Change, 'set' | 'push'>,
+    build: (current: ConsultationDoc, now: Date) => Pick<Change, 'set' | 'push' | 'notices'>,
   ): Promise<ConsultationDoc> {
     const t = TRANSITIONS[action];
     let doc: ConsultationDoc;
@@ -574,6 +586,7 @@ export class ConsultationService {
           by: actor.userId,
           set: { ...change.set, state: t.to, encounter_synced: true },
           push: change.push,
+          notices: change.notices,
           affectsEncounter: true,
         };
       });

@@ -68,7 +68,7 @@ const change = {
 };
 
 const bad = {
-  400: { description: 'malformed_request, empty_body or invalid_encoding', content: jsonContent({ $ref: '#/components/schemas/Error' }) },
+  400: { description: 'request_malformed: not JSON/CSV, empty, or not in its charset', content: jsonContent({ $ref: '#/components/schemas/Error' }) },
   404: { description: 'Unknown dictionary, code or revision' },
   409: { description: 'request_conflict: changed concurrently, If-Match mismatch, nothing to roll back to, alias in use' },
   413: { description: 'Body larger than DICTIONARY_UPLOAD_LIMIT' },

@@ -29,6 +29,7 @@ import { isKnownLanguage, type InvalidEntry } from './schema.js';
 import { DictionaryError, type ChangeResult } from './service.js';
 import { TextDecodeError, charsetOf, decodeText } from './text.js';
 import { UploadError, csvInvalid, csvToDictionary, jsonToDictionary, type CsvDictionary } from './upload.js';
+import { VALIDATION_FAILED_MESSAGE } from '../ehealth/validation.js';
 
 const PREFIX = '/api/dictionaries/';
 const CSV_TYPES = ['text/csv', 'application/csv', 'text/comma-separated-values', 'application/vnd.ms-excel', 'text/tab-separated-values'];
@@ -53,7 +54,7 @@ export function parseTarget(rawPath: string): Target | undefined {
   try {
     segs = raw.split('/').map((s) => decodeURIComponent(s));
   } catch {
-    throw new HttpError(400, 'malformed_request', 'The path is not valid percent-encoding');
+    throw new HttpError(400, 'request_malformed', 'The path is not valid percent-encoding');
   }
   const rawSegs = raw.split('/');
   const n = rawSegs.length;
@@ -99,7 +100,7 @@ function strParam(req: Request, name: string, invalid: InvalidEntry[]): string |
 }
 
 function rejectInvalid(invalid: InvalidEntry[]): void {
-  if (invalid.length) throw new HttpError(422, 'validation_failed', 'Validation failed', { invalid });
+  if (invalid.length) throw new HttpError(422, 'validation_failed', VALIDATION_FAILED_MESSAGE, { invalid });
 }
 
 /** `If-Match: "3"` (also W/"3" or 3) → 3. */
@@ -107,7 +108,7 @@ function expectedRevision(req: Request): number | undefined {
   const h = req.get('if-match');
   if (h === undefined || h.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(h);
-  if (!m) throw new HttpError(400, 'malformed_request', 'If-Match must be the revision, e.g. "3"');
+  if (!m) throw new HttpError(400, 'request_malformed', 'If-Match must be the revision, e.g. "3"');
   return Number(m[1]);
 }
 
@@ -160,7 +161,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
       v = JSON.parse(decodeText(body, charsetOf(req.get('content-type'))));
     } catch (err) {
       if (err instanceof TextDecodeError) throw err;
-      throw new HttpError(400, 'malformed_request', 'Request body is not valid JSON');
+      throw new HttpError(400, 'request_malformed', 'Request body is not valid JSON');
     }
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(422, 'validation_failed', 'The body must be a JSON object');
     return v as Record<string, unknown>;
@@ -327,9 +328,9 @@ export function dictionariesRouter(ctx: AppContext): Router {
       throw new HttpError(415, 'unsupported_media_type', `Send the dictionary as application/json or text/csv${mediaType ? `, not ${mediaType.slice(0, 100)}` : ' (Content-Type is missing)'}`);
     }
     const body = await readBody(req, res);
-    if (body.length === 0) throw new HttpError(400, 'empty_body', `The body is empty: send the dictionary as ${isCsv ? 'CSV (header row + codes)' : 'JSON'}`);
+    if (body.length === 0) throw new HttpError(400, 'request_malformed', `The body is empty: send the dictionary as ${isCsv ? 'CSV (header row + codes)' : 'JSON'}`);
     const text = decodeText(body, charsetOf(contentType));
-    if (text.trim() === '') throw new HttpError(400, 'empty_body', 'The body contains only whitespace');
+    if (text.trim() === '') throw new HttpError(400, 'request_malformed', 'The body contains only whitespace');
 
     const current = await service.export(name);
     const uploadCtx = { name, current: current ? splitFile(current).meta : undefined, version, language };
@@ -343,7 +344,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
       try {
         parsed = JSON.parse(text);
       } catch (err) {
-        throw new HttpError(400, 'malformed_request', `Request body is not valid JSON (${(err as Error).message.slice(0, 200)})`);
+        throw new HttpError(400, 'request_malformed', `Request body is not valid JSON (${(err as Error).message.slice(0, 200)})`);
       }
       file = jsonToDictionary(parsed, uploadCtx);
     }
@@ -369,7 +370,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const body = await smallJson(req, res);
     if (body.revision !== undefined) {
       if (!Number.isInteger(body.revision) || (body.revision as number) < 1) {
-        throw new HttpError(422, 'validation_failed', 'Validation failed', {
+        throw new HttpError(422, 'validation_failed', VALIDATION_FAILED_MESSAGE, {
           invalid: [{ entry_type: 'json_data_property', entry: '$.revision', rules: [{ rule: 'cast', params: [], description: 'must be a positive integer' }] }],
         });
       }
@@ -385,7 +386,7 @@ export function dictionariesRouter(ctx: AppContext): Router {
     const body = await smallJson(req, res);
     const unknown = Object.keys(body).filter((k) => k !== 'active');
     if (typeof body.active !== 'boolean' || unknown.length) {
-      throw new HttpError(422, 'validation_failed', 'Validation failed', {
+      throw new HttpError(422, 'validation_failed', VALIDATION_FAILED_MESSAGE, {
         invalid: [
           {
             entry_type: 'json_data_property',
@@ -422,7 +423,7 @@ function sendFailure(req: Request, res: Response, err: unknown): void {
     error = { type: err.type, message: err.message, ...(err.invalid ? { invalid: err.invalid } : {}), ...(err instanceof DictionaryError ? err.extra : {}) };
   } else if (err instanceof TextDecodeError) {
     status = err.kind === 'unsupported_charset' ? 415 : 400;
-    error = { type: err.kind === 'unsupported_charset' ? 'unsupported_media_type' : 'invalid_encoding', message: err.message };
+    error = { type: err.kind === 'unsupported_charset' ? 'unsupported_media_type' : 'request_malformed', message: err.message };
   } else if (clientError(err)) {
     const c = clientError(err)!;
     status = c.status;

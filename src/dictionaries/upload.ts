@@ -98,10 +98,10 @@ export function csvToDictionary(text: string, ctx: UploadContext): CsvDictionary
   try {
     rows = parseCsv(text);
   } catch (err) {
-    if (err instanceof CsvError) throw new UploadError(400, 'malformed_request', `The CSV cannot be read: ${err.message}`, [invalid('csv_line', `line ${err.line}`, 'format', err.message)]);
+    if (err instanceof CsvError) throw new UploadError(400, 'request_malformed', `The CSV cannot be read: ${err.message}`, [invalid('csv_line', `line ${err.line}`, 'format', err.message)]);
     throw err;
   }
-  if (rows.length === 0) throw new UploadError(400, 'empty_body', 'The CSV is empty: it needs a header row (code, display, …) and at least one code');
+  if (rows.length === 0) throw new UploadError(400, 'request_malformed', 'The CSV is empty: it needs a header row (code, display, …) and at least one code');
   const header = rows[0].fields.map((h) => h.trim());
   const defaultLang = ctx.language ?? (ctx.current ? defaultLanguageOf(ctx.current) : 'en');
   const declared = new Map((ctx.current?.properties ?? []).map((p) => [p.code, p.type]));

@@ -9,8 +9,8 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
-export const VALIDATION_FAILED_MESSAGE =
-  'Validation failed. You can find validators description at our API Manifest: https://esoz.docs.apiary.io/#introduction/interacting-with-api/errors.';
+/** Points at this engine's own documentation of the error body and its rules. */
+export const VALIDATION_FAILED_MESSAGE = 'Validation failed: every problem is listed in "invalid"; the rules are described in docs/errors.md.';
 
 export interface InvalidRule {
   rule: string;

@@ -18,7 +18,8 @@ import { resolveDatabase, type EmbeddedDatabase } from '../devdb/devdb.js';
 import { DictionaryService } from '../dictionaries/service.js';
 import { createApp } from '../http/app.js';
 import { createBillingService } from '../billing/index.js';
-import { createConsultationService, createFieldCipher, startConsultations } from '../consultations/index.js';
+import { createConsultationService, createFieldCipher, createOutbox, startConsultations } from '../consultations/index.js';
+import { deliverNotificationJob } from '../notifications/delivery-job.js';
 import { jobDefinitions } from '../jobs/definitions.js';
 import { createIngestServices } from '../messages/services.js';
 import { MllpServer } from '../hl7v2/mllp.js';
@@ -69,7 +70,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   const keys = await loadKeySource(config);
   const auth = new Authenticator(keys, { issuer: config.auth.issuer, audience: config.auth.audience });
   // The context is completed below, one service per statement (each concern adds its own line).
-  const ctx = { config, database, auth, shuttingDown: false } as AppContext;
+  const ctx = { config, database, auth, shuttingDown: false, publicUrl: config.publicUrl ?? `http://localhost:${config.port}` } as AppContext;
   ctx.media = createMediaStorage(config);
   ctx.fhir = new FhirStorage(database.db, { baseUrl: config.fhir.baseUrl });
   ctx.tenants = new TenantDirectory(config.tenants);
@@ -80,7 +81,8 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.fieldCipher = createFieldCipher(config);
   ctx.billing = createBillingService(ctx);
-  ctx.consultations = createConsultationService(ctx);
+  const outbox = createOutbox(ctx);
+  ctx.consultations = createConsultationService(ctx, outbox);
   ctx.ingest = await createIngestServices({ config, database, media: ctx.media, fhir: (tenant) => ctx.fhir.forTenant(tenant), tenants: ctx.tenants });
   ctx.ingest.messages.startSweeper(3_600_000, (err) => logger.warn({ err: { message: (err as Error).message } }, 'message retention sweep failed'));
   ctx.ingest.henvisning.start();
@@ -91,9 +93,10 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
     etaSeconds: config.jobs.etaSeconds,
   });
 
-  ctx.jobs.register([...jobDefinitions, ...(options.extraJobDefinitions ?? [])], ctx);
+  // The notice delivery job takes its retries and backoff from the configuration (NOTIFY_MAX_ATTEMPTS, NOTIFY_BACKOFF_MS).
+  ctx.jobs.register([...jobDefinitions, deliverNotificationJob(config.notifications) as JobDefinition<any>, ...(options.extraJobDefinitions ?? [])], ctx);
   await ctx.jobs.start();
-  const consultations = await startConsultations(ctx);
+  const consultations = await startConsultations(ctx, outbox);
   ctx.billing.start();
   const app = createApp(ctx);
   const server = http.createServer(app);
@@ -107,6 +110,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
     server.listen(config.port, config.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  ctx.publicUrl = config.publicUrl ?? `http://localhost:${port}`;
   logger.info({ port, auth: keys.mode }, 'engine listening');
   let mllp: MllpServer | undefined;
   let mllpPort: number | undefined;

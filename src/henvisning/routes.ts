@@ -3,17 +3,18 @@
  * messages:write.
  *
  *   200 application/xml  an AppRec v1.1 (status 1 OK or 2 rejected with 8221 codes); X-Message-Id = message-store id
- *   400 not_xml          the body is not an XML document at all (no AppRec possible)
+ *   400 request_malformed the body is not an XML document at all (no AppRec possible)
  *   401 / 403            no or bad token / missing scope (checked before the body is read)
  *   413                  body larger than MESSAGE_MAX_BYTES (refused from Content-Length, or while reading)
  *   415                  Content-Type is not XML
  *   500 processing_failed stored, but mapping or FHIR store failed; resend (same MsgId) or replay processes it again
  *
- * Mounted before the global JSON parser with its own raw parser and limit.
+ * Mounted before the global JSON parser with its own raw parser and limit. A transport, not an /api envelope route:
+ * its errors are plain `{error: {type, message}}` (the sender's adapter reads AppRecs, not the envelope).
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { AppContext } from '../http/context.js';
-import { sendError } from '../http/errors.js';
+import { jsonErrorHandler, sendError } from '../http/errors.js';
 import { ownTenant } from '../tenancy/request-tenant.js';
 
 const XML_TYPES = /^(application|text)\/(xml|[\w.+-]+\+xml)\s*(;|$)/i;
@@ -49,6 +50,10 @@ export function henvisningRouter(ctx: AppContext): Router {
         next(err);
       }
     },
+  );
+  // Errors of the transport (a body over the limit while reading, …) in its own plain shape.
+  router.use('/api/messages', (err: unknown, req: Request, res: Response, next: NextFunction) =>
+    req.method === 'POST' ? jsonErrorHandler(err, req, res, next) : next(err),
   );
   return router;
 }

@@ -139,7 +139,7 @@ export class HenvisningService {
     }
     const head = bytes.subarray(0, 512).toString('latin1').replace(/^\uFEFF|^\u00EF\u00BB\u00BF|^\u00FF\u00FE|^\u00FE\u00FF/, '');
     if (bytes.length === 0 || !looksLikeXml(head.replace(/\u0000/g, ''))) {
-      return { kind: 'error', httpStatus: 400, type: 'not_xml', message: 'Request body is not an XML document' };
+      return { kind: 'error', httpStatus: 400, type: 'request_malformed', message: 'Request body is not an XML document' };
     }
     // Everything CPU-bound happens in a worker thread; the envelope facts it read go to the message store.
     const analysis = await this.analyse(bytes, tenant);

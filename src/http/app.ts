@@ -75,7 +75,8 @@ export function createApp(ctx: AppContext): Express {
   app.use(notFoundHandler);
   // Errors raised before a family's router (path encoding, the shared JSON parser) in that family's body shape.
   app.use('/fhir', fhirErrorHandler());
-  app.use(['/api/patients', '/api/dictionaries', '/api/webhooks'], envelopeErrorHandler);
+  // Every /api error in the one envelope ({meta, error}); the henvisning transport answers its own (henvisning/routes.ts).
+  app.use('/api', envelopeErrorHandler);
   app.use(jsonErrorHandler);
   return app;
 }

@@ -43,6 +43,8 @@ export interface AppContext {
   billing: BillingService;
   /** Referral ingestion: message store, mappings, henvisning/Pridok processors, replay (src/messages). */
   ingest: IngestServices;
+  /** The engine's public base URL: PUBLIC_URL, else http://localhost:<the port it listens on> (set once listening). */
+  publicUrl: string;
   /** Set when SIGTERM arrived: readiness answers 503 and connections are closed after their response. */
   shuttingDown: boolean;
 }

@@ -6,6 +6,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import { log } from '../logging/logger.js';
 import { TenantAccessError } from '../tenancy/request-tenant.js';
 import { JSON_MAX_DEPTH, JSON_TOO_DEEP } from './body.js';
+import type { ErrorType } from './error-types.js';
 import { sendEnvelopeError } from './envelope.js';
 
 export class HttpError extends Error {
@@ -30,8 +31,8 @@ export interface ClientError {
   message: string;
 }
 
-const TYPE_OF_STATUS: Record<number, string> = {
-  400: 'malformed_request',
+const TYPE_OF_STATUS: Record<number, ErrorType> = {
+  400: 'request_malformed',
   401: 'access_denied',
   403: 'forbidden',
   404: 'not_found',
@@ -60,9 +61,9 @@ export function clientError(err: unknown): ClientError | undefined {
     case 'entity.too.large':
       return { status: 413, type: 'request_entity_too_large', message: `Request body exceeds the limit of ${e.limit} bytes` };
     case 'entity.parse.failed':
-      return { status: 400, type: 'malformed_request', message: 'Request body is not valid JSON' };
+      return { status: 400, type: 'request_malformed', message: 'Request body is not valid JSON' };
     case JSON_TOO_DEEP:
-      return { status: 400, type: 'malformed_request', message: `Request body JSON is nested deeper than ${JSON_MAX_DEPTH} levels` };
+      return { status: 400, type: 'request_malformed', message: `Request body JSON is nested deeper than ${JSON_MAX_DEPTH} levels` };
     case 'encoding.unsupported':
       return { status: 415, type: 'unsupported_media_type', message: 'Unsupported Content-Encoding (use gzip, deflate, br or none)' };
     case 'charset.unsupported':
@@ -70,10 +71,10 @@ export function clientError(err: unknown): ClientError | undefined {
     case 'request.aborted':
       return { status: 400, type: 'request_aborted', message: 'Request aborted' };
     case 'request.size.invalid':
-      return { status: 400, type: 'malformed_request', message: 'Request body length does not match Content-Length' };
+      return { status: 400, type: 'request_malformed', message: 'Request body length does not match Content-Length' };
   }
   if (e instanceof URIError || (typeof e.message === 'string' && e.message.startsWith('Failed to decode param'))) {
-    return { status: 400, type: 'malformed_request', message: 'Malformed percent-encoding in the URL' };
+    return { status: 400, type: 'request_malformed', message: 'Malformed percent-encoding in the URL' };
   }
   const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
   if (status === undefined || !Number.isInteger(status) || status < 400 || status > 499) return undefined;
@@ -132,8 +133,11 @@ export const envelopeErrorHandler: ErrorRequestHandler = (err, req, res, _next) 
   sendEnvelopeError(req, res, 500, { type: 'internal_error', message: 'Internal server error' });
 };
 
+/** No route: in the envelope under /api (like every other /api answer), a plain JSON error elsewhere. */
 export function notFoundHandler(req: Request, res: Response): void {
-  sendError(res, 404, 'not_found', `No route for ${req.method} ${req.path}`);
+  const message = `No route for ${req.method} ${req.path}`;
+  if (req.path === '/api' || req.path.startsWith('/api/')) return sendEnvelopeError(req, res, 404, { type: 'not_found', message });
+  sendError(res, 404, 'not_found', message);
 }
 
 export const jsonErrorHandler: ErrorRequestHandler = (err, _req, res, _next) => {

@@ -81,7 +81,7 @@ export const ingestOpenApi: OpenApiFragment = {
             description: 'AppRec v1.1 (application/xml), or the ACK of an HL7 v2 message',
             content: { 'application/xml': { schema: { type: 'string' } }, 'x-application/hl7-v2+er7': { schema: { type: 'string' } } },
           },
-          400: { description: 'Not an XML document (not_xml)', content: errorJson },
+          400: { description: 'Not an XML document (request_malformed)', content: errorJson },
           413: { description: 'Larger than MESSAGE_MAX_BYTES', content: errorJson },
           415: { description: 'Content-Type is neither XML nor x-application/hl7-v2+er7', content: errorJson },
           500: { description: 'Stored but mapping or FHIR store failed (processing_failed, message_id); resend or replay', content: errorJson },

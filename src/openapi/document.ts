@@ -12,28 +12,32 @@ import { liveQueueOpenApi } from '../consultations/live-queue-openapi.js';
 import { dictionariesOpenApi } from '../dictionaries/openapi.js';
 import { ingestOpenApi } from '../messages/openapi.js';
 import type { OpenApiFragment } from './fragment.js';
+import { ERROR_TYPE_NAMES } from '../http/error-types.js';
 
 export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, liveQueueOpenApi, billingOpenApi, dictionariesOpenApi, ingestOpenApi, registriesOpenApi, carePlansOpenApi];
 
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  const meta = {
+    type: 'object',
+    properties: { code: { type: 'integer' }, url: { type: 'string' }, type: { enum: ['object', 'list'] }, request_id: { type: 'string' } },
+    required: ['code', 'url', 'type', 'request_id'],
+  };
   const schemas: Record<string, unknown> = {
     Error: {
       type: 'object',
+      description: 'Every /api error. `error.type` is one of the stable types of docs/errors.md.',
       properties: {
+        meta,
         error: {
           type: 'object',
-          properties: { type: { type: 'string' }, message: { type: 'string' }, invalid: { type: 'array' } },
+          properties: { type: { enum: ERROR_TYPE_NAMES }, message: { type: 'string' }, invalid: { type: 'array' } },
           required: ['type', 'message'],
         },
       },
       required: ['error'],
     },
-    Meta: {
-      type: 'object',
-      properties: { code: { type: 'integer' }, url: { type: 'string' }, type: { enum: ['object', 'list'] }, request_id: { type: 'string' } },
-      required: ['code', 'url', 'type', 'request_id'],
-    },
+    Meta: meta,
   };
   const tags: { name: string; description: string }[] = [];
   for (const f of fragments) {

@@ -5,7 +5,7 @@
  *
  *   201 {data: {patient, service_request, encounter, message_id}}   created
  *   200 same body                                                    the JournalGuid was processed before
- *   400 malformed_request | 401 invalid signature or timestamp | 413 too large | 415 not JSON
+ *   400 request_malformed | 401 invalid signature or timestamp | 413 too large | 415 not JSON
  *   422 validation_failed with `invalid` listing every bad field (ajv), or $.PID when its check digits fail
  *   503 not_configured: no tenant has a Pridok webhook secret
  *   500 processing_failed: stored, mapping or FHIR store failed (resend or replay)

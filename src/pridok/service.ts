@@ -188,7 +188,7 @@ export class PridokService {
     try {
       payload = JSON.parse(raw.toString('utf8'));
     } catch {
-      return { outcome: reject(400, { type: 'malformed_request', message: 'Request body is not valid JSON' }) };
+      return { outcome: reject(400, { type: 'request_malformed', message: 'Request body is not valid JSON' }) };
     }
     const invalid = validateWith(validatePayload, payload);
     if (invalid) return { outcome: reject(422, invalid) };

@@ -57,3 +57,9 @@ export const PATIENT_TAGS = {
   /** Same system, code and display as NO_MARKETING_TAG in src/consultations/patient-tags.ts. */
   noMarketing: { system: SYSTEMS.communicationPreference, code: 'no-marketing', display: 'No marketing communication (referred by an insurer)' },
 } as const;
+
+/** Whether a resource (a Patient) carries the no-marketing tag: only transactional messages may reach it. */
+export function hasNoMarketingTag(resource: { meta?: { tag?: { system?: string; code?: string }[] } } | undefined): boolean {
+  const tag = PATIENT_TAGS.noMarketing;
+  return !!resource?.meta?.tag?.some((t) => t.system === tag.system && t.code === tag.code);
+}

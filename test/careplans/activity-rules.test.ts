@@ -11,7 +11,7 @@ import { activityRules } from '../../src/careplans/activity-rules.js';
 import { sign, signDer, testPki } from './pki.js';
 import { ICD10, ICPC2, http, newWorld, reference, startCarePlanEngine, type HttpResult, type World } from './support.js';
 
-const VALIDATION_MESSAGE = /^Validation failed\. You can find validators description at our API Manifest/;
+const VALIDATION_MESSAGE = /^Validation failed: every problem is listed in "invalid"; the rules are described in docs\/errors\.md\.$/;
 
 function expectFailed(job: HttpResult, statusCode: number): any {
   expect(job.status, JSON.stringify(job.body)).to.equal(200);

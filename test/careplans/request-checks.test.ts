@@ -86,21 +86,21 @@ describe('care plan activities: synchronous checks (NOTES §1-2)', function () {
   });
 
   it("422 when the care plan is unknown or another patient's", async () => {
-    expectError(await post(w.token, undefined, randomUUID()), 422, 'request_malformed', 'Care plan with such id is not found');
+    expectError(await post(w.token, undefined, randomUUID()), 422, 'validation_failed', 'Care plan with such id is not found');
     const other = await newWorld(e);
-    expectError(await post(w.token, undefined, other.carePlanId), 422, 'request_malformed', 'Care plan with such id is not found');
+    expectError(await post(w.token, undefined, other.carePlanId), 422, 'validation_failed', 'Care plan with such id is not found');
   });
 
   for (const status of ['completed', 'cancelled', 'terminated']) {
     it(`422 when the care plan is ${status}`, async () => {
       await e.ctx.database.db.collection('care_plans').updateOne({ _id: w.carePlanId as never }, { $set: { status } });
-      expectError(await post(w.token), 422, 'request_malformed', 'Invalid care plan status');
+      expectError(await post(w.token), 422, 'validation_failed', 'Invalid care plan status');
     });
   }
 
   it('422 when the care plan period has ended', async () => {
     const expired = await w.createCarePlan({ periodEnd: new Date(Date.now() - 2 * 86_400_000).toISOString() });
-    expectError(await post(w.token, { signed_data: await sign(w.activity(undefined, expired), w.signer) }, expired), 422, 'request_malformed', 'Care Plan end date is expired');
+    expectError(await post(w.token, { signed_data: await sign(w.activity(undefined, expired), w.signer) }, expired), 422, 'validation_failed', 'Care Plan end date is expired');
   });
 
   it('409 when the patient is not active', async () => {
@@ -137,7 +137,7 @@ describe('care plan activities: synchronous checks (NOTES §1-2)', function () {
       { id: randomUUID(), patient_id: w.patientId, granted_to: emp2, granted_resources: [{ resource_type: 'care_plan', id: w.carePlanId }], access_level: 'write', status: 'active' },
     ]);
     const token = await e.token('care_plan:write', { sub: w.userId, clientId: le2 });
-    expectError(await post(token), 422, 'request_malformed', 'User is not allowed to write care plan from another legal_entity');
+    expectError(await post(token), 422, 'validation_failed', 'User is not allowed to write care plan from another legal_entity');
   });
 
   it('422 validation_failed when the body is not exactly {"signed_data": "<non-empty string>"}', async () => {
@@ -151,7 +151,7 @@ describe('care plan activities: synchronous checks (NOTES §1-2)', function () {
       const res = await post(w.token, body);
       expect(res.status).to.equal(422);
       expect(res.body.error.type).to.equal('validation_failed');
-      expect(res.body.error.message).to.match(/^Validation failed\./);
+      expect(res.body.error.message).to.match(/^Validation failed: .* docs\/errors\.md\.$/);
       expect(res.body.error.invalid).to.deep.equal([{ entry_type: 'json_data_property', entry, rules: [{ rule, params: res.body.error.invalid[0].rules[0].params, description }] }]);
     }
   });
@@ -161,7 +161,7 @@ describe('care plan activities: synchronous checks (NOTES §1-2)', function () {
     await w.patch('legal_entities', w.legalEntityId, { status: 'CLOSED' });
     expectError(await post(w.token, {}), 409, 'request_conflict', 'client_id refers to legal entity that is not active');
     await w.patch('legal_entities', w.legalEntityId, { status: 'ACTIVE' });
-    expectError(await post(w.token, {}, randomUUID()), 422, 'request_malformed', 'Care plan with such id is not found');
+    expectError(await post(w.token, {}, randomUUID()), 422, 'validation_failed', 'Care plan with such id is not found');
     expectError(await post(w.token, {}), 409, 'request_conflict', 'Person is not active');
     await w.patch('patients', w.patientId, { status: 'active' });
     await w.patch('employees', w.employeeId, { is_active: false });

@@ -67,6 +67,8 @@ describe('consultations: lifecycle over HTTP', () => {
     const started = await ok(api(eng, 'POST', `/api/consultations/${created.id}/start`, dr));
     expect(started).to.include({ state: 'in_progress', encounter_status: 'in-progress' });
     expect(started.sessions.chat_url).to.match(/\/chat\/[A-Za-z0-9_-]{32}$/);
+    // no PUBLIC_URL configured: the links name the port this engine listens on
+    expect(started.sessions.chat_url.startsWith(`http://localhost:${eng.port}/sessions/chat/`), started.sessions.chat_url).to.equal(true);
     expect(started.sessions.video_url).to.match(/\/video\/[A-Za-z0-9_-]{32}$/);
     const waiting = (Date.parse(started.starts_at) - Date.parse(started.created_at)) / 1000;
     expect(started.metrics.waiting_time_seconds).to.be.closeTo(waiting, 0.001);
@@ -100,6 +102,7 @@ describe('consultations: lifecycle over HTTP', () => {
     expect((await ok(api(eng, 'GET', `/api/consultations/${created.id}`, dr))).state).to.equal('in_progress');
 
     const minorId = testNationalId(7);
+    await new Promise((r) => setTimeout(r, 1_100)); // a consultation shorter than a minute still has a length
     const finished = await ok(api(eng, 'POST', `/api/consultations/${created.id}/finish`, dr, { ...RESULT, icpc2: ' r74 ', patient_national_id: minorId }));
     expect(finished).to.include({ state: 'completed', encounter_status: 'finished' });
     expect(finished.metrics.treatment_duration_seconds).to.be.closeTo((Date.parse(finished.ends_at) - Date.parse(finished.starts_at)) / 1000, 0.001);
@@ -115,6 +118,9 @@ describe('consultations: lifecycle over HTTP', () => {
     expect(enc.statusHistory?.map((s) => s.status)).to.deep.equal(['planned', 'arrived', 'in-progress']);
     expect(enc.statusHistory?.[2].period).to.deep.equal({ start: finished.starts_at, end: finished.ends_at });
     expect(JSON.stringify(enc)).not.to.contain('R74');
+    // Encounter.length to the second (UCUM s), not rounded to whole minutes
+    expect(enc.length).to.deep.equal({ value: Math.round(finished.metrics.treatment_duration_seconds), unit: 's', system: 'http://unitsofmeasure.org', code: 's' });
+    expect(enc.length?.value).to.be.at.least(1);
 
     // the result: content only for consultation_result:read
     const plain = await ok(api(eng, 'GET', `/api/consultations/${created.id}`, t.reader));

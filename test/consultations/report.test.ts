@@ -92,8 +92,8 @@ describe('consultations: insurer report (XLSX job)', () => {
       'Author practitioner id': 'dr-report-1',
       Notes: RESULT.notes,
       'Insurance policy number': RESULT.policy_number,
-      'Waiting time (min)': Math.round((a.metrics.waiting_time_seconds / 60) * 10) / 10,
-      'Treatment duration (min)': Math.round((a.metrics.treatment_duration_seconds / 60) * 10) / 10,
+      'Waiting time (s)': Math.round(a.metrics.waiting_time_seconds),
+      'Treatment duration (s)': Math.round(a.metrics.treatment_duration_seconds),
     });
     expect(String(ra['ICPC-2 text'])).to.match(/\w/); // the display text from the ICPC2 dictionary
     expect((ra['Started at (UTC)'] as Date).toISOString()).to.equal(a.starts_at);

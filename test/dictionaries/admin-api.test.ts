@@ -331,7 +331,7 @@ describe('Dictionaries admin API', () => {
     it('empty body → 400; header-only CSV → 422; whitespace JSON → 400', async () => {
       const empty = await call(e, 'PUT', `/api/dictionaries/${enc(name)}`, { token: writer, body: '', type: 'text/csv' });
       expect(empty.status).to.equal(400);
-      expect(empty.body.error.type).to.equal('empty_body');
+      expect(empty.body.error.type).to.equal('request_malformed');
       const header = await call(e, 'PUT', `/api/dictionaries/${enc(name)}`, { token: writer, body: 'code,display\n', type: 'text/csv' });
       expect(header.status).to.equal(422);
       expect(header.body.error.invalid[0]).to.include({ entry: '$.codes' });
@@ -341,11 +341,11 @@ describe('Dictionaries admin API', () => {
       expect(noCodes.status).to.equal(422);
     });
 
-    it('Latin-1 bytes without a declared charset → 400 invalid_encoding', async () => {
+    it('Latin-1 bytes without a declared charset → 400 request_malformed', async () => {
       const bytes = Buffer.from('code,display_nb\nRED,Rød\n', 'latin1');
       const r = await call(e, 'PUT', `/api/dictionaries/${enc(name)}`, { token: writer, body: bytes, type: 'text/csv' });
       expect(r.status).to.equal(400);
-      expect(r.body.error.type).to.equal('invalid_encoding');
+      expect(r.body.error.type).to.equal('request_malformed');
       expect(r.body.error.message).to.match(/not valid UTF-8.*offset 21.*charset=ISO-8859-1/);
       const declaredUtf8 = await call(e, 'PUT', `/api/dictionaries/${enc(name)}`, { token: writer, body: bytes, type: 'text/csv; charset=utf-8' });
       expect(declaredUtf8.status).to.equal(400);
@@ -367,7 +367,7 @@ describe('Dictionaries admin API', () => {
       expect(col.body.error.invalid[0].rules[0].description).to.match(/unknown column/);
       const json = await call(e, 'PUT', `/api/dictionaries/${enc(name)}`, { token: writer, body: '{"codes": [', type: 'application/json' });
       expect(json.status).to.equal(400);
-      expect(json.body.error.type).to.equal('malformed_request');
+      expect(json.body.error.type).to.equal('request_malformed');
       const media = await call(e, 'PUT', `/api/dictionaries/${enc(name)}`, { token: writer, body: '<x/>', type: 'application/xml' });
       expect(media.status).to.equal(415);
       const quote = await call(e, 'PUT', `/api/dictionaries/${enc(name)}`, { token: writer, body: 'code,display\n"A,a\n', type: 'text/csv' });

@@ -40,9 +40,9 @@ const BODY_ROUTES: { method: string; path: string; type: string; kind: Kind; jso
   { method: 'POST', path: '/fhir/ValueSet/$validate-code', type: 'application/fhir+json', kind: 'OperationOutcome', json: true },
   { method: 'PUT', path: '/api/dictionaries/TEST%2Fhostile', type: 'application/json', kind: 'envelope', json: true },
   { method: 'POST', path: '/api/patients/hostile-patient/care_plans', type: 'application/json', kind: 'envelope', json: true },
-  { method: 'PUT', path: '/api/registries/legal_entities/hostile-1', type: 'application/json', kind: 'error', json: true },
-  { method: 'POST', path: '/api/consultations', type: 'application/json', kind: 'error', json: true },
-  { method: 'POST', path: '/api/messages/replay', type: 'application/json', kind: 'error', json: true },
+  { method: 'PUT', path: '/api/registries/legal_entities/hostile-1', type: 'application/json', kind: 'envelope', json: true },
+  { method: 'POST', path: '/api/consultations', type: 'application/json', kind: 'envelope', json: true },
+  { method: 'POST', path: '/api/messages/replay', type: 'application/json', kind: 'envelope', json: true },
   { method: 'POST', path: '/api/messages', type: 'application/xml', kind: 'error', json: false },
 ];
 
@@ -79,13 +79,13 @@ for (const [method, path] of [
 }
 
 const PATHS: { path: string; kind: Kind; method?: string }[] = [
-  { path: '/api/jobs/%ZZ', kind: 'error' },
-  { path: '/api/jobs/%C3%28', kind: 'error' },
-  { path: '/api/jobs/%ZZ/rerun', kind: 'error', method: 'POST' },
-  { path: '/api/messages/%ZZ', kind: 'error' },
-  { path: '/api/registries/legal_entities/%ZZ', kind: 'error' },
-  { path: '/api/consultations/%ZZ', kind: 'error' },
-  { path: '/api/nothing/%ZZ', kind: 'error' },
+  { path: '/api/jobs/%ZZ', kind: 'envelope' },
+  { path: '/api/jobs/%C3%28', kind: 'envelope' },
+  { path: '/api/jobs/%ZZ/rerun', kind: 'envelope', method: 'POST' },
+  { path: '/api/messages/%ZZ', kind: 'envelope' },
+  { path: '/api/registries/legal_entities/%ZZ', kind: 'envelope' },
+  { path: '/api/consultations/%ZZ', kind: 'envelope' },
+  { path: '/api/nothing/%ZZ', kind: 'envelope' },
   { path: '/fhir/Patient/%ZZ', kind: 'OperationOutcome' },
   { path: '/fhir/%ZZ', kind: 'OperationOutcome' },
   { path: '/fhir/Patient/%ZZ/_history/1', kind: 'OperationOutcome' },

@@ -244,7 +244,7 @@ describe('henvisning XML ingestion (POST /api/messages)', function () {
     it('transport problems get plain HTTP errors, no AppRec: not XML, wrong content type, no token, wrong scope', async () => {
       let res = await postXml(e, 'hello, this is not XML');
       expect(res.status).to.equal(400);
-      expect(((await res.json()) as { error: { type: string } }).error.type).to.equal('not_xml');
+      expect(((await res.json()) as { error: { type: string } }).error.type).to.equal('request_malformed');
       res = await postXml(e, sampleText(NY), { contentType: 'application/json' });
       expect(res.status).to.equal(415);
       await res.arrayBuffer();
