@@ -115,6 +115,8 @@ export interface Config {
     /** PEM or DER CRL files checked for revocation. */
     crlFiles: string[];
     allowSha1: boolean;
+    /** How often the anchor and CRL files are checked for changes and reloaded (0 = read only at start). */
+    reloadCheckMs: number;
   };
   /** Registries (src/registries): how often the read cache compares its stamps with the database (0 = every lookup). */
   registries: { cacheCheckMs: number };
@@ -281,6 +283,7 @@ function signatureConfig(env: Env): Config['signature'] {
     trustAnchorsFile: anchors === undefined ? undefined : existingFile('SIGNATURE_TRUST_ANCHORS', anchors),
     crlFiles: crls.map((f) => existingFile('SIGNATURE_CRL_FILES', f)),
     allowSha1: bool(env, 'SIGNATURE_ALLOW_SHA1', false),
+    reloadCheckMs: int(env, 'SIGNATURE_TRUST_RELOAD_MS', 5_000, 0, 3_600_000),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * Trust anchors and CRLs: loaded once at start-up from SIGNATURE_TRUST_ANCHORS (a PEM bundle) and
- * SIGNATURE_CRL_FILES (PEM or DER), kept in memory as `ctx.signatureTrust`.
+ * Trust anchors and CRLs: loaded at start-up from SIGNATURE_TRUST_ANCHORS (a PEM bundle) and SIGNATURE_CRL_FILES
+ * (PEM or DER), kept in memory as `ctx.signatureTrust` and reloaded when the files change (trust-reload.ts).
  */
 import fs from 'node:fs';
 import { ConfigError, type Config } from '../config/config.js';
@@ -105,7 +105,7 @@ export function createTrustStore(input: TrustStoreInput = {}): TrustStore {
  * The trust store named by the configuration. With no SIGNATURE_TRUST_ANCHORS the store is empty and every signature
  * is `untrusted_signer`. Unreadable or unparseable files are configuration errors (the engine refuses to start).
  */
-export function loadTrustStore(config: Pick<Config, 'signature'>): TrustStore {
+export function loadTrustStore(config: { signature: Pick<Config['signature'], 'trustAnchorsFile' | 'crlFiles' | 'allowSha1'> }): TrustStore {
   const { trustAnchorsFile, crlFiles, allowSha1 } = config.signature;
   let anchors: Buffer | undefined;
   if (trustAnchorsFile) {
