@@ -6,6 +6,7 @@ import type { Config } from '../config/config.js';
 import type { Database } from '../db/mongo.js';
 import { HenvisningService } from '../henvisning/service.js';
 import { MappingRegistry } from '../mapping/registry.js';
+import { CurrentMappings } from '../mapping/current.js';
 import { PridokService } from '../pridok/service.js';
 import { ResourceCache, type FhirStore } from '../referrals/apply.js';
 import { Limiter } from './limiter.js';
@@ -21,6 +22,8 @@ import { MessageStore } from './store.js';
 export interface IngestServices {
   messages: MessageStore;
   mappings: MappingRegistry;
+  /** Which installed version of each mapping is current (installation-wide, in the database). */
+  currentMappings: CurrentMappings;
   ids: ResourceIds;
   henvisning: HenvisningService;
   pridok: PridokService;
@@ -50,6 +53,7 @@ export async function createIngestServices(deps: {
   });
   const ids = await loadResourceIds(database.db, config.ingest.resourceIdKey);
   const mappings = new MappingRegistry(config.ingest.mappingsDir, ids);
+  const currentMappings = new CurrentMappings(database.db, mappings, { cacheMs: config.ingest.mappingSelectionCacheMs });
   const limiter = new Limiter(config.ingest.concurrency);
   const cache = new ResourceCache();
   const henvisning = new HenvisningService(messages, fhir, mappings, {
@@ -62,10 +66,11 @@ export async function createIngestServices(deps: {
     pool: { threads: config.ingest.workerThreads, timeBudgetMs: config.ingest.timeBudgetMs, maxHeapMb: config.ingest.workerMaxHeapMb },
     futureSkewMs: config.ingest.futureSkewMs,
     leaseMs: config.ingest.leaseMs,
+    currentMappings,
   });
-  const pridok = new PridokService(messages, fhir, mappings, { ids, limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
+  const pridok = new PridokService(messages, fhir, mappings, { ids, currentMappings, limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
   const replay = new ReplayService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs });
   const preview = new PreviewService(messages, { henvisning, pridok }, fhir);
   const recovery = new RecoveryService(messages, { henvisning, pridok }, { leaseMs: config.ingest.leaseMs, intervalMs: config.ingest.recoveryIntervalMs });
-  return { messages, mappings, ids, henvisning, pridok, replay, preview, recovery };
+  return { messages, mappings, currentMappings, ids, henvisning, pridok, replay, preview, recovery };
 }

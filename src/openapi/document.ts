@@ -9,9 +9,10 @@ import { registriesOpenApi } from '../registries/openapi.js';
 import { consultationsOpenApi } from '../consultations/openapi.js';
 import { dictionariesOpenApi } from '../dictionaries/openapi.js';
 import { ingestOpenApi } from '../messages/openapi.js';
+import { mappingsOpenApi } from '../mapping/openapi.js';
 import type { OpenApiFragment } from './fragment.js';
 
-export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, dictionariesOpenApi, ingestOpenApi, registriesOpenApi, carePlansOpenApi];
+export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, dictionariesOpenApi, ingestOpenApi, mappingsOpenApi, registriesOpenApi, carePlansOpenApi];
 
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
