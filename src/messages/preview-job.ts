@@ -9,7 +9,7 @@ import type { JobDefinition } from '../jobs/types.js';
 import type { MappingSelection } from '../mapping/registry.js';
 import type { MediaStorage } from '../storage/media-storage.js';
 import type { MessagePreview, PreviewService } from './preview.js';
-import { toQuery, type ReplayJobData } from './replay.js';
+import { selectionOf, toQuery, type ReplayJobData } from './replay.js';
 
 export const REPLAY_PREVIEW_JOB = 'messages.replay_preview';
 
@@ -49,12 +49,13 @@ export const previewJob: JobDefinition<ReplayJobData, { ingest: { preview: Pick<
   create: (ctx) => async (data, job) => {
     const summary: PreviewSummary = { messages: 0, changed: 0, unchanged: 0, not_processed: 0 };
     const messages: MessagePreview[] = [];
-    for await (const p of ctx.ingest.preview.previewMany(toQuery(data.query, data.tenant), data.limit, data.selection)) {
+    const selection = selectionOf(data);
+    for await (const p of ctx.ingest.preview.previewMany(toQuery(data.query, data.tenant), data.limit, selection)) {
       countPreview(summary, p);
       messages.push(p);
       if (messages.length % 50 === 0) await job.progress(Math.floor((messages.length / Math.max(data.limit, 1)) * 100), `${messages.length}`);
     }
-    const report: PreviewReport = { job_id: job.id, tenant: data.tenant, created_at: new Date().toISOString(), query: data.query, selection: data.selection ?? {}, summary, messages };
+    const report: PreviewReport = { job_id: job.id, tenant: data.tenant, created_at: new Date().toISOString(), query: data.query, selection: selection ?? {}, summary, messages };
     await ctx.media.put(previewReportKey(job.id), Buffer.from(JSON.stringify(report)), 'application/json');
     return { status_code: 200, links: [{ entity: 'replay_preview', href: previewReportHref(job.id) }], response_data: summary };
   },

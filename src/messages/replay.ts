@@ -99,8 +99,13 @@ export interface ReplayJobData {
   tenant: string;
   query: { source?: MessageSource; status?: MessageStatus; from?: string; to?: string; externalId?: string; mappingName?: string; mappingVersion?: string; ids?: string[] };
   limit: number;
-  /** Mapping versions to use instead of the current ones (name → version). */
-  selection?: MappingSelection;
+  /** Mapping versions to use instead of the current ones (a list: mapping names hold dots, which field names must not). */
+  useMappings?: { name: string; version: string }[];
+}
+
+/** The job's mapping versions as a selection (name → version). */
+export function selectionOf(data: Pick<ReplayJobData, 'useMappings'>): MappingSelection | undefined {
+  return data.useMappings ? Object.fromEntries(data.useMappings.map((m) => [m.name, m.version])) : undefined;
 }
 
 export function toQuery(q: ReplayJobData['query'], tenant: string | undefined): MessageQuery {
@@ -127,7 +132,7 @@ export const replayJob: JobDefinition<ReplayJobData, { ingest: { replay: Pick<Re
     // A job enqueued before tenancy has no tenant: it replays nothing rather than every tenant's messages.
     const summary = await ctx.ingest.replay.replayMany(toQuery(data.query, data.tenant ?? '\u0000none'), {
       limit: data.limit,
-      selection: data.selection,
+      selection: selectionOf(data),
       onProgress: async (done, total) => {
         const pct = Math.floor((done / Math.max(total, 1)) * 100);
         if (pct >= last + 5 || done === total) {

@@ -199,7 +199,7 @@ export function messagesRouter(ctx: AppContext): Router {
       });
     }
     const tenant = await tenantOf(req);
-    const data: ReplayJobData = { tenant, query: jobQueryOf(f), limit: f.limit, ...(f.use_mappings ? { selection: f.use_mappings } : {}) };
+    const data: ReplayJobData = { tenant, query: jobQueryOf(f), limit: f.limit, ...(f.use_mappings ? { useMappings: Object.entries(f.use_mappings).map(([name, version]) => ({ name, version })) } : {}) };
     const matched = Math.min(await store().collection.countDocuments(store().filter(toQuery(data.query, tenant))), f.limit);
     const job = await ctx.jobs.enqueue(jobName, data, { owner: { userId: req.auth!.userId, clientId: tenant } });
     sendData(req, res, 202, { status: 'pending', matched, links: [{ entity: 'job', href: jobHref(job.id) }] });
