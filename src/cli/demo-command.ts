@@ -98,7 +98,7 @@ export function registerDemoCommand(program: Command): void {
 
       const activities = `${url}/api/patients/${ids.patientId}/care_plans/${carePlanId}/activities`;
       const trustLine = opts.trust
-        ? `# The CA was appended to ${anchorsFile}; the engine reloads it within ${config.signature.reloadCheckMs / 1000} s (SIGNATURE_TRUST_RELOAD_MS).`
+        ? `# The CA was appended to ${anchorsFile}; the engine reloads it within ${config.signature.reloadCheckMs / 1000} s (SIGNATURE_TRUST_RELOAD_MS): wait for it.`
         : anchorsFile
           ? `# Trust the demo CA first: cat ${quote(caFile)} >> ${quote(anchorsFile)}   (reloaded within ${config.signature.reloadCheckMs / 1000} s, no restart)`
           : `# Trust the demo CA first: restart the engine with SIGNATURE_TRUST_ANCHORS=${quote(caFile)}`;
@@ -107,6 +107,7 @@ export function registerDemoCommand(program: Command): void {
         `#   registry records: ${registriesFile} (loaded); care plan ${carePlanId} of patient ${ids.patientId}; approval ${approvalId}`,
         `#   signer: CN=Demo Doctor, serialNumber=${opts.taxId} (the party's tax id), issued by ${caFile}`,
         trustLine,
+        ...(opts.trust ? [`sleep ${Math.ceil(config.signature.reloadCheckMs / 1000) + 1}`] : []),
         `TOKEN=$(DATA_DIR=${quote(dataDir)} node ${quote(projectPath('dist', 'cli', 'main.js'))} token --scope ${quote(DEMO_SCOPES)} --sub ${ids.userId} --client-id ${ids.legalEntityId})`,
         `JOB=$(curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data @${quote(requestFile)} ${activities} | jq -r '.data.links[0].href')`,
         `while curl -sS -H "Authorization: Bearer $TOKEN" "${url}$JOB" | jq -e '.data.status == "pending"' > /dev/null; do sleep 1; done`,

@@ -102,8 +102,8 @@ export function createTrustStore(input: TrustStoreInput = {}): TrustStore {
 }
 
 /**
- * The trust store named by the configuration. With no SIGNATURE_TRUST_ANCHORS the store is empty and every signature
- * is `untrusted_signer`. Unreadable or unparseable files are configuration errors (the engine refuses to start).
+ * The trust store named by the configuration. With no SIGNATURE_TRUST_ANCHORS, or an empty file, the store is empty
+ * and every signature is `untrusted_signer`. Unreadable or unparseable files are configuration errors (the engine refuses to start).
  */
 export function loadTrustStore(config: { signature: Pick<Config['signature'], 'trustAnchorsFile' | 'crlFiles' | 'allowSha1'> }): TrustStore {
   const { trustAnchorsFile, crlFiles, allowSha1 } = config.signature;
@@ -114,7 +114,9 @@ export function loadTrustStore(config: { signature: Pick<Config['signature'], 't
     } catch (err) {
       throw new ConfigError('SIGNATURE_TRUST_ANCHORS', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? describe(err)}`);
     }
-    if (pemBlocks(anchors, 'CERTIFICATE').length === 0) {
+    // An empty file is a bundle with no anchors yet (CAs added later are picked up without a restart, trust-reload.ts).
+    if (anchors.toString('latin1').trim() === '') anchors = undefined;
+    else if (pemBlocks(anchors, 'CERTIFICATE').length === 0) {
       throw new ConfigError('SIGNATURE_TRUST_ANCHORS', `contains no PEM certificate: ${trustAnchorsFile}`);
     }
   }
