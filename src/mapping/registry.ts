@@ -68,7 +68,7 @@ export class CompiledMapping {
 }
 
 /** Versions compared part by part, numerically where both parts are numbers ("1.10.0" after "1.9.2"). */
-export function compareVersions(a: string, b: string): number {
+function compareVersions(a: string, b: string): number {
   const pa = a.split(/[.-]/);
   const pb = b.split(/[.-]/);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
