@@ -2,6 +2,9 @@
  * The README's "Try it" blocks, one per user, run as a reader pastes them (bash, curl, jq, npm run token/cli) against a
  * test engine started like the README's start command: `localhost:8080` becomes the test engine's address and `.data/`
  * its data directory. Each block is found by its `<!-- try-it: <user> -->` marker and holds at most five commands.
+ * The blocks run in the README's order on one engine, as a reader would: the FHIR client and the practitioner find the
+ * referral the EPJ sender posted; the dictionary admin's block comes after the demo, which needs the unit it toggles.
+ * `npm run token` runs the compiled CLI (`npm run build` first).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
