@@ -9,8 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import type { RegistryName } from '../registries/types.js';
 
-export const DEMO_ICD10 = 'eHealth/ICD10_AM/condition_codes';
-export const DEMO_CONDITION_CODE = 'E11.90';
+const DEMO_ICD10 = 'eHealth/ICD10_AM/condition_codes';
+const DEMO_CONDITION_CODE = 'E11.90';
 export const DEMO_SCOPES = 'care_plan:write care_plan:read job:read';
 
 export interface DemoIds {
@@ -47,7 +47,7 @@ export function newDemoIds(legalEntityId: string = randomUUID()): DemoIds {
   };
 }
 
-export const ehealthReference = (code: string, value: string) => ({
+const ehealthReference = (code: string, value: string) => ({
   identifier: { type: { coding: [{ system: 'eHealth/resources', code }] }, value },
 });
 

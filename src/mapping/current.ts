@@ -10,7 +10,7 @@ import { ObjectId, type Db } from 'mongodb';
 import type { CollectionSpec } from '../db/mongo.js';
 import type { MappingRef, MappingRegistry, MappingSelection } from './registry.js';
 
-export const MAPPING_SELECTIONS = 'mapping_selections';
+const MAPPING_SELECTIONS = 'mapping_selections';
 
 export const mappingSelectionCollection: CollectionSpec = {
   name: MAPPING_SELECTIONS,

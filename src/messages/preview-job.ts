@@ -14,7 +14,7 @@ import { selectionOf, toQuery, type ReplayJobData } from './replay.js';
 export const REPLAY_PREVIEW_JOB = 'messages.replay_preview';
 
 export const previewReportKey = (jobId: string): string => `replay-previews/${jobId}.json`;
-export const previewReportHref = (jobId: string): string => `/api/messages/replay/previews/${jobId}`;
+const previewReportHref = (jobId: string): string => `/api/messages/replay/previews/${jobId}`;
 
 export interface PreviewSummary {
   messages: number;
