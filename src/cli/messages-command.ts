@@ -1,14 +1,15 @@
 /**
- * `mappings list|check [--update]`,
+ * `mappings list|current|use <name> <version>|check [--update]`,
  * `ingest <file…> --tenant <id> [--source henvisning|pridok] [--apprec-dir <dir>]` and
- * `replay [--tenant <id>] [--from <date>] [--to <date>] [--mapping-version <v>] [--mapping-name <n>] [--status <s>] [--source <s>] [--limit <n>] [--dry-run]`.
+ * `replay [--tenant <id>] [--from <date>] [--to <date>] [--mapping-version <v>] [--mapping-name <n>] [--status <s>] [--source <s>] [--limit <n>] [--dry-run] [--use-mapping <name@version>]`.
  *
  * Both run the engine's own ingestion services against the database (no HTTP): `ingest` stores and processes files
  * exactly like POST /api/messages (.xml) or the Pridok webhook (.json, without signature: the operator is trusted),
  * for the tenant named with --tenant;
  * `replay` re-runs the current mappings on stored messages received in [from, to) — e.g. everything mapped by an older
  * mapping version (--mapping-version 1.0.0). With --dry-run it writes nothing and prints, per message, what the
- * current mappings would change in the FHIR resources (messages/preview.ts).
+ * current mappings would change in the FHIR resources (messages/preview.ts); --use-mapping runs an installed version
+ * that is not current (preview it, then apply it with the same options).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,11 +25,13 @@ import { withDatabase } from './database.js';
 import { loadConfig } from '../config/config.js';
 import { listExamples, mapFile, normaliseForGolden } from '../mapping/examples.js';
 import { MappingRegistry } from '../mapping/registry.js';
+import { CurrentMappings } from '../mapping/current.js';
 import { ResourceIds } from '../referrals/resource-ids.js';
 import { randomBytes } from 'node:crypto';
 import { TenantDirectory } from '../tenancy/directory.js';
 import { assertTenantId } from '../tenancy/tenant.js';
 import type { MessagePreview } from '../messages/preview.js';
+import { countPreview, type PreviewSummary } from '../messages/preview-job.js';
 
 /** Runs `fn` with the ingest services; their worker threads are stopped afterwards. */
 async function withServices<T>(database: Database, config: Config, fn: (ingest: IngestServices) => Promise<T>): Promise<T> {
@@ -88,15 +91,34 @@ function registerMappingsCommand(program: Command): void {
       for (const m of r.list()) process.stdout.write(`${m.name.padEnd(24)} ${m.version.padEnd(10)} ${m.sha256.slice(0, 12)}\n`);
     });
   cmd
+    .command('current')
+    .description('Every installed version with the current one of each mapping marked "*" (the installation-wide choice in the database)')
+    .action(async () => {
+      await withDatabase(async (database) => {
+        for (const m of await new CurrentMappings(database.db, registry().registry, { cacheMs: 0 }).installed()) {
+          process.stdout.write(`${m.current ? '*' : ' '} ${m.name.padEnd(24)} ${m.version.padEnd(10)} ${m.sha256.slice(0, 12)}\n`);
+        }
+      });
+    });
+  cmd
+    .command('use <name> <version>')
+    .description('Make an installed version of a mapping the current one for every engine process (within MAPPING_SELECTION_CACHE_MS, no restart)')
+    .action(async (name: string, version: string) => {
+      await withDatabase(async (database) => {
+        const doc = await new CurrentMappings(database.db, registry().registry, { cacheMs: 0 }).select(name, version, 'cli');
+        process.stdout.write(`${doc.name} ${doc.version} is current (since ${doc.selected_at.toISOString()})\n`);
+      });
+    });
+  cmd
     .command('check')
     .description('Run every mapping on its examples and compare with the golden .fhir.json files')
     .option('--update', 'write the golden files from the current output instead of comparing')
     .action(async (opts: { update?: boolean }) => {
-      const { dir, registry: r } = registry();
+      const { registry: r } = registry();
       let failures = 0;
       for (const ref of r.list()) {
-        const mapping = r.byMappingName(ref.name)!;
-        for (const ex of listExamples(path.join(dir, ref.name))) {
+        const mapping = r.byVersion(ref.name, ref.version)!;
+        for (const ex of listExamples(mapping.folder)) {
           const { resources } = await mapFile(mapping, ex.input);
           const actual = `${JSON.stringify(normaliseForGolden(resources), null, 2)}\n`;
           if (opts.update) {
@@ -169,7 +191,8 @@ export function registerMessagesCommands(program: Command): void {
     .option('--source <source>', 'henvisning, pridok or hl7v2')
     .option('--limit <n>', 'at most this many messages (default 10000)', (v) => Number(v))
     .option('--dry-run', 'write nothing; print per message what the current mappings would change in each FHIR resource')
-    .action(async (opts: { tenant?: string; from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number; dryRun?: boolean }) => {
+    .option('--use-mapping <name@version>', 'run this installed mapping version instead of the current one (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .action(async (opts: { tenant?: string; from?: string; to?: string; mappingVersion?: string; mappingName?: string; status?: string; source?: string; limit?: number; dryRun?: boolean; useMapping?: string[] }) => {
       const statuses = ['received', 'processed', 'failed', 'rejected'];
       if (opts.status && !statuses.includes(opts.status)) throw new Error(`--status must be one of ${statuses.join(', ')}`);
       if (opts.source && !['henvisning', 'pridok', 'hl7v2'].includes(opts.source)) throw new Error('--source must be henvisning, pridok or hl7v2');
@@ -183,14 +206,23 @@ export function registerMessagesCommands(program: Command): void {
         status: opts.status as MessageStatus | undefined,
         source: opts.source as MessageSource | undefined,
       };
+      const selection: Record<string, string> = {};
+      for (const u of opts.useMapping ?? []) {
+        const at = u.lastIndexOf('@');
+        if (at < 1 || at === u.length - 1) throw new Error(`--use-mapping must be <name>@<version>, got "${u}"`);
+        selection[u.slice(0, at)] = u.slice(at + 1);
+      }
+      const checkInstalled = (ingest: IngestServices) => {
+        for (const [name, version] of Object.entries(selection)) {
+          if (!ingest.mappings.byVersion(name, version)) throw new Error(`--use-mapping: mapping ${name} has no installed version ${version}`);
+        }
+      };
       if (opts.dryRun) {
         await withDatabase((database, config) => withServices(database, config, async (ingest) => {
-          const counts = { messages: 0, changed: 0, unchanged: 0, not_processed: 0 };
-          for await (const p of ingest.preview.previewMany(query, opts.limit)) {
-            counts.messages++;
-            if (p.outcome !== 'processed') counts.not_processed++;
-            else if (p.resources.some((r) => r.change !== 'unchanged')) counts.changed++;
-            else counts.unchanged++;
+          checkInstalled(ingest);
+          const counts: PreviewSummary = { messages: 0, changed: 0, unchanged: 0, not_processed: 0 };
+          for await (const p of ingest.preview.previewMany(query, opts.limit, selection)) {
+            countPreview(counts, p);
             process.stdout.write(describePreview(p));
           }
           process.stdout.write(
@@ -200,9 +232,11 @@ export function registerMessagesCommands(program: Command): void {
         return;
       }
       await withDatabase((database, config) => withServices(database, config, async (ingest) => {
+        checkInstalled(ingest);
         let progress: SingleBar | undefined;
         const summary = await ingest.replay.replayMany(query, {
           limit: opts.limit,
+          selection,
           onProgress: (done, total) => {
             progress ??= bar(total, 'replay');
             progress?.update(done);

@@ -46,6 +46,8 @@ export interface Config {
     retentionDays: number;
     /** Folder of the mappings (MAPPINGS_DIR, default <project>/mappings). */
     mappingsDir: string;
+    /** How long a process keeps the current mapping versions read from the database (MAPPING_SELECTION_CACHE_MS, default 2000; 0 = read per message). */
+    mappingSelectionCacheMs: number;
     /** Key of the deterministic FHIR ids (RESOURCE_ID_KEY); undefined = generated once and kept in the database. */
     resourceIdKey: string | undefined;
     /** Largest clock difference accepted on a signed Pridok delivery (PRIDOK_SIGNATURE_MAX_SKEW_SECONDS, default 300). */
@@ -146,6 +148,8 @@ export interface Config {
     /** PEM or DER CRL files checked for revocation. */
     crlFiles: string[];
     allowSha1: boolean;
+    /** How often the anchor and CRL files are checked for changes and reloaded (0 = read only at start). */
+    reloadCheckMs: number;
   };
   /** Registries (src/registries): how often the read cache compares its stamps with the database (0 = every lookup). */
   registries: { cacheCheckMs: number };
@@ -260,6 +264,7 @@ function ingestConfig(env: Env): Config['ingest'] {
     messageInlineMaxBytes: inlineMax,
     retentionDays: int(env, 'MESSAGE_RETENTION_DAYS', 365, 1, 36_500),
     mappingsDir: mappingsDir ? path.resolve(mappingsDir) : projectPath('mappings'),
+    mappingSelectionCacheMs: int(env, 'MAPPING_SELECTION_CACHE_MS', 2_000, 0, 600_000),
     resourceIdKey,
     pridokMaxSkewSeconds: int(env, 'PRIDOK_SIGNATURE_MAX_SKEW_SECONDS', 300, 1, 86_400),
     concurrency: int(env, 'INGEST_CONCURRENCY', 8, 1, 64),
@@ -330,6 +335,7 @@ function signatureConfig(env: Env): Config['signature'] {
     trustAnchorsFile: anchors === undefined ? undefined : existingFile('SIGNATURE_TRUST_ANCHORS', anchors),
     crlFiles: crls.map((f) => existingFile('SIGNATURE_CRL_FILES', f)),
     allowSha1: bool(env, 'SIGNATURE_ALLOW_SHA1', false),
+    reloadCheckMs: int(env, 'SIGNATURE_TRUST_RELOAD_MS', 5_000, 0, 3_600_000),
   };
 }
 

@@ -14,5 +14,6 @@ import { claimCollections } from './claims.js';
 import type { CollectionSpec } from './mongo.js';
 import { fhirCollectionSpecs } from '../fhir/collections.js';
 import { operatorAccessCollection } from '../tenancy/request-tenant.js';
+import { mappingSelectionCollection } from '../mapping/current.js';
 
-export const collectionSpecs: CollectionSpec[] = [...claimCollections, ...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...billingCollectionSpecs, ...fhirCollectionSpecs(), operatorAccessCollection];
+export const collectionSpecs: CollectionSpec[] = [...claimCollections, ...jobCollections, ...registryCollections, ...carePlanCollections, ...messageCollections, ingestSettingsCollection, ...dictionaryCollections, ...consultationCollectionSpecs, ...billingCollectionSpecs, ...fhirCollectionSpecs(), operatorAccessCollection, mappingSelectionCollection];

@@ -30,6 +30,7 @@ import { rootLogger } from '../logging/logger.js';
 import { createMediaStorage } from '../storage/index.js';
 import { RegistryStore } from '../registries/store.js';
 import { loadTrustStore } from '../signature/trust-store.js';
+import { watchTrustStore } from '../signature/trust-reload.js';
 
 export interface RunningEngine {
   ctx: AppContext;
@@ -77,6 +78,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   ctx.operatorAccess = new OperatorAccessLog(database.db);
   ctx.registries = new RegistryStore(database.db, { cacheCheckMs: config.registries.cacheCheckMs });
   ctx.signatureTrust = signatureTrust;
+  const trustReload = watchTrustStore(config, logger, (store) => void (ctx.signatureTrust = store));
   ctx.dictionaries = new DictionaryService(database.db, config.dictionaries);
   await ctx.dictionaries.seed(config.dictionaries.dir);
   ctx.fieldCipher = createFieldCipher(config);
@@ -125,6 +127,7 @@ export async function startEngine(config: Config, options: EngineOptions = {}): 
   const stop = () =>
     (stopping ??= (async () => {
       ctx.shuttingDown = true;
+      trustReload.stop();
       logger.info('shutting down: no new connections, draining in-flight requests');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const mllpClosed = mllp?.close(config.shutdownTimeoutMs);

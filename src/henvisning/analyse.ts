@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { projectPath } from '../paths.js';
-import { MappingRegistry, type MappingRef } from '../mapping/registry.js';
+import { MappingRegistry, type MappingRef, type MappingSelection } from '../mapping/registry.js';
 import { mappedIssues, prune, type MappedIssue, type MappingOutput } from '../referrals/apply.js';
 import { ResourceIds } from '../referrals/resource-ids.js';
 import { decodeXml, parseXmlTree, rejectDtd, XmlInputError, type XmlElement, type XmlLimits } from '../xml/secure-xml.js';
@@ -110,7 +110,8 @@ export class HenvisningAnalyser {
     return ids;
   }
 
-  async analyse(raw: Uint8Array, tenant: TenantScope): Promise<Analysis> {
+  /** `selection`: the mapping versions in force (the installation's current ones, or a preview's). */
+  async analyse(raw: Uint8Array, tenant: TenantScope, selection: MappingSelection = {}): Promise<Analysis> {
     let env: Envelope = envelopeFromText('');
     const reject = (errors: AppRecError[], message: string, details?: unknown): Analysis => ({ kind: 'rejected', env, errors, message, details });
 
@@ -172,9 +173,10 @@ export class HenvisningAnalyser {
     }
 
     // 5. Mapping (data: mappings/henvisning-*), then FHIR validation of its output.
-    const mapping = this.mappings.forFormat('henvisning', format);
-    if (!mapping) {
-      return { kind: 'failed', env, format, code: 'mapping_missing', message: `No mapping for henvisning format ${format}`, warnings: checks.warnings, facts };
+    const mapping = this.mappings.forFormat('henvisning', format, selection);
+    if (!mapping || 'missing' in mapping) {
+      const message = mapping?.missing ?? `No mapping for henvisning format ${format}`;
+      return { kind: 'failed', env, format, code: 'mapping_missing', message, warnings: checks.warnings, facts };
     }
     let output: MappingOutput;
     try {

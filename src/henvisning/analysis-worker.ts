@@ -9,13 +9,14 @@ import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { loadDefinitions } from '../fhir/validation.js';
 import { HenvisningAnalyser, type Analysis, type AnalyseSettings, type TenantScope } from './analyse.js';
+import type { MappingSelection } from '../mapping/registry.js';
 
 const analyser = new HenvisningAnalyser(workerData as AnalyseSettings);
 loadDefinitions();
 
-export default async function analyse(task: { bytes: Uint8Array; tenant: TenantScope; port: MessagePort }): Promise<Analysis> {
+export default async function analyse(task: { bytes: Uint8Array; tenant: TenantScope; selection: MappingSelection; port: MessagePort }): Promise<Analysis> {
   task.port.postMessage('start');
   task.port.close();
   const sha256 = createHash('sha256').update(task.bytes).digest('hex');
-  return { ...(await analyser.analyse(task.bytes, task.tenant)), sha256 };
+  return { ...(await analyser.analyse(task.bytes, task.tenant, task.selection)), sha256 };
 }

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { envelopeFromBytes, type Analysis, type AnalyseSettings, type TenantScope } from './analyse.js';
+import type { MappingSelection } from '../mapping/registry.js';
 
 export interface PoolOptions {
   /** Worker threads (INGEST_WORKER_THREADS). */
@@ -62,7 +63,7 @@ export class AnalysisPool {
   }
 
   /** Analyses one message in a thread; a message over its time budget or heap limit is rejected with T99. */
-  async analyse(bytes: Buffer, tenant: TenantScope): Promise<Analysis> {
+  async analyse(bytes: Buffer, tenant: TenantScope, selection: MappingSelection): Promise<Analysis> {
     const { port1, port2 } = new MessageChannel();
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -73,7 +74,7 @@ export class AnalysisPool {
     const copy = new Uint8Array(bytes.byteLength);
     copy.set(bytes);
     try {
-      return (await this.pool.run({ bytes: copy, tenant, port: port2 }, { transferList: [port2, copy.buffer], signal: abort.signal })) as Analysis;
+      return (await this.pool.run({ bytes: copy, tenant, selection, port: port2 }, { transferList: [port2, copy.buffer], signal: abort.signal })) as Analysis;
     } catch (err) {
       const env = envelopeFromBytes(bytes);
       if (abort.signal.aborted) {

@@ -22,7 +22,8 @@
 import { packageVersion } from '../paths.js';
 import { Histogram } from 'prom-client';
 import { log } from '../logging/logger.js';
-import type { MappingRegistry } from '../mapping/registry.js';
+import type { MappingRegistry, MappingSelection } from '../mapping/registry.js';
+import type { CurrentMappings } from '../mapping/current.js';
 import { instantMs } from '../mapping/functions.js';
 import { ingestMessages, metricsRegistry } from '../metrics/registry.js';
 import { DuplicateMessageError, internalError, type MessageDoc, type MessageStore, type Outcome, type Receipt } from '../messages/store.js';
@@ -63,6 +64,8 @@ export interface HenvisningOptions {
   limits: XmlLimits;
   /** The worker pool that analyses messages. */
   pool: PoolOptions;
+  /** The mapping versions in force (installation-wide, from the database). */
+  currentMappings: Pick<CurrentMappings, 'selection'>;
   /** How far in the future a GenDate may be (clock skew between sender and us), in ms. */
   futureSkewMs: number;
   /** How long a first ingest counts as running before a resend or recovery may process the message (attempts.ts). */
@@ -121,12 +124,13 @@ export class HenvisningService {
   }
 
   /** Analyses a message for `tenant` in the worker pool (CPU-bound work off the event loop). */
-  private async analyse(bytes: Buffer, tenant: string): Promise<Analysis> {
+  private async analyse(bytes: Buffer, tenant: string, selection?: MappingSelection): Promise<Analysis> {
     const t = performance.now();
+    const mappings = { ...(await this.options.currentMappings.selection()), ...selection };
     const a = await this.pool.analyse(bytes, {
       receiverHerIds: [...this.options.tenants.receiverHerIds(tenant)],
       resourceIdKey: this.options.ids.forTenant(tenant).key.toString('base64'),
-    });
+    }, mappings);
     henvisningStageSeconds.observe({ stage: 'analyse' }, (performance.now() - t) / 1000);
     return a;
   }
@@ -167,7 +171,7 @@ export class HenvisningService {
       return this.answerDuplicate(err.existing);
     }
     henvisningStageSeconds.observe({ stage: 'message_store' }, (performance.now() - tParsed) / 1000);
-    const done = await this.process(doc, bytes, 'ingest', analysis);
+    const done = await this.process(doc, bytes, 'ingest', { analysis });
     return this.answer(done, false);
   }
 
@@ -210,9 +214,10 @@ export class HenvisningService {
    * Processes a stored message (ingest, retry, replay or recovery) and records the outcome. `analysis`: the worker's
    * analysis of exactly these bytes when the caller has it already (ingest analyses once, before storing).
    */
-  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger'], analysis?: Analysis): Promise<MessageDoc> {
+  /** `given.analysis`: done already (ingest); `given.selection`: the mapping versions to use instead of the current ones. */
+  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger'], given: { analysis?: Analysis; selection?: MappingSelection } = {}): Promise<MessageDoc> {
     const started = performance.now();
-    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw, analysis)) : await this.run(doc, raw, analysis);
+    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw, given)) : await this.run(doc, raw, given);
     const t = performance.now();
     const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: t - started }, doc);
     henvisningStageSeconds.observe({ stage: 'message_store' }, (performance.now() - t) / 1000);
@@ -222,9 +227,9 @@ export class HenvisningService {
     return saved ?? doc;
   }
 
-  /** Checks and maps a stored message with the current mapping, writing nothing (replay --dry-run). */
-  async map(doc: MessageDoc, raw: Buffer): Promise<MappedMessage> {
-    const p = await this.prepare(doc, raw);
+  /** Checks and maps a stored message with the current mapping (or the versions `selection` names), writing nothing. */
+  async map(doc: MessageDoc, raw: Buffer, selection?: MappingSelection): Promise<MappedMessage> {
+    const p = await this.prepare(doc, raw, undefined, selection);
     return 'outcome' in p ? { kind: 'not_mapped', outcome: p.outcome } : { kind: 'mapped', output: p.a.output, src: p.src, mapping: p.a.mapping };
   }
 
@@ -233,8 +238,9 @@ export class HenvisningService {
     doc: MessageDoc,
     raw: Buffer,
     given?: Analysis,
+    selection?: MappingSelection,
   ): Promise<{ outcome: Omit<Outcome, 'trigger'> } | { a: Extract<Analysis, { kind: 'mapped' }>; env: Envelope; src: SourceInfo }> {
-    const a = given ?? (await this.analyse(raw, doc.tenant));
+    const a = given ?? (await this.analyse(raw, doc.tenant, selection));
     const env: Envelope = a.env.msgId === undefined ? { ...a.env, msgId: doc.externalId } : a.env;
     if (a.kind === 'rejected') return { outcome: this.reject(env, a.errors, a.message, a.details, a.warnings, a.facts) };
     if (a.kind === 'failed') {
@@ -256,8 +262,8 @@ export class HenvisningService {
     return { status: 'rejected', error: { code: errors[0].code, message, details }, receipt: this.appRec(env, errors), warnings, facts };
   }
 
-  private async run(doc: MessageDoc, raw: Buffer, given?: Analysis): Promise<Omit<Outcome, 'trigger'>> {
-    const p = await this.prepare(doc, raw, given);
+  private async run(doc: MessageDoc, raw: Buffer, given: { analysis?: Analysis; selection?: MappingSelection }): Promise<Omit<Outcome, 'trigger'>> {
+    const p = await this.prepare(doc, raw, given.analysis, given.selection);
     if ('outcome' in p) return p.outcome;
     const { a, env, src } = p;
     const t = performance.now();

@@ -10,7 +10,7 @@
  */
 import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
 import { hl7DateTime } from '../mapping/functions.js';
-import { MappingRegistry, type MappingRef } from '../mapping/registry.js';
+import { MappingRegistry, type MappingRef, type MappingSelection } from '../mapping/registry.js';
 import { mappedIssues, prune, type MappingOutput } from '../referrals/apply.js';
 import { ResourceIds } from '../referrals/resource-ids.js';
 import type { AckProblem } from './ack.js';
@@ -111,7 +111,8 @@ export class Hl7Analyser {
     }
   }
 
-  async analyse(bytes: Uint8Array, scope: Hl7TenantScope): Promise<Hl7Analysis> {
+  /** `selection`: the mapping versions in force (the installation's current ones, or a preview's). */
+  async analyse(bytes: Uint8Array, scope: Hl7TenantScope, selection: MappingSelection = {}): Promise<Hl7Analysis> {
     const h = readHeader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     if (!h) return { kind: 'rejected', code: 'AR', problems: [{ code: '100', text: 'The message does not start with a readable MSH segment', segment: 'MSH' }], facts: {} };
     const messageType = `${h.messageCode}^${h.triggerEvent}`;
@@ -120,8 +121,9 @@ export class Hl7Analyser {
     if (!receivesFor(scope.receivers, h.receivingApplication, h.receivingFacility)) {
       envelope.push({ code: '103', text: `Receiving facility "${h.receivingApplication}^${h.receivingFacility}" (MSH-5/MSH-6) is not one of this receiver's`, segment: 'MSH', field: 6 });
     }
-    const mapping = this.mappings.forFormat(HL7V2_SOURCE, messageType);
-    if (!mapping && h.messageCode !== '' && h.triggerEvent !== '') {
+    const found = this.mappings.forFormat(HL7V2_SOURCE, messageType, selection);
+    const mapping = found && 'missing' in found ? undefined : found;
+    if (!found && h.messageCode !== '' && h.triggerEvent !== '') {
       envelope.push(
         this.codes.has(h.messageCode)
           ? { code: '201', text: `Trigger event ${h.triggerEvent} of ${h.messageCode} (MSH-9) is not supported`, segment: 'MSH', field: 9 }
@@ -129,6 +131,8 @@ export class Hl7Analyser {
       );
     }
     if (envelope.length > 0) return { kind: 'rejected', code: 'AR', problems: envelope, facts };
+    // The version chosen as current is not installed here: not mapped rather than mapped with another version.
+    if (found && 'missing' in found) return { kind: 'failed', code: 'mapping_missing', message: found.missing, facts };
 
     let input: Er7Input;
     try {

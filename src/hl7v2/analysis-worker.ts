@@ -10,6 +10,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { schemaIssues } from '../fhir/json-schema.js';
 import { loadDefinitions, validationIssues } from '../fhir/validation.js';
 import { Hl7Analyser, type Hl7Analysis, type Hl7AnalyseSettings, type Hl7TenantScope } from './analyse.js';
+import type { MappingSelection } from '../mapping/registry.js';
 
 const analyser = new Hl7Analyser(workerData as Hl7AnalyseSettings);
 loadDefinitions();
@@ -18,8 +19,8 @@ for (const resourceType of ['Patient', 'Encounter', 'Organization', 'Practitione
   schemaIssues({ resourceType });
 }
 
-export default async function analyse(task: { bytes: Uint8Array; scope: Hl7TenantScope; port: MessagePort }): Promise<Hl7Analysis> {
+export default async function analyse(task: { bytes: Uint8Array; scope: Hl7TenantScope; selection: MappingSelection; port: MessagePort }): Promise<Hl7Analysis> {
   task.port.postMessage('start');
   task.port.close();
-  return analyser.analyse(task.bytes, task.scope);
+  return analyser.analyse(task.bytes, task.scope, task.selection);
 }

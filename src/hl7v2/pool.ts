@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { PoolOptions } from '../henvisning/pool.js';
+import type { MappingSelection } from '../mapping/registry.js';
 import type { Hl7Analysis, Hl7AnalyseSettings, Hl7TenantScope } from './analyse.js';
 
 function workerFile(): string {
@@ -35,7 +36,7 @@ export class Hl7AnalysisPool {
     });
   }
 
-  async analyse(bytes: Buffer, scope: Hl7TenantScope): Promise<Hl7Analysis> {
+  async analyse(bytes: Buffer, scope: Hl7TenantScope, selection: MappingSelection): Promise<Hl7Analysis> {
     const { port1, port2 } = new MessageChannel();
     const abort = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -46,7 +47,7 @@ export class Hl7AnalysisPool {
     const copy = new Uint8Array(bytes.byteLength);
     copy.set(bytes);
     try {
-      return (await this.pool.run({ bytes: copy, scope, port: port2 }, { transferList: [port2, copy.buffer], signal: abort.signal })) as Hl7Analysis;
+      return (await this.pool.run({ bytes: copy, scope, selection, port: port2 }, { transferList: [port2, copy.buffer], signal: abort.signal })) as Hl7Analysis;
     } catch (err) {
       const limit = abort.signal.aborted
         ? `Processing the message took longer than the limit of ${this.options.timeBudgetMs} ms`

@@ -18,7 +18,8 @@ import { performance } from 'node:perf_hooks';
 import { log } from '../logging/logger.js';
 import { fhirStatus } from '../fhir/errors.js';
 import { hl7DateTime, instantMs } from '../mapping/functions.js';
-import type { MappingRegistry } from '../mapping/registry.js';
+import type { MappingRegistry, MappingSelection } from '../mapping/registry.js';
+import type { CurrentMappings } from '../mapping/current.js';
 import { ingestMessages } from '../metrics/registry.js';
 import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
 import type { Limiter } from '../messages/limiter.js';
@@ -43,6 +44,8 @@ export interface Hl7TenantPort {
 export interface Hl7v2Options {
   tenants: Hl7TenantPort;
   ids: ResourceIds;
+  /** The mapping versions in force (installation-wide, from the database). */
+  currentMappings: Pick<CurrentMappings, 'selection'>;
   limiter?: Limiter;
   cache?: ResourceCache;
   pool: PoolOptions;
@@ -187,30 +190,32 @@ export class Hl7v2Service {
   }
 
   /** Processes a stored message (ingest, retry, replay or recovery) and records the outcome. */
-  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc> {
+  /** `given.selection`: the mapping versions to use instead of the current ones (a replay of a previewed version). */
+  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger'], given: { selection?: MappingSelection } = {}): Promise<MessageDoc> {
     const started = performance.now();
-    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw)) : await this.run(doc, raw);
+    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw, given.selection)) : await this.run(doc, raw, given.selection);
     const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: performance.now() - started }, doc);
     ingestMessages.inc({ source: HL7V2_SOURCE, outcome: outcome.status });
     log().info({ messageId: doc._id, status: outcome.status, code: outcome.error?.code, trigger }, 'hl7v2 message processed');
     return saved ?? doc;
   }
 
-  /** Checks and maps a stored message with the current mapping, writing nothing (replay --dry-run). */
-  async map(doc: MessageDoc, raw: Buffer): Promise<MappedMessage> {
-    const p = await this.prepare(doc, raw);
+  /** Checks and maps a stored message with the current mapping (or the versions `selection` names), writing nothing. */
+  async map(doc: MessageDoc, raw: Buffer, selection?: MappingSelection): Promise<MappedMessage> {
+    const p = await this.prepare(doc, raw, selection);
     return 'outcome' in p ? { kind: 'not_mapped', outcome: p.outcome } : { kind: 'mapped', output: p.a.output, src: p.src, mapping: p.a.mapping };
   }
 
   private async prepare(
     doc: MessageDoc,
     raw: Buffer,
+    selection?: MappingSelection,
   ): Promise<{ outcome: Omit<Outcome, 'trigger'> } | { a: Extract<Hl7Analysis, { kind: 'mapped' }>; h: Er7Header; src: SourceInfo }> {
     const h = readHeader(raw);
     const a = await this.pool.analyse(raw, {
       receivers: this.options.tenants.hl7v2Receivers(doc.tenant),
       resourceIdKey: this.options.ids.forTenant(doc.tenant).key.toString('base64'),
-    });
+    }, { ...(await this.options.currentMappings.selection()), ...selection });
     const facts = { messageType: a.facts.messageType, format: a.facts.format };
     if (a.kind === 'rejected') return { outcome: reject(h, a.code, a.problems, facts) };
     if (a.kind === 'failed') {
@@ -225,8 +230,8 @@ export class Hl7v2Service {
     return { a, h: h!, src: { messageId: h!.controlId || doc._id, sent: hl7DateTime(h!.time), received: doc.receivedAt, storeId: doc._id } };
   }
 
-  private async run(doc: MessageDoc, raw: Buffer): Promise<Omit<Outcome, 'trigger'>> {
-    const p = await this.prepare(doc, raw);
+  private async run(doc: MessageDoc, raw: Buffer, selection?: MappingSelection): Promise<Omit<Outcome, 'trigger'>> {
+    const p = await this.prepare(doc, raw, selection);
     if ('outcome' in p) return p.outcome;
     const { a, h, src } = p;
     try {

@@ -23,6 +23,7 @@ import { carePlansRouter } from '../careplans/routes.js';
 import { henvisningRouter } from '../henvisning/routes.js';
 import { hl7v2Router } from '../hl7v2/routes.js';
 import { messagesRouter } from '../messages/routes.js';
+import { mappingsRouter } from '../mapping/routes.js';
 import { pridokRouter } from '../pridok/routes.js';
 import { requestContext } from './request-context.js';
 import { fhirRouter } from '../fhir/router.js';
@@ -68,6 +69,7 @@ export function createApp(ctx: AppContext): Express {
   app.use(jsonBody({ limit: ctx.config.bodyLimitBytes }));
   app.use(jobsRouter(ctx));
   app.use(messagesRouter(ctx));
+  app.use(mappingsRouter({ auth: ctx.auth, mappings: ctx.ingest.mappings, currentMappings: ctx.ingest.currentMappings }));
   app.use(consultationsRouter(ctx));
   app.use(billingRouter(ctx));
   app.use(registriesRouter(ctx));

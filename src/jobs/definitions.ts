@@ -4,8 +4,9 @@
  */
 import { insurerReportJob } from '../consultations/report-job.js';
 import { replayJob } from '../messages/replay.js';
+import { previewJob } from '../messages/preview-job.js';
 import { createActivityJob } from '../careplans/activity-job.js';
 import { terminateSupersededJob } from '../careplans/termination-job.js';
 import type { JobDefinition } from './types.js';
 
-export const jobDefinitions: JobDefinition<any>[] = [createActivityJob, terminateSupersededJob, insurerReportJob, replayJob];
+export const jobDefinitions: JobDefinition<any>[] = [createActivityJob, terminateSupersededJob, insurerReportJob, replayJob, previewJob];

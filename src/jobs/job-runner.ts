@@ -349,7 +349,9 @@ export class JobRunner {
           status: 'processed',
           status_code: outcome.status_code,
           response: capStored(
-            outcome.response_data !== undefined ? { response_data: outcome.response_data } : { links: outcome.links ?? [] },
+            outcome.response_data !== undefined
+              ? { response_data: outcome.response_data, ...(outcome.links ? { links: outcome.links } : {}) }
+              : { links: outcome.links ?? [] },
           ) as JobDocument['response'],
         },
         oneOff,

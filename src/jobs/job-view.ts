@@ -17,7 +17,9 @@ export function clientJobView(job: JobDocument): { httpStatus: number; data: Rec
       return { httpStatus: 200, data: { eta, status: 'pending', links: [{ entity: 'job', href: jobHref(id) }] } };
     case 'processed':
       if (job.response?.response_data != null) {
-        return { httpStatus: 200, data: { eta, status: 'processed', status_code: job.status_code, response_data: job.response.response_data } };
+        // A result with a summary and a document to fetch (a replay preview's report) answers both.
+        const links = job.response.links?.length ? { links: job.response.links } : {};
+        return { httpStatus: 200, data: { eta, status: 'processed', status_code: job.status_code, response_data: job.response.response_data, ...links } };
       }
       return { httpStatus: 303, data: { eta, status: 'processed', status_code: job.status_code, links: job.response?.links ?? [] } };
     case 'failed': {

@@ -2,7 +2,8 @@
  * Mappings are data: every folder under the mappings directory (MAPPINGS_DIR, default `<project>/mappings`) holds
  * `manifest.json` (name, version, input format) and `mapping.jsonata` (a JSONata expression over the parsed message).
  * All are compiled once at start; the name, version and a hash of the expression are recorded on every message
- * they map.
+ * they map. Several versions of one mapping (same name, other version, each in its own folder) are loaded side by
+ * side; which one maps new messages is the installation-wide selection (current.ts), by default the highest version.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -47,6 +48,8 @@ export class CompiledMapping {
     readonly ref: MappingRef,
     private readonly expression: jsonata.Expression,
     private readonly bindings: Record<string, unknown>,
+    /** The folder it was read from (manifest, expression, examples). */
+    readonly folder: string,
   ) {}
 
   /**
@@ -64,9 +67,27 @@ export class CompiledMapping {
   }
 }
 
+/** Versions compared part by part, numerically where both parts are numbers ("1.10.0" after "1.9.2"). */
+function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/);
+  const pb = b.split(/[.-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    const c = /^\d+$/.test(x) && /^\d+$/.test(y) ? Number(x) - Number(y) : x.localeCompare(y);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** The version chosen per mapping name (installation-wide, see current.ts); names not in it use their default. */
+export type MappingSelection = Readonly<Record<string, string>>;
+
 export class MappingRegistry {
-  private readonly byFormat = new Map<string, CompiledMapping>();
-  private readonly byName = new Map<string, CompiledMapping>();
+  /** source + format → the mapping name serving it (all its versions serve the same formats' source). */
+  private readonly nameByFormat = new Map<string, string>();
+  /** name → its versions, highest first. */
+  private readonly byName = new Map<string, CompiledMapping[]>();
 
   constructor(
     readonly dir: string,
@@ -74,9 +95,10 @@ export class MappingRegistry {
   ) {
     const bindings = mappingBindings(ids);
     const folders = fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()) : [];
-    for (const f of folders) {
-      const manifestFile = path.join(dir, f.name, 'manifest.json');
-      const exprFile = path.join(dir, f.name, 'mapping.jsonata');
+    for (const f of folders.sort((a, b) => a.name.localeCompare(b.name))) {
+      const folder = path.join(dir, f.name);
+      const manifestFile = path.join(folder, 'manifest.json');
+      const exprFile = path.join(folder, 'mapping.jsonata');
       if (!fs.existsSync(manifestFile) || !fs.existsSync(exprFile)) continue;
       const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as MappingManifest;
       for (const k of ['name', 'version', 'source'] as const) {
@@ -93,26 +115,44 @@ export class MappingRegistry {
         throw new Error(`Mapping ${exprFile} does not compile at position ${e.position}: ${e.message}`);
       }
       const ref: MappingRef = { name: manifest.name, version: manifest.version, sha256: createHash('sha256').update(text).digest('hex') };
-      const compiled = new CompiledMapping(manifest, ref, expression, bindings);
+      const compiled = new CompiledMapping(manifest, ref, expression, bindings, folder);
+      const versions = this.byName.get(manifest.name) ?? [];
+      if (versions.some((v) => v.ref.version === manifest.version)) throw new Error(`Mapping ${manifest.name} version ${manifest.version} is in two folders`);
+      if (versions.length > 0 && versions[0].manifest.source !== manifest.source) throw new Error(`Mapping ${manifest.name}: its versions name different sources`);
       for (const format of formats) {
         const key = `${manifest.source}\u0000${format}`;
-        if (this.byFormat.has(key)) throw new Error(`Two mappings for ${manifest.source} format ${format}`);
-        this.byFormat.set(key, compiled);
+        const other = this.nameByFormat.get(key);
+        if (other !== undefined && other !== manifest.name) throw new Error(`Two mappings for ${manifest.source} format ${format}`);
+        this.nameByFormat.set(key, manifest.name);
       }
-      this.byName.set(manifest.name, compiled);
+      this.byName.set(manifest.name, [...versions, compiled].sort((a, b) => compareVersions(b.ref.version, a.ref.version)));
     }
   }
 
-  /** The current mapping for a source and format (namespace URI, FormatId), if any. */
-  forFormat(source: string, format: string): CompiledMapping | undefined {
-    return this.byFormat.get(`${source}\u0000${format}`);
+  /**
+   * The mapping for a source and format (namespace URI, FormatId) in the version `selection` names for it, else its
+   * default (highest) version. `missing`: the selected version is not installed here (the message is not mapped
+   * rather than mapped with another version than the one chosen).
+   */
+  forFormat(source: string, format: string, selection: MappingSelection = {}): CompiledMapping | { missing: string } | undefined {
+    const name = this.nameByFormat.get(`${source}\u0000${format}`);
+    if (name === undefined) return undefined;
+    const version = selection[name];
+    if (version === undefined) return this.byName.get(name)![0];
+    return this.byVersion(name, version) ?? { missing: `Mapping ${name} version ${version} is selected as current but not installed in this engine (MAPPINGS_DIR)` };
   }
 
+  /** The default (highest) version of a mapping. */
   byMappingName(name: string): CompiledMapping | undefined {
-    return this.byName.get(name);
+    return this.byName.get(name)?.[0];
   }
 
+  byVersion(name: string, version: string): CompiledMapping | undefined {
+    return this.byName.get(name)?.find((m) => m.ref.version === version);
+  }
+
+  /** Every installed version of every mapping (by name, highest version first). */
   list(): MappingRef[] {
-    return [...this.byName.values()].map((m) => m.ref);
+    return [...this.byName.keys()].sort().flatMap((n) => this.byName.get(n)!.map((m) => m.ref));
   }
 }

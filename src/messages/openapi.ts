@@ -147,6 +147,37 @@ export const ingestOpenApi: OpenApiFragment = {
         },
       },
     },
+    '/api/messages/replay/preview': {
+      post: {
+        tags: ['messages'],
+        summary: 'Preview a replay of every matching message (job messages.replay_preview): what each FHIR resource would become, nothing written',
+        description:
+          'The same body as POST /api/messages/replay (use_mappings runs installed mapping versions other than the current ones). The finished job answers a summary {messages, changed, unchanged, not_processed} and a link to the kept report; replaying the same body writes what the report shows.',
+        security: [{ bearer: ['messages:replay'] }],
+        requestBody: { required: false, content: jsonContent({ $ref: '#/components/schemas/ReplayRequest' }) },
+        responses: {
+          202: { description: 'Queued: {status: pending, matched, links: [{entity: job, href}]}' },
+          422: { description: 'Bad filter, or a mapping version in use_mappings that is not installed (validation_failed)' },
+          ...errorResponses,
+        },
+      },
+    },
+    '/api/messages/replay/previews/{job_id}': {
+      get: {
+        tags: ['messages'],
+        summary: 'The kept report of a finished replay preview (JSON download)',
+        description:
+          'Report: {job_id, tenant, created_at, query, selection, summary, messages: [{id, source, status, storedMapping, mapping, outcome, error?, resources: [{reference, change: created|changed|unchanged, action, diff?: {path: [stored, would be]}}]}]}.',
+        security: [{ bearer: ['messages:replay'] }],
+        parameters: [{ name: 'job_id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{24}$' } }],
+        responses: {
+          200: { description: 'The report (Content-Disposition: attachment)', content: jsonContent({ type: 'object' }) },
+          404: { description: 'No preview job of the caller\'s legal entity with this id' },
+          409: { description: 'The preview job has not finished' },
+          ...errorResponses,
+        },
+      },
+    },
     '/api/webhooks/pridok/referrals': {
       post: {
         tags: ['referrals'],

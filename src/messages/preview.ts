@@ -9,7 +9,7 @@
  */
 import type { Resource } from '@medplum/fhirtypes';
 import { canonicalJson } from '../fhir/canonical-json.js';
-import type { MappingRef } from '../mapping/registry.js';
+import type { MappingRef, MappingSelection } from '../mapping/registry.js';
 import { planMapped, type ApplyAction, type FhirStore } from '../referrals/apply.js';
 import { isSourceMessageUrl } from '../referrals/systems.js';
 import type { MessageProcessor } from './replay.js';
@@ -81,10 +81,10 @@ export class PreviewService {
     private readonly fhir: (tenant: string) => FhirStore,
   ) {}
 
-  /** What replaying one stored message with the current mapping would change. */
-  async previewOne(doc: MessageDoc): Promise<MessagePreview> {
+  /** What replaying one stored message with the current mappings (or the versions `selection` names) would change. */
+  async previewOne(doc: MessageDoc, selection?: MappingSelection): Promise<MessagePreview> {
     const base = { id: doc._id, tenant: doc.tenant, source: doc.source, status: doc.status, storedMapping: doc.mapping };
-    const mapped = await this.processors[doc.source].map(doc, await this.store.raw(doc));
+    const mapped = await this.processors[doc.source].map(doc, await this.store.raw(doc), selection);
     if (mapped.kind === 'not_mapped') {
       const { status, error, mapping } = mapped.outcome;
       return {
@@ -107,11 +107,11 @@ export class PreviewService {
   }
 
   /** Previews every message matching `query`, oldest first (at most `limit`), one at a time. */
-  async *previewMany(query: MessageQuery, limit = REPLAY_MAX): AsyncGenerator<MessagePreview> {
+  async *previewMany(query: MessageQuery, limit = REPLAY_MAX, selection?: MappingSelection): AsyncGenerator<MessagePreview> {
     const found = await this.store.idsWithTenant(query, Math.min(limit, REPLAY_MAX));
     for (const { _id, tenant } of found) {
       const doc = await this.store.find(_id, tenant);
-      if (doc) yield await this.previewOne(doc); // deleted (retention) in between: skipped
+      if (doc) yield await this.previewOne(doc, selection); // deleted (retention) in between: skipped
     }
   }
 }

@@ -6,7 +6,7 @@
  * newer one wrote (source-message extension).
  */
 import type { JobDefinition } from '../jobs/types.js';
-import type { MappingRef } from '../mapping/registry.js';
+import type { MappingRef, MappingSelection } from '../mapping/registry.js';
 import type { MappingOutput, SourceInfo } from '../referrals/apply.js';
 import { exclusiveAttempt } from './attempts.js';
 import type { MessageDoc, MessageQuery, MessageSource, MessageStatus, MessageStore, Outcome } from './store.js';
@@ -17,9 +17,10 @@ export type MappedMessage =
   | { kind: 'not_mapped'; outcome: Omit<Outcome, 'trigger'> };
 
 export interface MessageProcessor {
-  process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc>;
-  /** Checks and maps a stored message with the current mapping; writes nothing (no FHIR, no outcome). */
-  map(doc: MessageDoc, raw: Buffer): Promise<MappedMessage>;
+  /** `given.selection`: the mapping versions to use instead of the current ones. */
+  process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger'], given?: { selection?: MappingSelection }): Promise<MessageDoc>;
+  /** Checks and maps a stored message with the current mappings (or the versions `selection` names); writes nothing. */
+  map(doc: MessageDoc, raw: Buffer, selection?: MappingSelection): Promise<MappedMessage>;
 }
 
 export interface ReplaySummary {
@@ -44,13 +45,13 @@ export class ReplayService {
    * Replays one message. A replay that arrives while the same message is being processed (an ingest, a resend or
    * another replay) joins that run and answers with its outcome instead of processing the message a second time.
    */
-  async replayOne(id: string, tenant: string): Promise<MessageDoc | undefined> {
+  async replayOne(id: string, tenant: string, selection?: MappingSelection): Promise<MessageDoc | undefined> {
     const doc = await this.store.find(id, tenant);
     if (!doc) return undefined;
     return exclusiveAttempt(
       this.store,
       doc,
-      async (current) => this.processors[current.source].process(current, await this.store.raw(current), 'replay'),
+      async (current) => this.processors[current.source].process(current, await this.store.raw(current), 'replay', { selection }),
       { leaseMs: this.options.leaseMs },
     );
   }
@@ -58,7 +59,7 @@ export class ReplayService {
   /** Replays every message matching `query`, oldest first (at most `limit`), a few at a time. */
   async replayMany(
     query: MessageQuery,
-    opts: { limit?: number; concurrency?: number; onProgress?: (done: number, total: number) => void | Promise<void> } = {},
+    opts: { limit?: number; concurrency?: number; selection?: MappingSelection; onProgress?: (done: number, total: number) => void | Promise<void> } = {},
   ): Promise<ReplaySummary> {
     const found = await this.store.idsWithTenant(query, Math.min(opts.limit ?? REPLAY_MAX, REPLAY_MAX));
     const ids = found.map((f) => f._id);
@@ -71,7 +72,7 @@ export class ReplayService {
         let status: MessageStatus = 'failed';
         let code: string | undefined;
         try {
-          const r = await this.replayOne(id, tenant);
+          const r = await this.replayOne(id, tenant, opts.selection);
           if (!r) continue; // deleted (retention) in between
           status = r.status;
           code = r.error?.code;
@@ -98,6 +99,13 @@ export interface ReplayJobData {
   tenant: string;
   query: { source?: MessageSource; status?: MessageStatus; from?: string; to?: string; externalId?: string; mappingName?: string; mappingVersion?: string; ids?: string[] };
   limit: number;
+  /** Mapping versions to use instead of the current ones (a list: mapping names hold dots, which field names must not). */
+  useMappings?: { name: string; version: string }[];
+}
+
+/** The job's mapping versions as a selection (name → version). */
+export function selectionOf(data: Pick<ReplayJobData, 'useMappings'>): MappingSelection | undefined {
+  return data.useMappings ? Object.fromEntries(data.useMappings.map((m) => [m.name, m.version])) : undefined;
 }
 
 export function toQuery(q: ReplayJobData['query'], tenant: string | undefined): MessageQuery {
@@ -124,6 +132,7 @@ export const replayJob: JobDefinition<ReplayJobData, { ingest: { replay: Pick<Re
     // A job enqueued before tenancy has no tenant: it replays nothing rather than every tenant's messages.
     const summary = await ctx.ingest.replay.replayMany(toQuery(data.query, data.tenant ?? '\u0000none'), {
       limit: data.limit,
+      selection: selectionOf(data),
       onProgress: async (done, total) => {
         const pct = Math.floor((done / Math.max(total, 1)) * 100);
         if (pct >= last + 5 || done === total) {

@@ -11,6 +11,10 @@
  *                                                       (synchronous); 200 with the message and its new outcome
  *   POST /api/messages/replay          messages:replay  body: the same filters (+ ids, limit ≤ 10 000); runs as the
  *                                                       job `messages.replay`: 202 with the job link (GET /api/jobs/{id})
+ *   POST /api/messages/replay/preview  messages:replay  the same body; the job `messages.replay_preview` writes nothing
+ *                                                       but its report (what each FHIR resource would become)
+ *   GET  /api/messages/replay/previews/{job_id}         the kept report of a finished preview (JSON download)
+ *   Both replay bodies take `use_mappings` {name: version} to run installed versions other than the current ones.
  *
  * Replay has its own scope: it rewrites FHIR data from stored messages, which neither senders (messages:write) nor
  * readers should be able to trigger.
@@ -23,9 +27,10 @@ import type { AppContext } from '../http/context.js';
 import { sendData, sendEnvelopeError } from '../http/envelope.js';
 import { envelopeTenantErrors } from '../http/errors.js';
 import { jobHref } from '../jobs/job-view.js';
-import { createAjv, validateWith } from '../ehealth/validation.js';
+import { createAjv, validateWith, validationFailed } from '../ehealth/validation.js';
 import { MessageBusyError } from './attempts.js';
 import { REPLAY_JOB, REPLAY_MAX, toQuery, type ReplayJobData } from './replay.js';
+import { previewReportKey, REPLAY_PREVIEW_JOB } from './preview-job.js';
 import { targetTenant } from '../tenancy/request-tenant.js';
 import { retainUntilOf, type MessageDoc, type MessageQuery, type MessageSource, type MessageStatus } from './store.js';
 
@@ -56,6 +61,13 @@ export const replayRequestSchema = {
     ...filterProperties,
     ids: { type: 'array', items: { type: 'string', maxLength: 64 }, minItems: 1, maxItems: REPLAY_MAX },
     limit: { type: 'integer', minimum: 1, maximum: REPLAY_MAX, default: 1000 },
+    use_mappings: {
+      type: 'object',
+      description: 'Installed mapping versions to run instead of the current ones, by mapping name: {"henvisning-v2.0": "1.2.0"}',
+      propertyNames: { maxLength: 100 },
+      additionalProperties: { type: 'string', minLength: 1, maxLength: 50 },
+      maxProperties: 20,
+    },
   },
   additionalProperties: false,
 } as const;
@@ -174,16 +186,39 @@ export function messagesRouter(ctx: AppContext): Router {
     res.status(200).type(doc.contentType).send(await store().raw(doc));
   });
 
-  router.post('/api/messages/replay', auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
+  /** A replay (or its preview) of the filtered messages as a job: 202 with the job link. */
+  const replayAsJob = (jobName: string) => async (req: Request, res: Response) => {
     const body = req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) ? { ...(req.body as Record<string, unknown>) } : {};
     const invalid = validateWith(validateReplay, body);
     if (invalid) return sendEnvelopeError(req, res, 422, { ...invalid });
-    const f = body as unknown as Filters & { ids?: string[]; limit: number };
+    const f = body as unknown as Filters & { ids?: string[]; limit: number; use_mappings?: Record<string, string> };
+    const notInstalled = Object.entries(f.use_mappings ?? {}).filter(([name, version]) => !ctx.ingest.mappings.byVersion(name, version));
+    if (notInstalled.length > 0) {
+      return sendEnvelopeError(req, res, 422, {
+        ...validationFailed(notInstalled.map(([name, version]) => ({ entry_type: 'json_data_property', entry: `$.use_mappings.${name}`, rules: [{ rule: 'inclusion', params: [], description: `Mapping ${name} has no installed version ${version}` }] }))),
+      });
+    }
     const tenant = await tenantOf(req);
-    const data: ReplayJobData = { tenant, query: jobQueryOf(f), limit: f.limit };
+    const data: ReplayJobData = { tenant, query: jobQueryOf(f), limit: f.limit, ...(f.use_mappings ? { useMappings: Object.entries(f.use_mappings).map(([name, version]) => ({ name, version })) } : {}) };
     const matched = Math.min(await store().collection.countDocuments(store().filter(toQuery(data.query, tenant))), f.limit);
-    const job = await ctx.jobs.enqueue(REPLAY_JOB, data, { owner: { userId: req.auth!.userId, clientId: tenant } });
+    const job = await ctx.jobs.enqueue(jobName, data, { owner: { userId: req.auth!.userId, clientId: tenant } });
     sendData(req, res, 202, { status: 'pending', matched, links: [{ entity: 'job', href: jobHref(job.id) }] });
+  };
+  router.post('/api/messages/replay', auth.requireScopes('messages:replay'), replayAsJob(REPLAY_JOB));
+  router.post('/api/messages/replay/preview', auth.requireScopes('messages:replay'), replayAsJob(REPLAY_PREVIEW_JOB));
+
+  router.get('/api/messages/replay/previews/:job_id', auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {
+    const job = await ctx.jobs.get(String(req.params.job_id));
+    // Another tenant's preview answers like one that does not exist.
+    if (!job || job.name !== REPLAY_PREVIEW_JOB || (job.data as ReplayJobData).tenant !== (await tenantOf(req))) {
+      return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Replay preview not found' });
+    }
+    if (job.status === 'pending' || job.status === 'processing') {
+      return sendEnvelopeError(req, res, 409, { type: 'request_conflict', message: `The preview is not finished; poll ${jobHref(job._id.toHexString())}` });
+    }
+    const report = await ctx.media.get(previewReportKey(job._id.toHexString()));
+    if (!report) return sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Replay preview not found' });
+    res.status(200).type('application/json').setHeader('Content-Disposition', `attachment; filename="replay-preview-${job._id.toHexString()}.json"`).send(report.bytes);
   });
 
   router.post('/api/messages/:id/replay', auth.requireScopes('messages:replay'), async (req: Request, res: Response) => {

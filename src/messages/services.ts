@@ -7,6 +7,7 @@ import type { Database } from '../db/mongo.js';
 import { HenvisningService } from '../henvisning/service.js';
 import { Hl7v2Service } from '../hl7v2/service.js';
 import { MappingRegistry } from '../mapping/registry.js';
+import { CurrentMappings } from '../mapping/current.js';
 import { PridokService } from '../pridok/service.js';
 import { ResourceCache, type FhirStore } from '../referrals/apply.js';
 import { Limiter } from './limiter.js';
@@ -22,6 +23,8 @@ import { MessageStore } from './store.js';
 export interface IngestServices {
   messages: MessageStore;
   mappings: MappingRegistry;
+  /** Which installed version of each mapping is current (installation-wide, in the database). */
+  currentMappings: CurrentMappings;
   ids: ResourceIds;
   henvisning: HenvisningService;
   pridok: PridokService;
@@ -52,6 +55,7 @@ export async function createIngestServices(deps: {
   });
   const ids = await loadResourceIds(database.db, config.ingest.resourceIdKey);
   const mappings = new MappingRegistry(config.ingest.mappingsDir, ids);
+  const currentMappings = new CurrentMappings(database.db, mappings, { cacheMs: config.ingest.mappingSelectionCacheMs });
   const limiter = new Limiter(config.ingest.concurrency);
   const cache = new ResourceCache();
   const henvisning = new HenvisningService(messages, fhir, mappings, {
@@ -64,11 +68,13 @@ export async function createIngestServices(deps: {
     pool: { threads: config.ingest.workerThreads, timeBudgetMs: config.ingest.timeBudgetMs, maxHeapMb: config.ingest.workerMaxHeapMb },
     futureSkewMs: config.ingest.futureSkewMs,
     leaseMs: config.ingest.leaseMs,
+    currentMappings,
   });
-  const pridok = new PridokService(messages, fhir, mappings, { ids, limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
+  const pridok = new PridokService(messages, fhir, mappings, { ids, currentMappings, limiter, cache, futureSkewMs: config.ingest.futureSkewMs, leaseMs: config.ingest.leaseMs });
   const hl7v2 = new Hl7v2Service(messages, fhir, mappings, {
     tenants,
     ids,
+    currentMappings,
     limiter,
     cache,
     pool: { threads: config.ingest.workerThreads, timeBudgetMs: config.ingest.timeBudgetMs, maxHeapMb: config.ingest.workerMaxHeapMb },
@@ -79,5 +85,5 @@ export async function createIngestServices(deps: {
   const replay = new ReplayService(messages, processors, { leaseMs: config.ingest.leaseMs });
   const preview = new PreviewService(messages, processors, fhir);
   const recovery = new RecoveryService(messages, processors, { leaseMs: config.ingest.leaseMs, intervalMs: config.ingest.recoveryIntervalMs });
-  return { messages, mappings, ids, henvisning, pridok, hl7v2, replay, preview, recovery };
+  return { messages, mappings, currentMappings, ids, henvisning, pridok, hl7v2, replay, preview, recovery };
 }

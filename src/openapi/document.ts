@@ -11,10 +11,11 @@ import { consultationsOpenApi } from '../consultations/openapi.js';
 import { liveQueueOpenApi } from '../consultations/live-queue-openapi.js';
 import { dictionariesOpenApi } from '../dictionaries/openapi.js';
 import { ingestOpenApi } from '../messages/openapi.js';
+import { mappingsOpenApi } from '../mapping/openapi.js';
 import type { OpenApiFragment } from './fragment.js';
 import { ERROR_TYPE_NAMES } from '../http/error-types.js';
 
-export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, liveQueueOpenApi, billingOpenApi, dictionariesOpenApi, ingestOpenApi, registriesOpenApi, carePlansOpenApi];
+export const fragments: OpenApiFragment[] = [operationsOpenApi, jobsOpenApi, consultationsOpenApi, liveQueueOpenApi, billingOpenApi, dictionariesOpenApi, ingestOpenApi, mappingsOpenApi, registriesOpenApi, carePlansOpenApi];
 
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};

@@ -21,7 +21,8 @@ import { createHmac } from 'node:crypto';
 import type { TenantDirectory } from '../tenancy/directory.js';
 import type { ResourceIds } from '../referrals/resource-ids.js';
 import { log } from '../logging/logger.js';
-import type { MappingRef, MappingRegistry } from '../mapping/registry.js';
+import type { MappingRef, MappingRegistry, MappingSelection } from '../mapping/registry.js';
+import type { CurrentMappings } from '../mapping/current.js';
 import type { MappedMessage } from '../messages/replay.js';
 import { ingestMessages } from '../metrics/registry.js';
 import { exclusiveAttempt, MessageBusyError } from '../messages/attempts.js';
@@ -112,6 +113,8 @@ export class PridokService {
     private readonly mappings: MappingRegistry,
     private readonly options: {
       ids: ResourceIds;
+      /** The mapping versions in force (installation-wide, from the database). */
+      currentMappings: Pick<CurrentMappings, 'selection'>;
       limiter?: Limiter;
       cache?: ResourceCache;
       /** How far MessageTimestamp may be ahead of our clock, in ms (default 5 minutes). */
@@ -167,9 +170,10 @@ export class PridokService {
   }
 
   /** Processes a stored Pridok message (ingest, retry, replay) and records the outcome. */
-  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger']): Promise<MessageDoc> {
+  /** `given.selection`: the mapping versions to use instead of the current ones (a replay of a previewed version). */
+  async process(doc: MessageDoc, raw: Buffer, trigger: Outcome['trigger'], given: { selection?: MappingSelection } = {}): Promise<MessageDoc> {
     const started = performance.now();
-    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw)) : await this.run(doc, raw);
+    const outcome = this.options.limiter ? await this.options.limiter.run(() => this.run(doc, raw, given.selection)) : await this.run(doc, raw, given.selection);
     const saved = await this.store.record(doc._id, { ...outcome, trigger, ms: performance.now() - started }, doc);
     ingestMessages.inc({ source: 'pridok', outcome: outcome.status });
     log().info({ messageId: doc._id, status: outcome.status, code: outcome.error?.code, trigger }, 'pridok referral processed');
@@ -177,13 +181,13 @@ export class PridokService {
   }
 
   /** Checks and maps a stored message with the current mapping, writing nothing (replay --dry-run). */
-  async map(doc: MessageDoc, raw: Buffer): Promise<MappedMessage> {
-    const p = await this.prepare(doc, raw);
+  async map(doc: MessageDoc, raw: Buffer, selection?: MappingSelection): Promise<MappedMessage> {
+    const p = await this.prepare(doc, raw, selection);
     return 'outcome' in p ? { kind: 'not_mapped', outcome: p.outcome } : { kind: 'mapped', ...p };
   }
 
   /** Everything before the FHIR writes: validation, mapping and FHIR validation of what the mapping produced. */
-  private async prepare(doc: MessageDoc, raw: Buffer): Promise<{ outcome: Omit<Outcome, 'trigger'> } | { output: MappingOutput; src: SourceInfo; mapping: MappingRef }> {
+  private async prepare(doc: MessageDoc, raw: Buffer, selection?: MappingSelection): Promise<{ outcome: Omit<Outcome, 'trigger'> } | { output: MappingOutput; src: SourceInfo; mapping: MappingRef }> {
     let payload: unknown;
     try {
       payload = JSON.parse(raw.toString('utf8'));
@@ -207,8 +211,10 @@ export class PridokService {
     if (sentMs > Date.now() + skewMs) {
       return { outcome: reject(422, invalidAt('$.MessageTimestamp', `MessageTimestamp is in the future (more than ${Math.round(skewMs / 1000)} s ahead of the receiver's clock)`, 'future', [{ max_skew_seconds: Math.round(skewMs / 1000) }])) };
     }
-    const mapping = this.mappings.forFormat('pridok', PRIDOK_FORMAT);
-    if (!mapping) return { outcome: { status: 'failed', error: { code: 'mapping_missing', message: 'No Pridok mapping is installed' } } };
+    const mapping = this.mappings.forFormat('pridok', PRIDOK_FORMAT, { ...(await this.options.currentMappings.selection()), ...selection });
+    if (!mapping || 'missing' in mapping) {
+      return { outcome: { status: 'failed', error: { code: 'mapping_missing', message: mapping?.missing ?? 'No Pridok mapping is installed' } } };
+    }
     let output: MappingOutput;
     try {
       output = prune(await mapping.evaluate(payload, {}, this.options.ids.forTenant(doc.tenant))) as MappingOutput;
@@ -228,8 +234,8 @@ export class PridokService {
     return { output, src, mapping: mapping.ref };
   }
 
-  private async run(doc: MessageDoc, raw: Buffer): Promise<Omit<Outcome, 'trigger'>> {
-    const p = await this.prepare(doc, raw);
+  private async run(doc: MessageDoc, raw: Buffer, selection?: MappingSelection): Promise<Omit<Outcome, 'trigger'>> {
+    const p = await this.prepare(doc, raw, selection);
     if ('outcome' in p) return p.outcome;
     const { output, src, mapping } = p;
     try {

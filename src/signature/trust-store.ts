@@ -1,6 +1,6 @@
 /**
- * Trust anchors and CRLs: loaded once at start-up from SIGNATURE_TRUST_ANCHORS (a PEM bundle) and
- * SIGNATURE_CRL_FILES (PEM or DER), kept in memory as `ctx.signatureTrust`.
+ * Trust anchors and CRLs: loaded at start-up from SIGNATURE_TRUST_ANCHORS (a PEM bundle) and SIGNATURE_CRL_FILES
+ * (PEM or DER), kept in memory as `ctx.signatureTrust` and reloaded when the files change (trust-reload.ts).
  */
 import fs from 'node:fs';
 import { ConfigError, type Config } from '../config/config.js';
@@ -102,10 +102,10 @@ export function createTrustStore(input: TrustStoreInput = {}): TrustStore {
 }
 
 /**
- * The trust store named by the configuration. With no SIGNATURE_TRUST_ANCHORS the store is empty and every signature
- * is `untrusted_signer`. Unreadable or unparseable files are configuration errors (the engine refuses to start).
+ * The trust store named by the configuration. With no SIGNATURE_TRUST_ANCHORS, or an empty file, the store is empty
+ * and every signature is `untrusted_signer`. Unreadable or unparseable files are configuration errors (the engine refuses to start).
  */
-export function loadTrustStore(config: Pick<Config, 'signature'>): TrustStore {
+export function loadTrustStore(config: { signature: Pick<Config['signature'], 'trustAnchorsFile' | 'crlFiles' | 'allowSha1'> }): TrustStore {
   const { trustAnchorsFile, crlFiles, allowSha1 } = config.signature;
   let anchors: Buffer | undefined;
   if (trustAnchorsFile) {
@@ -114,7 +114,9 @@ export function loadTrustStore(config: Pick<Config, 'signature'>): TrustStore {
     } catch (err) {
       throw new ConfigError('SIGNATURE_TRUST_ANCHORS', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? describe(err)}`);
     }
-    if (pemBlocks(anchors, 'CERTIFICATE').length === 0) {
+    // An empty file is a bundle with no anchors yet (CAs added later are picked up without a restart, trust-reload.ts).
+    if (anchors.toString('latin1').trim() === '') anchors = undefined;
+    else if (pemBlocks(anchors, 'CERTIFICATE').length === 0) {
       throw new ConfigError('SIGNATURE_TRUST_ANCHORS', `contains no PEM certificate: ${trustAnchorsFile}`);
     }
   }

@@ -35,9 +35,9 @@ describe('mappings as data (mappings/<name>/mapping.jsonata + examples + golden 
   });
 
   for (const ref of registry.list()) {
-    const mapping = registry.byMappingName(ref.name)!;
-    for (const ex of listExamples(path.join(DEFAULT_MAPPINGS_DIR, ref.name))) {
-      it(`${ref.name}: ${ex.name} maps to its golden FHIR, every resource valid`, async () => {
+    const mapping = registry.byVersion(ref.name, ref.version)!;
+    for (const ex of listExamples(mapping.folder)) {
+      it(`${ref.name} ${ref.version}: ${ex.name} maps to its golden FHIR, every resource valid`, async () => {
         const { resources } = await mapFile(mapping, ex.input);
         const golden = JSON.parse(fs.readFileSync(ex.golden, 'utf8')) as unknown[];
         expect(normaliseForGolden(resources)).to.deep.equal(golden);

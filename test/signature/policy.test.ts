@@ -147,8 +147,8 @@ describe('signature: configuration and engine wiring', function () {
       SIGNATURE_CRL_FILES: `${path.join(c.dir, 'crl.pem')},`,
       SIGNATURE_ALLOW_SHA1: 'true',
     });
-    expect(cfg.signature).to.deep.equal({ trustAnchorsFile: path.join(c.dir, 'root.pem'), crlFiles: [path.join(c.dir, 'crl.pem')], allowSha1: true });
-    expect(loadConfig(base).signature).to.deep.equal({ trustAnchorsFile: undefined, crlFiles: [], allowSha1: false });
+    expect(cfg.signature).to.deep.equal({ trustAnchorsFile: path.join(c.dir, 'root.pem'), crlFiles: [path.join(c.dir, 'crl.pem')], allowSha1: true, reloadCheckMs: 5000 });
+    expect(loadConfig(base).signature).to.deep.equal({ trustAnchorsFile: undefined, crlFiles: [], allowSha1: false, reloadCheckMs: 5000 });
   });
 
   it('loadTrustStore reads PEM bundles and PEM/DER CRLs, and refuses files without certificates', async () => {

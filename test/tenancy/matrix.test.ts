@@ -43,6 +43,7 @@ interface Ctx {
     orderId: string;
     reportId: string;
     jobId: string;
+    previewJobId: string;
     observationId: string;
   };
   wA: World;
@@ -267,6 +268,39 @@ export const API_ROWS: Record<string, Row> = {
       },
     },
   },
+  'POST /api/messages/replay/preview': {
+    tenant: {
+      async run(c) {
+        const b = await c.call('POST', '/api/messages/replay/preview', await c.tok(B, 'messages:replay'), { ids: [c.a.messageId] });
+        expect(b.status).to.equal(202);
+        expect(b.body.data.matched).to.equal(0);
+        const a = await c.call('POST', '/api/messages/replay/preview', await c.tok(A, 'messages:replay'), { ids: [c.a.messageId] });
+        expect(a.body.data.matched).to.equal(1);
+      },
+    },
+  },
+  'GET /api/messages/replay/previews/{job_id}': {
+    tenant: {
+      async run(c) {
+        const path = `/api/messages/replay/previews/${c.a.previewJobId}`;
+        const b = await c.call('GET', path, await c.tok(B, 'messages:replay'));
+        expect(b.status, b.text.slice(0, 300)).to.equal(404);
+        for (let i = 0; i < 200; i++) {
+          const a = await c.call('GET', path, await c.tok(A, 'messages:replay'));
+          if (a.status === 409) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          expect(a.status, a.text.slice(0, 300)).to.equal(200);
+          expect(a.body.messages.map((m: { id: string }) => m.id)).to.deep.equal([c.a.messageId]);
+          return;
+        }
+        throw new Error('the preview job did not finish');
+      },
+    },
+  },
+  'GET /api/mappings': { notTenantData: 'mappings are installation-wide configuration, read by operators (scope admin)' },
+  'PUT /api/mappings/{name}/current': { notTenantData: 'the current mapping version is installation-wide, switched by operators (scope admin)' },
   'POST /api/webhooks/pridok/referrals': {
     tenant: {
       async run(c) {
@@ -489,6 +523,8 @@ describe('tenant matrix: every API route and FHIR interaction, legal entities A 
     expect(report.status, report.text).to.equal(202);
     const replay = await call('POST', '/api/messages/replay', await tok(A, 'messages:replay'), { ids: [rec.messageId] });
     const jobId = (replay.body.data.links[0].href as string).split('/').pop()!;
+    const preview = await call('POST', '/api/messages/replay/preview', await tok(A, 'messages:replay'), { ids: [rec.messageId] });
+    const previewJobId = (preview.body.data.links[0].href as string).split('/').pop()!;
     // Care plans: A's world manages a plan with one activity; B is another legal entity with its own world.
     const wA = await newWorld(e);
     const wB = await newWorld(e);
@@ -499,7 +535,7 @@ describe('tenant matrix: every API route and FHIR interaction, legal entities A 
       e,
       tok,
       call,
-      a: { messageId: rec.messageId, patientId, serviceRequestId, consultationId, completedId: c2, orderId, reportId: report.body.data.id, jobId, observationId: '' },
+      a: { messageId: rec.messageId, patientId, serviceRequestId, consultationId, completedId: c2, orderId, reportId: report.body.data.id, jobId, previewJobId, observationId: '' },
       wA,
       wB,
       activityId: content.id,
