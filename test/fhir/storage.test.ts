@@ -32,7 +32,7 @@ describe('FHIR storage: resources as MongoDB documents', function () {
       identifier: [{ system: NIN, value }],
       name: [{ family: 'Dokument', given: ['Bson'] }],
       birthDate: '1970-01-01',
-      _birthDate: { extension: [{ url: 'http://example.org/fhir/StructureDefinition/precision', valueCode: 'day' }] },
+      _birthDate: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthTime', valueDateTime: '1970-01-01T06:30:00+01:00' }] },
     } as Patient);
     const answered = await raw(`/Patient/${created.id}`);
     expect(answered.status).to.equal(200);
@@ -41,7 +41,7 @@ describe('FHIR storage: resources as MongoDB documents', function () {
     expect(found.map((d) => d._id)).to.deep.equal([`${TEST_TENANT}|${created.id}`]);
     expect(found[0].j).to.equal(undefined);
     expect(found[0].resource).to.deep.equal(answered.body);
-    expect((found[0].resource as { _birthDate?: { extension?: { valueCode?: string }[] } })._birthDate?.extension?.[0].valueCode).to.equal('day');
+    expect((found[0].resource as { _birthDate?: { extension?: { valueDateTime?: string }[] } })._birthDate?.extension?.[0].valueDateTime).to.equal('1970-01-01T06:30:00+01:00');
 
     const history = await db().collection<StoredResourceDoc & { t: string }>(HISTORY_COLLECTION).find({ t: 'Patient', 'resource.identifier.value': value }).toArray();
     expect(history.map((d) => d.v)).to.deep.equal([1]);
