@@ -24,6 +24,9 @@ import { JobFailure, type JobDefinition, type JobDocument, type JobHandle, type 
 
 export const AGENDA_COLLECTION = 'agendaJobs';
 
+/** Thrown out of an Agenda run whose job failed for good; its message is the reason Agendash shows. */
+class FailedForGood extends Error {}
+
 export const jobCollections: CollectionSpec[] = [
   {
     name: 'jobs',
@@ -125,11 +128,21 @@ export class JobRunner {
       const handler = def.create(ctx);
       this.handlers.set(def.name, handler);
       const maxAttempts = def.options?.maxAttempts ?? 3;
-      this.agenda.define(def.name, (aj: Job<{ jobId?: string; recurring?: boolean; data?: unknown }>) => this.process(def, handler, maxAttempts, aj), {
-        concurrency: def.options?.concurrency ?? 5,
-        lockLifetime: def.options?.lockLifetimeMs ?? this.options.lockLifetimeMs,
-        backoff: exponential({ delay: def.options?.backoffMs ?? 1000, maxRetries: maxAttempts, factor: 2 }),
-      });
+      const retry = exponential({ delay: def.options?.backoffMs ?? 1000, maxRetries: maxAttempts, factor: 2 });
+      // A job that failed for good throws FailedForGood out of the Agenda run: Agenda then records the failure after
+      // the run (so Agendash lists the job under Failed, not Completed) and its backoff never retries it.
+      this.agenda.define(
+        def.name,
+        async (aj: Job<{ jobId?: string; recurring?: boolean; data?: unknown }>) => {
+          const failed = await this.process(def, handler, maxAttempts, aj);
+          if (failed !== undefined) throw new FailedForGood(failed);
+        },
+        {
+          concurrency: def.options?.concurrency ?? 5,
+          lockLifetime: def.options?.lockLifetimeMs ?? this.options.lockLifetimeMs,
+          backoff: (context) => (context.error instanceof FailedForGood ? null : retry(context)),
+        },
+      );
     }
   }
 
@@ -224,10 +237,12 @@ export class JobRunner {
       const fallback = await this.agenda.schedule(new Date(Date.now() + lockLifetimeMs), job.name, { jobId: job._id.toHexString() });
       const maxAttempts = def.options.maxAttempts ?? 3;
       const run = this.process(def, handler, maxAttempts, fallback)
-        .then(async () => {
+        .then(async (failed) => {
           // Failed for good: its Agenda job stays, marked failed, for operators (as a queued run's does), and never runs.
+          if (failed === undefined) return;
+          fallback.fail(failed);
           const { _id, failReason, failCount, failedAt } = fallback.attrs;
-          if (failReason === undefined || !_id) return;
+          if (!_id) return;
           await this.agendaJobs.updateOne({ _id: new ObjectId(String(_id)) } as never, { $set: { nextRunAt: null, failReason, failCount, failedAt, lastFinishedAt: failedAt } } as never);
         })
         .catch(async () => {
@@ -316,7 +331,7 @@ export class JobRunner {
     handler: ReturnType<JobDefinition<unknown>['create']>,
     maxAttempts: number,
     aj: Job<{ jobId?: string; recurring?: boolean; data?: unknown }>,
-  ): Promise<void> {
+  ): Promise<string | undefined> {
     let jobId = aj.attrs.data?.jobId;
     const recurringRun = !jobId;
     if (!jobId) {
@@ -327,7 +342,7 @@ export class JobRunner {
     const _id = new ObjectId(jobId);
     const now = new Date();
     const doc = await this.claim(_id, def.options?.lockLifetimeMs ?? this.options.lockLifetimeMs, now);
-    if (!doc) return; // finished already, or running elsewhere (a duplicate delivery)
+    if (!doc) return undefined; // finished already, or running elsewhere (a duplicate delivery)
     const logger = log().child({ job: def.name, jobId, attempt: doc.attempts });
     const handle: JobHandle = {
       id: jobId,
@@ -358,14 +373,14 @@ export class JobRunner {
       );
       jobRuns.inc({ name: def.name, outcome: 'processed' });
       logger.info('job processed');
+      return undefined;
     } catch (err) {
       if (err instanceof JobFailure) {
-        // A failed job keeps its Agenda document, marked failed, so operators see it in Agendash.
-        aj.fail(`${err.status_code}: ${maskPersonalData(err.message).slice(0, 200)}`);
+        // A failed job keeps its Agenda document, marked failed by the caller, so operators see it in Agendash.
         await this.finish(_id, doc, { status: 'failed', status_code: err.status_code, error: capStored(err.error) });
         jobRuns.inc({ name: def.name, outcome: 'failed' });
         logger.info({ statusCode: err.status_code }, 'job failed');
-        return;
+        return `${err.status_code}: ${maskPersonalData(err.message).slice(0, 200)}`;
       }
       const message = (err as Error)?.message ?? String(err);
       // A recurring run is not retried by Agenda (its next run comes anyway); it stays failed and can be re-run.
@@ -376,10 +391,9 @@ export class JobRunner {
           error: { type: 'internal_error', message: 'Job failed after retries' },
           last_error: message.slice(0, 1000),
         });
-        aj.fail(`failed after ${doc.attempts} attempts: ${maskPersonalData(message).slice(0, 200)}`);
         jobRuns.inc({ name: def.name, outcome: 'failed' });
         logger.error({ err: { message } }, 'job failed after its last attempt');
-        return;
+        return `failed after ${doc.attempts} attempts: ${maskPersonalData(message).slice(0, 200)}`;
       }
       await this.jobs.updateOne({ _id }, { $set: { status: 'pending', last_error: message.slice(0, 1000), updated_at: new Date() } });
       jobRuns.inc({ name: def.name, outcome: 'retry' });

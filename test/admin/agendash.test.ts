@@ -70,5 +70,23 @@ describe('operators: Agendash at /admin/jobs', function () {
       await page.getByText('test.operator-visible').first().waitFor({ timeout: 20_000 });
       expect(await page.getByText('test.operator-visible').count()).to.be.greaterThan(0);
     });
+
+    it('lists the failed job under the state filter Failed, with its reason, and not under Completed', async () => {
+      const context = await browser!.newContext({ httpCredentials: ADMIN });
+      const page = await context.newPage();
+      await page.goto(`${e.url}/admin/jobs/`);
+      const search = async (state: string) => {
+        await page.getByPlaceholder('job name').fill('test.operator-visible');
+        await page.locator('#selectStateInput').selectOption(state);
+        const answered = page.waitForResponse((r) => r.url().includes('/admin/jobs/api') && r.url().includes(`state=${state}`));
+        await page.getByRole('button', { name: 'Apply' }).first().click();
+        return (await (await answered).json()) as { jobs: { job: { name: string; failReason?: string }; failed: boolean }[] };
+      };
+      const failed = await search('failed');
+      expect(failed.jobs.map((j) => [j.job.name, j.failed, j.job.failReason])).to.deep.include(['test.operator-visible', true, '422: bad input']);
+      await page.locator('tr', { hasText: 'test.operator-visible' }).getByText('Failed', { exact: true }).first().waitFor({ timeout: 10_000 });
+      const completed = await search('completed');
+      expect(completed.jobs.map((j) => j.job.name)).not.to.include('test.operator-visible');
+    });
   });
 });
