@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { connectDatabase } from '../src/db/mongo.js';
+import { connectDatabase } from '../src/platform/db/mongo.js';
 
 const database = await connectDatabase(process.env.MONGODB_URI!, process.env.MONGODB_DATABASE ?? 'bench_baseline');
 const coll = database.db.collection('baseline_docs');

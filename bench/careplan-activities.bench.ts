@@ -12,7 +12,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import forge from 'node-forge';
-import { verifySignedData } from '../src/signature/index.js';
+import { verifySignedData } from '../src/lib/signature/index.js';
 import { testPki } from '../test/careplans/pki.js';
 import { World } from '../test/careplans/support.js';
 import type { TestEngine } from '../test/support/harness.js';

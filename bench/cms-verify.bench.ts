@@ -9,8 +9,8 @@
 import { execFile, execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import { clearVerifierCaches, createTrustStore, verifySignedData, type TrustStore } from '../src/signature/index.js';
-import { buildCorpus, OPENSSL } from '../test/signature/corpus.js';
+import { clearVerifierCaches, createTrustStore, verifySignedData, type TrustStore } from '../src/lib/signature/index.js';
+import { buildCorpus, OPENSSL } from '../test/lib/signature/corpus.js';
 
 export const title = 'CMS signature verification: verifySignedData vs openssl cms -verify (RSA-2048, ECDSA P-256)';
 

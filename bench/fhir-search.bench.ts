@@ -13,7 +13,7 @@
  */
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
 import type { Collection } from 'mongodb';
-import { currentCollectionName } from '../src/fhir/types.js';
+import { currentCollectionName } from '../src/fhir-store/resource-types.js';
 import { durationSeconds, load, startBenchEngine, BENCH_TENANT } from './support.js';
 
 export const title = 'FHIR search: by identifier and by subject over a bulk-seeded repository (32 clients)';

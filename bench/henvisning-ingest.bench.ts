@@ -17,11 +17,11 @@ import type { CommandStartedEvent } from 'mongodb';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SCHEMA_DIR } from '../src/henvisning/service.js';
+import { SCHEMA_DIR } from '../src/ingest/henvisning/service.js';
 import { MappingRegistry } from '../src/mapping/registry.js';
-import { ResourceIds } from '../src/referrals/resource-ids.js';
-import { decodeXml, parseXmlTree } from '../src/xml/secure-xml.js';
-import { SchemaSet } from '../src/xml/xsd.js';
+import { ResourceIds } from '../src/mapping/resource-ids.js';
+import { decodeXml, parseXmlTree } from '../src/lib/xml/secure-xml.js';
+import { SchemaSet } from '../src/lib/xml/xsd.js';
 import { metricSum } from '../test/support/engine-process.js';
 import { benchTenants, commandsBetween, load, receiversOf, startBenchEngine, BENCH_TENANT, type BenchEngine } from './support.js';
 

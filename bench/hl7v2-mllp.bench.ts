@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../src/devdb/free-port.js';
+import { freePort } from '../src/platform/devdb/free-port.js';
 import { validFnrs } from '../test/support/person-numbers.js';
 import { durationSeconds, startBenchEngine, BENCH_TENANT } from './support.js';
 

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { MongoClient, type Collection } from 'mongodb';
 import type { Patient } from '@medplum/fhirtypes';
-import { ensureFerretDbIdIndexes } from '../src/db/ferretdb-sqlite.js';
+import { ensureFerretDbIdIndexes } from '../src/platform/db/ferretdb-sqlite.js';
 import { benchDatabase, databaseCpuSeconds } from './support.js';
 
 export const title = 'FHIR storage form: resource as BSON sub-document vs JSON text (write batches of 32, reads by _id)';

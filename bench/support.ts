@@ -10,19 +10,19 @@
  * `engine.ctx` is a second engine inside the bench process on the same database and data directory that serves no
  * load (no job polling, no recovery, one analysis thread): for seeding, tokens and reading what the engine wrote.
  */
-import { dispatch } from '../src/henvisning/analyse.js';
-import { decodeXml, parseXmlTree } from '../src/xml/secure-xml.js';
+import { dispatch } from '../src/ingest/henvisning/analyse.js';
+import { decodeXml, parseXmlTree } from '../src/lib/xml/secure-xml.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { mintLocalToken } from '../src/auth/keys.js';
-import { loadConfig, type Config } from '../src/config/config.js';
-import { resolveDatabase, type EmbeddedDatabase } from '../src/devdb/devdb.js';
-import { startEngine } from '../src/engine/engine.js';
-import type { AppContext } from '../src/http/context.js';
-import { configureLogger } from '../src/logging/logger.js';
+import { mintLocalToken } from '../src/platform/auth/keys.js';
+import { loadConfig, type Config } from '../src/platform/config/config.js';
+import { resolveDatabase, type EmbeddedDatabase } from '../src/platform/devdb/devdb.js';
+import { startEngine } from '../src/app/engine.js';
+import type { AppContext } from '../src/app/context.js';
+import { configureLogger } from '../src/platform/logging/logger.js';
 import { PROJECT_ROOT, spawnEngine, type EngineProcess } from '../test/support/engine-process.js';
 
 configureLogger('silent');

@@ -4,10 +4,10 @@
  * during start-up stops the embedded database the start-up may have launched (it would otherwise outlive the
  * process), a second signal exits at once (the embedded database is killed on exit).
  */
-import { ConfigError, loadConfig } from './config/config.js';
-import { stopStartedServers } from './devdb/devdb.js';
-import { startEngine, type RunningEngine } from './engine/engine.js';
-import { configureLogger, rootLogger } from './logging/logger.js';
+import { ConfigError, loadConfig } from './platform/config/config.js';
+import { stopStartedServers } from './platform/devdb/devdb.js';
+import { startEngine, type RunningEngine } from './app/engine.js';
+import { configureLogger, rootLogger } from './platform/logging/logger.js';
 
 let engine: RunningEngine | undefined;
 let stopping = false;

@@ -12,10 +12,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Account, ChargeItem, Coverage, Invoice, InvoiceLineItem, Money, Organization, Resource } from '@medplum/fhirtypes';
-import { canonicalJson } from '../fhir/canonical-json.js';
-import { fhirStatus, readOrUndefined, type FhirStore } from '../consultations/fhir-ports.js';
+import { canonicalJson } from '../fhir-store/canonical-json.js';
+import { fhirStatus, readOrUndefined, type FhirStore } from '../fhir-store/ports.js';
 import type { Deal } from '../registries/types.js';
-import { formatMinor, minorToNumber, sumAmounts } from './money.js';
+import { formatMinor, minorToNumber, sumAmounts } from '../lib/money.js';
 import type { LineDoc, OrderDoc } from './types.js';
 
 const DEAL_SYSTEM = 'urn:hl7-engine:deal';

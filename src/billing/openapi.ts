@@ -1,5 +1,5 @@
-/** OpenAPI 3.1 fragment of the orders API (merged into /api/openapi.json by src/openapi/document.ts). */
-import { envelope, errorResponses, jsonContent, type OpenApiFragment } from '../openapi/fragment.js';
+/** OpenAPI 3.1 fragment of the orders API (merged into /api/openapi.json by src/app/openapi.ts). */
+import { envelope, errorResponses, jsonContent, type OpenApiFragment } from '../platform/http/openapi-fragment.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const security = [{ bearer: ['billing:read'] }];

@@ -10,7 +10,7 @@
  * the minor unit (money.ts), a fixed amount is capped at the unit price.
  */
 import type { Deal, DiscountRule } from '../registries/types.js';
-import { percentOf, toBasisPoints, toMinor, type Amounts } from './money.js';
+import { percentOf, toBasisPoints, toMinor, type Amounts } from '../lib/money.js';
 
 export type LineKind = 'consultation' | 'follow_up';
 
@@ -31,7 +31,7 @@ export function chooseDeal(deals: Deal[], at: Date): Deal | undefined {
     .sort((a, b) => (a.valid_from === b.valid_from ? a.id.localeCompare(b.id) : b.valid_from.localeCompare(a.valid_from)))[0];
 }
 
-export interface Price extends Amounts {
+interface Price extends Amounts {
   unit_price_minor: number;
   discount_rule: DiscountRule | null;
 }

@@ -4,7 +4,7 @@
  * rows), then an "Order total" row holding the order's totals: the same recalculated sums the orders API shows.
  */
 import type ExcelJS from 'exceljs';
-import { minorToNumber } from './money.js';
+import { minorToNumber } from '../lib/money.js';
 import type { OrderWithLines } from './types.js';
 
 const ORDERS_SHEET = 'Orders';

@@ -5,11 +5,20 @@
  *   GET /api/billing/orders/:id   billing:read   one order with its lines and totals (another tenant's: 404)
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import type { AppContext } from '../http/context.js';
-import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { HttpError } from '../http/errors.js';
-import { ownTenant, TenantAccessError } from '../tenancy/request-tenant.js';
+import type { BillingService } from './service.js';
+import type { Authenticator } from '../platform/auth/middleware.js';
+import { sendData, sendEnvelopeError } from '../platform/http/envelope.js';
+import { HttpError } from '../platform/http/errors.js';
+import { ownTenant, TenantAccessError } from '../platform/tenancy/request-tenant.js';
 import { orderView } from './views.js';
+
+/** What the orders API uses of the engine. */
+interface BillingRoutesDeps {
+  /** Verifies bearer tokens. */
+  readonly auth: Authenticator;
+  /** Insurer billing. */
+  readonly billing: BillingService;
+}
 
 const BILLING_READ_SCOPE = 'billing:read';
 
@@ -28,7 +37,7 @@ function single(q: Record<string, unknown>, name: string, pattern: RegExp, descr
   return v;
 }
 
-export function billingRouter(ctx: AppContext): Router {
+export function billingRouter(ctx: BillingRoutesDeps): Router {
   const router = Router();
   const read = ctx.auth.inEnvelope().requireScopes(BILLING_READ_SCOPE);
 

@@ -17,14 +17,13 @@
 import { createHash } from 'node:crypto';
 import type ExcelJS from 'exceljs';
 import type { Collection, Db } from 'mongodb';
-import type { ConsultationBilling } from '../consultations/billing-port.js';
-import type { FhirStore } from '../consultations/fhir-ports.js';
-import type { ConsultationDoc } from '../consultations/types.js';
-import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
-import { log } from '../logging/logger.js';
+import type { BillableConsultation, ConsultationBilling } from './consultation-billing.js';
+import type { FhirStore } from '../fhir-store/ports.js';
+import { isDuplicateKey, type CollectionSpec } from '../platform/db/mongo.js';
+import { log } from '../platform/logging/logger.js';
 import type { Deal } from '../registries/types.js';
 import { buildAccount, buildChargeItem, buildCoverage, buildInsurer, buildInvoice, sameInvoice, upsert } from './fhir.js';
-import { sumAmounts } from './money.js';
+import { sumAmounts } from '../lib/money.js';
 import { addOrdersSheet } from './report-sheet.js';
 import { chooseDeal, isValidOn, priceLine, type DealSource, type LineKind } from './pricing.js';
 import type { LineDoc, OrderDoc, OrderWithLines } from './types.js';
@@ -53,7 +52,7 @@ interface PendingInvoice {
   at: Date;
 }
 
-export interface BillingDeps {
+interface BillingDeps {
   db: Db;
   deals: DealSource;
   fhir: { forTenant(tenant: string): FhirStore };
@@ -127,7 +126,7 @@ export class BillingService implements ConsultationBilling {
     await upsert(this.deps.fhir.forTenant(order.tenant), invoice, sameInvoice(invoice));
   }
 
-  async consultationCreated(doc: ConsultationDoc): Promise<void> {
+  async consultationCreated(doc: BillableConsultation): Promise<void> {
     let line = await this.lines.findOne({ _id: lineIdOf(doc._id) });
     let deal: Deal | undefined;
     if (line) {
@@ -141,7 +140,7 @@ export class BillingService implements ConsultationBilling {
     await this.writeFhir(line, deal);
   }
 
-  async consultationCancelled(doc: ConsultationDoc): Promise<void> {
+  async consultationCancelled(doc: BillableConsultation): Promise<void> {
     if (doc.starts_at) return; // started: the consultation is charged
     const line = await this.lines.findOne({ _id: lineIdOf(doc._id) });
     if (!line) return;
@@ -162,7 +161,7 @@ export class BillingService implements ConsultationBilling {
   }
 
   /** The deal of a new line: a follow-up keeps the deal of the consultation it follows, when that deal covers it. */
-  private async dealFor(doc: ConsultationDoc, kind: LineKind): Promise<Deal | undefined> {
+  private async dealFor(doc: BillableConsultation, kind: LineKind): Promise<Deal | undefined> {
     if (kind === 'follow_up') {
       const earlier = await this.lines.findOne({ _id: lineIdOf(doc.follow_up_of!) });
       const deal = earlier ? await this.deps.deals.deal(earlier.deal_id) : undefined;
@@ -173,7 +172,7 @@ export class BillingService implements ConsultationBilling {
     return chooseDeal(await this.deps.deals.dealsOf(doc.tenant, doc.organization_id), doc.created_at);
   }
 
-  private async addLine(doc: ConsultationDoc, deal: Deal, kind: LineKind): Promise<LineDoc> {
+  private async addLine(doc: BillableConsultation, deal: Deal, kind: LineKind): Promise<LineDoc> {
     const period = doc.created_at.toISOString().slice(0, 7);
     const order: OrderDoc = {
       _id: orderIdOf(doc.tenant, deal.insurer_organization_id, deal.currency, period),

@@ -5,7 +5,7 @@
  * atomic read-modify-write); the totals are recalculated from the lines whenever they are shown.
  */
 import type { DiscountRule } from '../registries/types.js';
-import type { Amounts, Currency } from './money.js';
+import type { Amounts, Currency } from '../lib/money.js';
 import type { LineKind } from './pricing.js';
 
 export interface OrderDoc {

@@ -1,5 +1,5 @@
 /** The API representation of an order: amounts as decimal strings (never floats) and in minor units. */
-import { formatMinor, type Amounts } from './money.js';
+import { formatMinor, type Amounts } from '../lib/money.js';
 import type { LineDoc, OrderWithLines } from './types.js';
 
 function amounts(a: Amounts) {

@@ -1,8 +1,8 @@
 /**
- * Who the token's user is in the registries and what they may do (NOTES §2a): legal entity status/type, party
- * verification, the user's employees, approvals on care plans.
+ * Who the token's user is in the registries and what they may do (the synchronous checks of eHealth's "Create Care
+ * Plan Activity" spec): legal entity status/type, party verification, the user's employees, approvals on care plans.
  */
-import type { AppContext } from '../http/context.js';
+import type { CarePlanDeps } from './deps.js';
 import type { Approval, Employee, LegalEntity, Party } from '../registries/types.js';
 import { MSG } from './messages.js';
 
@@ -14,20 +14,20 @@ export interface Refusal {
 
 const refuse = (status: number, type: string, message: string): Refusal => ({ status, type, message });
 
-export async function partyOfUser(ctx: AppContext, userId: string): Promise<Party | undefined> {
+export async function partyOfUser(ctx: CarePlanDeps, userId: string): Promise<Party | undefined> {
   const [party] = await ctx.registries.find('parties', { users: userId }, 1);
   return party;
 }
 
 /** The user's active, approved employees in a legal entity. */
-export async function activeEmployees(ctx: AppContext, party: Party | undefined, legalEntityId: string): Promise<Employee[]> {
+export async function activeEmployees(ctx: CarePlanDeps, party: Party | undefined, legalEntityId: string): Promise<Employee[]> {
   if (!party) return [];
   const rows = await ctx.registries.find('employees', { party_id: party.id, legal_entity_id: legalEntityId });
   return rows.filter((e) => e.status === 'APPROVED' && e.is_active);
 }
 
-/** NOTES 2a.3: BLOCK_UNVERIFIED_PARTY_USERS — a NOT_VERIFIED party may act for UNVERIFIED_PARTY_PERIOD_DAYS_ALLOWED days. */
-export function checkPartyVerified(ctx: AppContext, party: Party | undefined, now = new Date()): Refusal | undefined {
+/** BLOCK_UNVERIFIED_PARTY_USERS (eHealth spec): a NOT_VERIFIED party may act for UNVERIFIED_PARTY_PERIOD_DAYS_ALLOWED days. */
+export function checkPartyVerified(ctx: CarePlanDeps, party: Party | undefined, now = new Date()): Refusal | undefined {
   const cfg = ctx.config.carePlans;
   if (!cfg.blockUnverifiedPartyUsers || !party || party.verification_status !== 'NOT_VERIFIED') return undefined;
   const since = new Date(party.verification_updated_at ?? (party as { updated_at?: Date }).updated_at ?? 0);
@@ -35,8 +35,8 @@ export function checkPartyVerified(ctx: AppContext, party: Party | undefined, no
   return since <= limit ? refuse(403, 'forbidden', MSG.partyNotVerified) : undefined;
 }
 
-/** NOTES 2a.4: the token's legal entity is ACTIVE and of a type allowed to create medical events. */
-export async function checkLegalEntity(ctx: AppContext, clientId: string | undefined): Promise<{ refusal?: Refusal; legalEntity?: LegalEntity }> {
+/** eHealth spec: the token's legal entity is ACTIVE and of a type allowed to create medical events. */
+export async function checkLegalEntity(ctx: CarePlanDeps, clientId: string | undefined): Promise<{ refusal?: Refusal; legalEntity?: LegalEntity }> {
   const le = clientId ? await ctx.registries.get('legal_entities', clientId) : undefined;
   if (!le || le.status !== 'ACTIVE') return { refusal: refuse(409, 'request_conflict', MSG.legalEntityNotActive) };
   if (!ctx.config.carePlans.allowedLegalEntityTypes.includes(le.type)) {
@@ -56,7 +56,7 @@ function approvalGrants(a: Approval, carePlanId: string, levels: string[], now: 
 
 /** An active approval of the patient for one of `employees` on the care plan (write, or read/write for reading). */
 export async function hasApproval(
-  ctx: AppContext,
+  ctx: CarePlanDeps,
   patientId: string,
   carePlanId: string,
   employees: Employee[],

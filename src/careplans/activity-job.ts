@@ -9,8 +9,8 @@
  * The job ends processed (303 on GET /api/jobs/:id) with the link to the activity.
  */
 import { createHash } from 'node:crypto';
-import type { AppContext } from '../http/context.js';
-import { log } from '../logging/logger.js';
+import type { CarePlanDeps } from './deps.js';
+import { log } from '../platform/logging/logger.js';
 import type { JobDefinition, JobOutcome } from '../jobs/types.js';
 import { ActivityFacts, checkActivity } from './activity-rules.js';
 import { activateCarePlan, activities, recordTerminationJob, terminationJobOf } from './care-plans.js';
@@ -20,7 +20,7 @@ import { ensureProvenance, syncFhirCarePlan } from './fhir.js';
 import { MSG } from './messages.js';
 import { TERMINATE_SUPERSEDED_JOB } from './termination-job.js';
 import type { ActivityDoc, ActivityDetail, CreateActivityJobData, QuantityValue } from './types.js';
-import { isDuplicateKey } from '../db/mongo.js';
+import { isDuplicateKey } from '../platform/db/mongo.js';
 
 export const CREATE_ACTIVITY_JOB = 'care_plan_activity.create';
 export const MAX_ATTEMPTS = 5;
@@ -30,7 +30,7 @@ export const activityHref = (patientId: string, carePlanId: string, id: string) 
 
 export const mediaKeyOf = (activityId: string) => `${activityId}/create`;
 
-async function withUnit(ctx: AppContext, q: QuantityValue | undefined): Promise<QuantityValue | undefined> {
+async function withUnit(ctx: CarePlanDeps, q: QuantityValue | undefined): Promise<QuantityValue | undefined> {
   if (!q) return undefined;
   const out: QuantityValue = { ...q };
   if (q.system === 'MEDICATION_UNIT' && q.code) {
@@ -75,7 +75,7 @@ export const createActivityJob: JobDefinition<CreateActivityJobData> = {
   name: CREATE_ACTIVITY_JOB,
   description: 'Create a care plan activity from signed content (verify CMS, check the rules, store, activate the care plan)',
   options: { concurrency: 8, maxAttempts: MAX_ATTEMPTS, backoffMs: 500, runAtOnce: true },
-  create(ctx: AppContext) {
+  create(ctx: CarePlanDeps) {
     return async (data, job): Promise<JobOutcome> => {
       const fault = ctx.config.carePlans.fault as FaultInjection | undefined;
       const facts = await checkActivity(new ActivityFacts(ctx, data, job.id));

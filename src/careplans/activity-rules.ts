@@ -1,14 +1,16 @@
 /**
  * The checks a "create care plan activity" job runs, in order, as one named list that reads like the source spec
- * (002 "Create Care Plan Activity") completed by NOTES.md §2b/§6. The first failing rule ends the job `failed` with its
- * status code and error body (the POST already answered 202). Each rule says where it comes from:
- *   spec  — the source spec (wins);  code — NOTES [CODE];  conf — NOTES [CONF]/[APIARY];  infer — our choice (README).
+ * (eHealth's "Create Care Plan Activity"), completed by eHealth's reference code and API Blueprint. The first failing
+ * rule ends the job `failed` with its status code and error body (the POST already answered 202). Each rule's source:
+ *   spec — the source specification (wins);  code — the reference implementation's code (ehealth-ua medical_events);
+ *   conf — other eHealth specification pages or the API Blueprint;  infer — our own choice (docs/care-plans.md).
  */
 import type { ValidateFunction } from 'ajv';
-import type { AppContext } from '../http/context.js';
-import { createAjv, validateWith } from '../ehealth/validation.js';
-import { verifySignedData } from '../signature/index.js';
-import type { SignatureVerdict } from '../signature/index.js';
+import type { CarePlanDeps } from './deps.js';
+import { createAjv, validateWith } from '../platform/http/validation-error.js';
+import { verifySignedData } from '../lib/signature/index.js';
+import { log } from '../platform/logging/logger.js';
+import type { SignatureVerdict } from '../lib/signature/index.js';
 import type { Employee, MedicalProgram, Medication, Party, PatientEvent, ProgramMedication } from '../registries/types.js';
 import { CARE_PLAN_ACTIVITIES, CARE_PLANS } from './collections.js';
 import { conflict, notFound, schemaFailure, unprocessable, unprocessableMessage } from './failures.js';
@@ -44,7 +46,7 @@ export class ActivityFacts {
   reasonRecords = new Map<number, PatientEvent>();
 
   constructor(
-    readonly ctx: AppContext,
+    readonly ctx: CarePlanDeps,
     readonly data: CreateActivityJobData,
     readonly jobId: string,
   ) {}
@@ -103,7 +105,7 @@ async function findProgramMedications(f: ActivityFacts): Promise<ProgramMedicati
 }
 
 export const activityRules: ActivityRule[] = [
-  // ---- digital signature (NOTES §6; 2b.10-12) ----
+  // ---- digital signature (as the eHealth Medical Events service decodes and checks signed_data) ----
   {
     name: 'signed_data is a decodable CMS SignedData',
     source: 'code',
@@ -118,6 +120,7 @@ export const activityRules: ActivityRule[] = [
     source: 'code',
     async check(f) {
       const verdict = await verifySignedData(f.der!, { trust: f.ctx.signatureTrust });
+      if (!verdict.valid && verdict.unexpected) log().warn({ err: verdict.unexpected }, 'unexpected error while verifying signed data');
       if (!verdict.valid && verdict.code === 'malformed') throw unprocessable('$.signed_data', MSG.invalidSignedContent);
       const count = verdict.signerCount;
       if (count !== undefined && count !== 1) throw unprocessable('$.signed_data', MSG.signerCount(count));
@@ -158,7 +161,7 @@ export const activityRules: ActivityRule[] = [
     },
   },
 
-  // ---- signed content (NOTES 2b.13-14) ----
+  // ---- signed content: the blueprint's Care_Plan_activity_base schema, then consistency with the request ----
   {
     name: 'signed content matches the Care_plan_activity schema',
     source: 'conf',
@@ -385,7 +388,7 @@ export const activityRules: ActivityRule[] = [
     },
   },
 
-  // ---- detail: reason references (prequalify spec [CONF]) and do_not_perform (spec 12) ----
+  // ---- detail: reason references (eHealth's Prequalify Care Plan Activity spec) and do_not_perform (spec step 12) ----
   {
     name: 'reason references exist and belong to the patient',
     source: 'conf',

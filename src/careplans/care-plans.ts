@@ -4,19 +4,19 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Collection } from 'mongodb';
-import type { AppContext } from '../http/context.js';
+import type { CarePlanDeps } from './deps.js';
 import type { LegalEntity } from '../registries/types.js';
 import { CARE_PLAN_ACTIVITIES, CARE_PLAN_STATUS_CHANGES, CARE_PLANS } from './collections.js';
 import type { ActivityDoc, CarePlanDoc, CarePlanStatus, CodeableConcept, Reference } from './types.js';
 import { ref } from './types.js';
-import { isDuplicateKey } from '../db/mongo.js';
+import { isDuplicateKey } from '../platform/db/mongo.js';
 
-export const carePlans = (ctx: AppContext): Collection<CarePlanDoc> => ctx.database.db.collection<CarePlanDoc>(CARE_PLANS);
-export const activities = (ctx: AppContext): Collection<ActivityDoc> => ctx.database.db.collection<ActivityDoc>(CARE_PLAN_ACTIVITIES);
+export const carePlans = (ctx: CarePlanDeps): Collection<CarePlanDoc> => ctx.database.db.collection<CarePlanDoc>(CARE_PLANS);
+export const activities = (ctx: CarePlanDeps): Collection<ActivityDoc> => ctx.database.db.collection<ActivityDoc>(CARE_PLAN_ACTIVITIES);
 
 const REQUISITION_ALPHABET = '0123456789ABCEHKMPTX'; // Latin letters that read the same in Cyrillic
 
-export function newRequisition(): string {
+function newRequisition(): string {
   const groups = [];
   for (let g = 0; g < 4; g++) {
     let s = '';
@@ -71,7 +71,7 @@ export function newCarePlanDoc(input: CarePlanInput, patientId: string, legalEnt
  * activation fields are derived from them by `materialiseStatus`, which writes until what it wrote is what it reads
  * back, so concurrent writers converge on the full history.
  */
-export interface StatusChangeDoc {
+interface StatusChangeDoc {
   _id: string;
   care_plan_id: string;
   status: CarePlanStatus;
@@ -84,11 +84,11 @@ export interface StatusChangeDoc {
   inserted_by: string;
 }
 
-export const statusChanges = (ctx: AppContext): Collection<StatusChangeDoc> => ctx.database.db.collection<StatusChangeDoc>(CARE_PLAN_STATUS_CHANGES);
+const statusChanges = (ctx: CarePlanDeps): Collection<StatusChangeDoc> => ctx.database.db.collection<StatusChangeDoc>(CARE_PLAN_STATUS_CHANGES);
 
 
 /** Inserts a status change unless one with that _id exists; answers the stored one either way. */
-async function insertChange(ctx: AppContext, change: StatusChangeDoc): Promise<{ change: StatusChangeDoc; inserted: boolean }> {
+async function insertChange(ctx: CarePlanDeps, change: StatusChangeDoc): Promise<{ change: StatusChangeDoc; inserted: boolean }> {
   try {
     await statusChanges(ctx).insertOne(change);
     return { change, inserted: true };
@@ -119,7 +119,7 @@ function derive(plan: CarePlanDoc, changes: StatusChangeDoc[]): Partial<CarePlan
 }
 
 /** Brings the care plan document in line with its status changes (idempotent; converges under concurrency). */
-export async function materialiseStatus(ctx: AppContext, carePlanId: string, readChanges?: StatusChangeDoc[]): Promise<CarePlanDoc | undefined> {
+export async function materialiseStatus(ctx: CarePlanDeps, carePlanId: string, readChanges?: StatusChangeDoc[]): Promise<CarePlanDoc | undefined> {
   for (let i = 0; i < 20; i++) {
     // `readChanges`: the caller has just read the plan's changes (and inserted none since): no second read.
     const changes = i === 0 && readChanges ? readChanges : await statusChanges(ctx).find({ care_plan_id: carePlanId }).toArray();
@@ -142,7 +142,7 @@ export async function materialiseStatus(ctx: AppContext, carePlanId: string, rea
  * document; a retry (or a concurrent duplicate run) finds it. Answers the activation, whoever made it.
  */
 export async function activateCarePlan(
-  ctx: AppContext,
+  ctx: CarePlanDeps,
   carePlanId: string,
   activityId: string,
   userId: string,
@@ -168,12 +168,12 @@ export async function activateCarePlan(
 }
 
 /** The termination job of an activation, recorded once (insert-only) so that retries do not enqueue it again. */
-export async function terminationJobOf(ctx: AppContext, carePlanId: string): Promise<string | undefined> {
+export async function terminationJobOf(ctx: CarePlanDeps, carePlanId: string): Promise<string | undefined> {
   const doc = await ctx.database.db.collection<{ _id: string; job_id: string }>(CARE_PLAN_STATUS_CHANGES).findOne({ _id: `${carePlanId}/termination-job` } as never);
   return (doc as { job_id?: string } | null)?.job_id;
 }
 
-export async function recordTerminationJob(ctx: AppContext, carePlanId: string, jobId: string): Promise<void> {
+export async function recordTerminationJob(ctx: CarePlanDeps, carePlanId: string, jobId: string): Promise<void> {
   try {
     await ctx.database.db.collection(CARE_PLAN_STATUS_CHANGES).insertOne({ _id: `${carePlanId}/termination-job`, job_id: jobId } as never);
   } catch (err) {
@@ -196,7 +196,7 @@ function termsKeys(terms: CodeableConcept): Set<string> {
  * this again later (a retried or duplicated job) terminates nothing new. Answers every plan this plan superseded.
  */
 export async function terminateSupersededCarePlans(
-  ctx: AppContext,
+  ctx: CarePlanDeps,
   args: { carePlanId: string; activatedAt: Date; userId: string },
   now = new Date(),
 ): Promise<string[]> {

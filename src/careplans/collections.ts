@@ -1,4 +1,4 @@
-import type { CollectionSpec } from '../db/mongo.js';
+import type { CollectionSpec } from '../platform/db/mongo.js';
 
 export const CARE_PLANS = 'care_plans';
 export const CARE_PLAN_ACTIVITIES = 'care_plan_activities';

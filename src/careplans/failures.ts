@@ -1,5 +1,5 @@
-/** Job failures in the eHealth error shapes (NOTES §1, §7). */
-import { invalidAt, type ValidationFailedBody } from '../ehealth/validation.js';
+/** Job failures in the eHealth error shapes (the API's validation_failed error and the async-job error body). */
+import { invalidAt, type ValidationFailedBody } from '../platform/http/validation-error.js';
 import { JobFailure } from '../jobs/types.js';
 
 /** 422 validation_failed with one entry (business rules: rule "invalid", the message as description). */

@@ -5,27 +5,18 @@
  * Never set it in production.
  */
 export const PROCESSING_STEPS = ['signed_content_saved', 'activity_stored', 'care_plan_activated', 'fhir_written'] as const;
-export type ProcessingStep = (typeof PROCESSING_STEPS)[number];
+type ProcessingStep = (typeof PROCESSING_STEPS)[number];
 
 export interface FaultInjection {
   step: ProcessingStep;
   mode: 'exit' | 'throw';
 }
 
-export class InjectedFault extends Error {
+class InjectedFault extends Error {
   constructor(step: string) {
     super(`Injected fault after ${step}`);
     this.name = 'InjectedFault';
   }
-}
-
-export function parseFault(value: string | undefined): FaultInjection | undefined {
-  if (!value) return undefined;
-  const [step, mode] = value.split(':');
-  if (!(PROCESSING_STEPS as readonly string[]).includes(step) || (mode !== 'exit' && mode !== 'throw')) {
-    throw new Error(`CARE_PLAN_ACTIVITY_FAULT must be "<${PROCESSING_STEPS.join('|')}>:<exit|throw>"`);
-  }
-  return { step: step as ProcessingStep, mode };
 }
 
 export function maybeFault(fault: FaultInjection | undefined, step: ProcessingStep, attempt: number): void {

@@ -6,19 +6,20 @@
  */
 import { createHash } from 'node:crypto';
 import type { CarePlan, CarePlanActivity, CodeableConcept as FhirCodeableConcept, Condition, Provenance, Quantity, Reference as FhirReference, Resource, Timing } from '@medplum/fhirtypes';
-import { canonicalJson } from '../fhir/canonical-json.js';
+import { canonicalJson } from '../fhir-store/canonical-json.js';
 import { fhirIdOf } from '../dictionaries/format.js';
-import { extensionUrl } from '../fhir/extensions.js';
-import { fhirStatus } from '../fhir/errors.js';
-import type { AppContext } from '../http/context.js';
-import { log } from '../logging/logger.js';
+import { extensionUrl } from '../lib/fhir-extensions.js';
+import { fhirStatus } from '../fhir-store/errors.js';
+import type { TenantFhirStore } from '../fhir-store/ports.js';
+import type { CarePlanDeps } from './deps.js';
+import { log } from '../platform/logging/logger.js';
 import { CARE_PLAN_ACTIVITIES, CARE_PLANS } from './collections.js';
 import type { ActivityDoc, CarePlanDoc, CodeableConcept, QuantityValue, Reference } from './types.js';
 import { refType } from './types.js';
 
-/** Product base of this engine's FHIR systems (same as src/referrals/systems.ts). */
+/** Product base of this engine's FHIR systems (same as src/lib/fhir-systems.ts). */
 const BASE = 'https://hl7-engine.dev/fhir';
-export const CARE_PLAN_SYSTEMS = {
+const CARE_PLAN_SYSTEMS = {
   carePlan: `${BASE}/NamingSystem/ehealth-care-plan`,
   requisition: `${BASE}/NamingSystem/ehealth-care-plan-requisition`,
   activity: `${BASE}/NamingSystem/ehealth-care-plan-activity`,
@@ -26,7 +27,7 @@ export const CARE_PLAN_SYSTEMS = {
   resource: (type: string) => `${BASE}/NamingSystem/ehealth-${type.replace(/_/g, '-')}`,
   signedContent: `${BASE}/NamingSystem/ehealth-signed-content`,
 } as const;
-export const CARE_PLAN_EXTENSIONS = {
+const CARE_PLAN_EXTENSIONS = {
   status: extensionUrl('ehealth-care-plan-status'),
   termsOfService: extensionUrl('ehealth-terms-of-service'),
   managingOrganization: extensionUrl('ehealth-managing-organization'),
@@ -38,24 +39,20 @@ export const CARE_PLAN_EXTENSIONS = {
   targetElement: 'http://hl7.org/fhir/StructureDefinition/targetElement',
 } as const;
 
-/** The FHIR operations used here (ctx.fhir, src/fhir/repository.ts). */
-export interface FhirPort {
-  create<T extends Resource>(resource: T, opts?: { id?: string }): Promise<T>;
-  read<T extends Resource>(type: string, id: string): Promise<T>;
-  update<T extends Resource>(resource: T, opts?: { ifMatchVersion?: string }): Promise<T>;
-}
+/** The FHIR operations used here. */
+type FhirPort = Pick<TenantFhirStore, 'create' | 'read' | 'update'>;
 
 /**
  * The FHIR repository of the tenant a care plan belongs to: its managing legal entity. The CarePlan mirror and the
  * Provenance of its activities live there (an approved employee of another legal entity adds activities to that plan).
  */
-export function fhirOf(ctx: AppContext, plan: Pick<CarePlanDoc, 'managing_organization'>): FhirPort {
+export function fhirOf(ctx: CarePlanDeps, plan: Pick<CarePlanDoc, 'managing_organization'>): FhirPort {
   return ctx.fhir.forTenant(plan.managing_organization.identifier.value);
 }
 
 
 /** A stable UUID-shaped id (version 8) for a natural key. */
-export function deterministicId(kind: string, key: string): string {
+function deterministicId(kind: string, key: string): string {
   const h = createHash('sha256').update(`${kind}\u0000${key}`).digest();
   h[6] = (h[6] & 0x0f) | 0x80;
   h[8] = (h[8] & 0x3f) | 0x80;
@@ -180,7 +177,7 @@ function fhirActivity(a: ActivityDoc, dictionaryBase: string): CarePlanActivity 
 }
 
 /** The FHIR CarePlan of a stored care plan and its activities. */
-export function toFhirCarePlan(plan: CarePlanDoc, activities: ActivityDoc[], dictionaryBase: string): CarePlan {
+function toFhirCarePlan(plan: CarePlanDoc, activities: ActivityDoc[], dictionaryBase: string): CarePlan {
   const subject: FhirReference = { identifier: { system: CARE_PLAN_SYSTEMS.resource('patient'), value: plan.patient_id }, type: 'Patient' };
   const contained: Condition[] = plan.addresses.map((c, i) => ({
     resourceType: 'Condition',
@@ -228,7 +225,7 @@ function sameContent(a: Resource, b: Resource): boolean {
  * Makes the FHIR CarePlan equal to the stored care plan (created when absent, updated with If-Match when different,
  * untouched when equal). Safe to call any number of times, from any job.
  */
-export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string, justRead?: CarePlanDoc): Promise<void> {
+export async function syncFhirCarePlan(ctx: CarePlanDeps, carePlanId: string, justRead?: CarePlanDoc): Promise<void> {
   const db = ctx.database.db;
   for (let attempt = 0; attempt < 6; attempt++) {
     // `justRead`: the plan as the caller has just read (or written) it; used for the first attempt only.
@@ -260,7 +257,7 @@ export async function syncFhirCarePlan(ctx: AppContext, carePlanId: string, just
   throw new Error('FHIR CarePlan kept changing concurrently');
 }
 
-export interface SignatureFacts {
+interface SignatureFacts {
   activityId: string;
   carePlanId: string;
   patientId: string;
@@ -279,7 +276,7 @@ function commonName(subject: string): string | undefined {
 }
 
 /** The Provenance of a created activity (signature = the signed original, its signer and hash). */
-export function activityProvenance(s: SignatureFacts): Provenance {
+function activityProvenance(s: SignatureFacts): Provenance {
   const employee: FhirReference = { identifier: { system: CARE_PLAN_SYSTEMS.resource('employee'), value: s.authorEmployeeId }, type: 'PractitionerRole' };
   const cn = commonName(s.signer.subject);
   const signerRef: FhirReference = { ...employee, ...(cn ? { display: cn } : {}) };
@@ -334,7 +331,7 @@ export function activityProvenance(s: SignatureFacts): Provenance {
 }
 
 /** Creates the activity's Provenance unless it exists (deterministic id). */
-export async function ensureProvenance(ctx: AppContext, plan: Pick<CarePlanDoc, 'managing_organization'>, s: SignatureFacts): Promise<void> {
+export async function ensureProvenance(ctx: CarePlanDeps, plan: Pick<CarePlanDoc, 'managing_organization'>, s: SignatureFacts): Promise<void> {
   const fhir = fhirOf(ctx, plan);
   const resource = activityProvenance(s);
   try {

@@ -1,5 +1,5 @@
 /** OpenAPI fragment of the care plan routes (request schemas are the ones the routes and the job validate with). */
-import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../platform/http/openapi-fragment.js';
 import { carePlanActivitySchema, carePlanCreateSchema, signedDataRequestSchema } from './schemas.js';
 
 const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';

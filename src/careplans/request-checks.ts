@@ -1,9 +1,9 @@
 /**
- * The synchronous part of POST /api/patients/{patient_id}/care_plans/{care_plan_id}/activities, in order (NOTES §2a;
- * the token and scope checks run before, in the auth middleware). The first failing check answers; when all pass the
- * request becomes a job.
+ * The synchronous part of POST /api/patients/{patient_id}/care_plans/{care_plan_id}/activities, in the order of
+ * eHealth's "Create Care Plan Activity" spec (the token and scope checks run before, in the auth middleware). The first
+ * failing check answers; when all pass the request becomes a job.
  */
-import type { AppContext } from '../http/context.js';
+import type { CarePlanDeps } from './deps.js';
 import type { Employee, Party, Patient } from '../registries/types.js';
 import { activeEmployees, checkLegalEntity, checkPartyVerified, hasApproval, partyOfUser, type Refusal } from './access.js';
 import { carePlans } from './care-plans.js';
@@ -11,7 +11,7 @@ import { MSG } from './messages.js';
 import { FINAL_CARE_PLAN_STATUSES, type CarePlanDoc } from './types.js';
 
 export interface RequestFacts {
-  ctx: AppContext;
+  ctx: CarePlanDeps;
   userId: string;
   clientId: string | undefined;
   patientId: string;

@@ -9,15 +9,15 @@
  *   GET  /api/patients/:patient_id/care_plans/:care_plan_id/activities/:id/signed_content   the signed original (DER)
  * Reading needs the token's legal entity to manage the plan or an active approval of the patient (read or write).
  */
-import { clientError } from '../http/errors.js';
+import { clientError } from '../platform/http/errors.js';
 import { createHash } from 'node:crypto';
 import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import type { Filter } from 'mongodb';
 import type { ValidateFunction } from 'ajv';
-import type { AppContext } from '../http/context.js';
-import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { log } from '../logging/logger.js';
-import { createAjv, validateWith, validationFailed, type InvalidEntry } from '../ehealth/validation.js';
+import type { CarePlanDeps } from './deps.js';
+import { sendData, sendEnvelopeError } from '../platform/http/envelope.js';
+import { log } from '../platform/logging/logger.js';
+import { createAjv, validateWith, validationFailed, type InvalidEntry } from '../platform/http/validation-error.js';
 import { clientJobView } from '../jobs/job-view.js';
 import { activeEmployees, checkLegalEntity, hasApproval, partyOfUser } from './access.js';
 import { CREATE_ACTIVITY_JOB, mediaKeyOf } from './activity-job.js';
@@ -28,10 +28,10 @@ import { runRequestChecks } from './request-checks.js';
 import { carePlanCreateSchema, signedDataRequestSchema } from './schemas.js';
 import { ACTIVITY_STATUSES, CARE_PLAN_STATUSES, type ActivityDoc, type CarePlanDoc, type CreateActivityJobData } from './types.js';
 import { activityView, carePlanView } from './views.js';
-import { isDuplicateKey } from '../db/mongo.js';
+import { isDuplicateKey } from '../platform/db/mongo.js';
 
 /** Bearer token + scope with the eHealth gateway's messages, in the envelope. */
-function requireScope(ctx: AppContext, scope: string): RequestHandler {
+function requireScope(ctx: CarePlanDeps, scope: string): RequestHandler {
   return ctx.auth.inEnvelope().requireScopes(scope);
 }
 
@@ -55,7 +55,7 @@ export function requestHash(d: CreateActivityJobData): string {
   return createHash('sha256').update(JSON.stringify([d.patient_id, d.care_plan_id, d.user_id, d.client_id, d.signed_data])).digest('base64url');
 }
 
-export function carePlansRouter(ctx: AppContext): Router {
+export function carePlansRouter(ctx: CarePlanDeps): Router {
   const router = Router();
   const ajv = createAjv();
   const validateSignedRequest: ValidateFunction = ajv.compile(signedDataRequestSchema);
@@ -196,7 +196,7 @@ export function carePlansRouter(ctx: AppContext): Router {
     const { id, existing, job } = await ctx.jobs.enqueue(CREATE_ACTIVITY_JOB, data, { hash: requestHash(data), owner: { userId, clientId } });
     const view = clientJobView(job);
     if (existing) {
-      // NOTES §2a.9: an identical request while its job is pending gets that job's details (200).
+      // As in the eHealth services: an identical request while its job is pending gets that job's details (200).
       return sendData(req, res, 200, view.data);
     }
     res.setHeader('Location', `/api/jobs/${id}`);

@@ -2,9 +2,9 @@
  * JSON Schemas (ajv) of the care plan API.
  *
  * - `signedDataRequestSchema`: the outer body of signed POSTs, exactly `{"signed_data": "<non-empty string>"}`
- *   (json-schemas-analog/medical_events__service_request_create.json).
+ *   (as in the eHealth JSON schemas of signed medical-event requests).
  * - `carePlanActivitySchema`: the signed content, built from the API blueprint's data structures
- *   `Care_Plan_activity_base` + `Care_Plan_activity_detail_base` (api-docs/esoz-apiary.apib), tightened by the source
+ *   `Care_Plan_activity_base` + `Care_Plan_activity_detail_base` (the eHealth API Blueprint), tightened by the source
  *   spec where it is stricter: quantity.value is an integer > 0, quantity.system is MEDICATION_UNIT for
  *   medication_request (required there together with code), product types per kind.
  * - `carePlanCreateSchema`: the body of POST /api/patients/{id}/care_plans (`Care_Plan_Create` without server fields).
@@ -236,7 +236,7 @@ export const signedDataRequestSchema = {
   additionalProperties: false,
 } as const;
 
-export const CONDITION_SYSTEMS = ['eHealth/ICD10_AM/condition_codes', 'eHealth/ICPC2/condition_codes'];
+const CONDITION_SYSTEMS = ['eHealth/ICD10_AM/condition_codes', 'eHealth/ICPC2/condition_codes'];
 
 export const carePlanCreateSchema = {
   $id: 'care_plan_create',

@@ -1,7 +1,8 @@
 /**
  * Comparing the DRFO (tax id) in a signer's certificate with the user's party tax_id, the way the eHealth services do
- * (NOTES §6, [CODE] Signature.validate_drfo): spaces removed from the certificate value; equal, or equal after
- * transliteration and upper-casing (passport numbers are written in Cyrillic in one place and in Latin in the other).
+ * (the Medical Events service of ehealth-ua, Signature.validate_drfo): spaces removed from the certificate value;
+ * equal, or equal after transliteration and upper-casing (passport numbers are written in Cyrillic in one place and
+ * in Latin in the other).
  *
  * Besides the Ukrainian national transliteration (KMU 2010, e.g. В→V), Cyrillic letters are also folded to the Latin
  * letters they look like (В→B, Н→H, Р→P, С→C, Х→X, ...): passport series are typed both ways in practice.

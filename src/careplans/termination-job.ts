@@ -2,14 +2,14 @@
  * Termination of superseded care plans (source spec step 4), enqueued by the activity job when it activates a plan.
  * Idempotent: see terminateSupersededCarePlans. The job's response lists the terminated plans.
  */
-import type { AppContext } from '../http/context.js';
+import type { CarePlanDeps } from './deps.js';
 import type { JobDefinition } from '../jobs/types.js';
 import { terminateSupersededCarePlans } from './care-plans.js';
 import { syncFhirCarePlan } from './fhir.js';
 
 export const TERMINATE_SUPERSEDED_JOB = 'care_plan.terminate_superseded';
 
-export interface TerminateSupersededData {
+interface TerminateSupersededData {
   care_plan_id: string;
   activated_at: string;
   user_id: string;
@@ -19,7 +19,7 @@ export const terminateSupersededJob: JobDefinition<TerminateSupersededData> = {
   name: TERMINATE_SUPERSEDED_JOB,
   description: "Terminate the patient's other new/active care plans with a common condition code and the same terms of service",
   options: { concurrency: 4, maxAttempts: 5, backoffMs: 1000 },
-  create(ctx: AppContext) {
+  create(ctx: CarePlanDeps) {
     return async (data) => {
       const superseded = await terminateSupersededCarePlans(ctx, {
         carePlanId: data.care_plan_id,

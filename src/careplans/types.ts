@@ -1,4 +1,4 @@
-/** Care plans and care plan activities as stored (eHealth data model, NOTES §8) and as exchanged. */
+/** Care plans and care plan activities as stored (eHealth's care plan data model) and as exchanged. */
 import type { CodeableConcept } from '../registries/types.js';
 
 export type { CodeableConcept };

@@ -3,10 +3,10 @@
  * DATA_DIR — reused when the engine is running, started for the command otherwise).
  */
 import path from 'node:path';
-import { loadConfig, type Config } from '../config/config.js';
-import { collectionSpecs } from '../db/collections.js';
-import { connectDatabase, ensureCollections, type Database } from '../db/mongo.js';
-import { resolveDatabase } from '../devdb/devdb.js';
+import { loadConfig, type Config } from '../platform/config/config.js';
+import { collectionSpecs } from '../app/collections.js';
+import { connectDatabase, ensureCollections, type Database } from '../platform/db/mongo.js';
+import { resolveDatabase } from '../platform/devdb/devdb.js';
 
 export async function withDatabase<T>(fn: (database: Database, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();

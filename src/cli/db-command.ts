@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { findFerretDb, findOnPath, installFerretDb } from '../devdb/ferretdb-binary.js';
+import { findFerretDb, findOnPath, installFerretDb } from '../platform/devdb/ferretdb-binary.js';
 
 /** `db install`: builds FerretDB 1.24.2 when neither mongod nor a working FerretDB binary is available. */
 export function registerDatabaseCommands(program: Command): void {

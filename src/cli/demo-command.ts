@@ -14,13 +14,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { mintLocalToken } from '../auth/keys.js';
-import { loadConfig } from '../config/config.js';
-import { createDemoPki, signContent } from '../demo/pki.js';
-import { DEMO_SCOPES, demoActivity, demoApproval, demoCarePlanBody, demoRegistryRecords, newDemoIds } from '../demo/care-plan-world.js';
+import { mintLocalToken } from '../platform/auth/keys.js';
+import { loadConfig } from '../platform/config/config.js';
+import { createDemoPki, signContent } from './demo/pki.js';
+import { DEMO_SCOPES, demoActivity, demoApproval, demoCarePlanBody, demoRegistryRecords, newDemoIds } from './demo/care-plan-world.js';
 import { loadRegistryBatches, readRegistryFiles } from '../registries/loader.js';
 import { RegistryStore } from '../registries/store.js';
-import { projectPath } from '../paths.js';
+import { projectPath } from '../platform/paths.js';
 import { withDatabase } from './database.js';
 
 interface DemoOptions {

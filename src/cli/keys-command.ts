@@ -1,5 +1,5 @@
 /**
- * `keys` commands (field-encryption keys; see README "Consultations → Encryption and key rotation"):
+ * `keys` commands (field-encryption keys; see docs/consultations.md, "Encryption at rest and key rotation"):
  *
  *   keys generate                 print a new random key as "<kid>:<base64>" for ENCRYPTION_KEYS
  *   keys status                   the key source, the active key id and how many records each key id protects
@@ -9,10 +9,10 @@
  *                                 active. Exit code 1 when some record could not be re-encrypted.
  */
 import type { Command } from 'commander';
-import { FieldCipher } from '../crypto/field-cipher.js';
-import { addLocalKey, generateKeyLine, loadKeyring } from '../crypto/keyring.js';
+import { FieldCipher } from '../lib/crypto/field-cipher.js';
+import { addLocalKey, generateKeyLine, loadKeyring } from '../lib/crypto/keyring.js';
 import { keyUsage, rotateConsultationResults, rotateReports, type RotationStats } from '../consultations/rotation.js';
-import { createMediaStorage } from '../storage/index.js';
+import { createMediaStorage } from '../platform/storage/index.js';
 import { withDatabase } from './database.js';
 
 export function registerKeysCommand(program: Command): void {

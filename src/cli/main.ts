@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { registerTokenCommand } from './token-command.js';
-import { configureLogger } from '../logging/logger.js';
+import { configureLogger } from '../platform/logging/logger.js';
 
 const program = new Command();
 program

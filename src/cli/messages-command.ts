@@ -15,27 +15,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import type { Config } from '../config/config.js';
-import type { Database } from '../db/mongo.js';
-import { createIngestServices, type IngestServices } from '../messages/services.js';
-import type { MessageSource, MessageStatus } from '../messages/store.js';
-import { fhirStoreFor } from '../messages/fhir-store.js';
-import { createMediaStorage } from '../storage/index.js';
+import type { Config } from '../platform/config/config.js';
+import type { Database } from '../platform/db/mongo.js';
+import { createIngestServices, type IngestServices } from '../app/ingest.js';
+import type { MessageSource, MessageStatus } from '../ingest/message-store.js';
+import { FhirStorage } from '../fhir-store/repository.js';
+import { createMediaStorage } from '../platform/storage/index.js';
 import { withDatabase } from './database.js';
-import { loadConfig } from '../config/config.js';
+import { loadConfig } from '../platform/config/config.js';
 import { listExamples, mapFile, normaliseForGolden } from '../mapping/examples.js';
 import { MappingRegistry } from '../mapping/registry.js';
 import { CurrentMappings } from '../mapping/current.js';
-import { ResourceIds } from '../referrals/resource-ids.js';
+import { ResourceIds } from '../mapping/resource-ids.js';
 import { randomBytes } from 'node:crypto';
-import { TenantDirectory } from '../tenancy/directory.js';
-import { assertTenantId } from '../tenancy/tenant.js';
-import type { MessagePreview } from '../messages/preview.js';
-import { countPreview, type PreviewSummary } from '../messages/preview-job.js';
+import { TenantDirectory } from '../platform/tenancy/directory.js';
+import { assertTenantId } from '../platform/tenancy/tenant.js';
+import type { MessagePreview } from '../ingest/preview.js';
+import { countPreview, type PreviewSummary } from '../ingest/preview-job.js';
 
 /** Runs `fn` with the ingest services; their worker threads are stopped afterwards. */
 async function withServices<T>(database: Database, config: Config, fn: (ingest: IngestServices) => Promise<T>): Promise<T> {
-  const fhir = fhirStoreFor(database, config);
+  // The same repository class the engine uses, on the CLI's database connection.
+  const fhir = new FhirStorage(database.db, { baseUrl: config.fhir.baseUrl });
   const ingest = await createIngestServices({
     config,
     database,

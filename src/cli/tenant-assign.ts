@@ -13,10 +13,10 @@
  * so a replay of an old message writes new resources beside the old ones rather than new versions of them.
  */
 import type { Collection, Db } from 'mongodb';
-import { isDuplicateKey } from '../db/mongo.js';
-import { PostingIndex, type PostingDoc } from '../fhir/postings.js';
-import { currentCollectionName, HISTORY_COLLECTION, RESOURCE_TYPES, SEARCH_INDEX_COLLECTION } from '../fhir/types.js';
-import { TENANT_TAG_SYSTEM } from '../tenancy/tenant.js';
+import { isDuplicateKey } from '../platform/db/mongo.js';
+import { PostingIndex, type PostingDoc } from '../fhir-store/postings.js';
+import { currentCollectionName, HISTORY_COLLECTION, RESOURCE_TYPES, SEARCH_INDEX_COLLECTION } from '../fhir-store/resource-types.js';
+import { TENANT_TAG_SYSTEM } from '../platform/tenancy/tenant.js';
 
 export interface AssignCounts {
   messages: number;

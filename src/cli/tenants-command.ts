@@ -3,8 +3,8 @@
  * `tenants assign --tenant <id> [--dry-run]` (gives data stored before tenancy to one tenant; see tenant-assign.ts).
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../config/config.js';
-import { assertTenantId } from '../tenancy/tenant.js';
+import { loadConfig } from '../platform/config/config.js';
+import { assertTenantId } from '../platform/tenancy/tenant.js';
 import { withDatabase } from './database.js';
 import { assignTenant, type AssignCounts } from './tenant-assign.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { mintLocalToken } from '../auth/keys.js';
-import { loadConfig } from '../config/config.js';
+import { mintLocalToken } from '../platform/auth/keys.js';
+import { loadConfig } from '../platform/config/config.js';
 
 /** `token --scope "a b" --sub user [--client-id le] [--expires-in 1h]`: prints a token signed with the local key. */
 export function registerTokenCommand(program: Command): void {

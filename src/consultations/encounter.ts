@@ -9,13 +9,13 @@
  * Result fields are never copied to the Encounter (they exist only encrypted, in the consultation document).
  */
 import type { Encounter, EncounterParticipant, EncounterStatusHistory } from '@medplum/fhirtypes';
-import { canonicalJson } from '../fhir/canonical-json.js';
-import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
+import { canonicalJson } from '../fhir-store/canonical-json.js';
+import { fhirStatus, readOrUndefined, type FhirStore } from '../fhir-store/ports.js';
 import { wholeSeconds } from './metrics.js';
 import { ENCOUNTER_STATUS } from './states.js';
 import type { ConsultationDoc } from './types.js';
 
-export const CONSULTATION_IDENTIFIER_SYSTEM = 'urn:hl7-engine:consultation';
+const CONSULTATION_IDENTIFIER_SYSTEM = 'urn:hl7-engine:consultation';
 
 const VIRTUAL_CLASS = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'VR', display: 'virtual' };
 const PRIMARY_PERFORMER = {
@@ -44,7 +44,7 @@ function participants(doc: ConsultationDoc, existing?: Encounter): EncounterPart
 }
 
 /** The Encounter for `doc`, keeping whatever else an existing Encounter holds. */
-export function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Encounter {
+function buildEncounter(doc: ConsultationDoc, existing?: Encounter): Encounter {
   const history = doc.status_history;
   const statusHistory: EncounterStatusHistory[] = [];
   for (let i = 0; i < history.length - 1; i++) {

@@ -12,11 +12,11 @@
  * Events carry ids, states and times; never result fields (those are encrypted) and never free text.
  */
 import type { Collection, Db } from 'mongodb';
-import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../platform/db/mongo.js';
 import type { ConsultationState } from './states.js';
 import type { ConsultationDoc } from './types.js';
 
-export const EVENTS_COLLECTION = 'consultation_events';
+const EVENTS_COLLECTION = 'consultation_events';
 
 export const eventsCollectionSpec: CollectionSpec = {
   name: EVENTS_COLLECTION,
@@ -25,9 +25,9 @@ export const eventsCollectionSpec: CollectionSpec = {
 
 /** The lifecycle actions that are events; technical changes (Encounter sync, notify, key rotation) are not. */
 export const EVENT_ACTIONS = ['create', 'pick', 'assign', 'start', 'finish', 'cancel'] as const;
-export type EventAction = (typeof EVENT_ACTIONS)[number];
+type EventAction = (typeof EVENT_ACTIONS)[number];
 
-export function isEventAction(action: string): action is EventAction {
+function isEventAction(action: string): action is EventAction {
   return (EVENT_ACTIONS as readonly string[]).includes(action);
 }
 

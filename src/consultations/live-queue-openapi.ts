@@ -1,8 +1,8 @@
 /**
  * OpenAPI 3.1 fragment of the live queue (the event stream), a patient's consultation history and the secretary's
- * "create booking" (merged into /api/openapi.json by src/openapi/document.ts).
+ * "create booking" (merged into /api/openapi.json by src/app/openapi.ts).
  */
-import { envelope, type OpenApiFragment } from '../openapi/fragment.js';
+import { envelope, type OpenApiFragment } from '../platform/http/openapi-fragment.js';
 import { EVENT_ACTIONS } from './events.js';
 import { CONSULTATION_STATES } from './states.js';
 

@@ -6,7 +6,7 @@
  * observed into Prometheus histograms (label: organization).
  */
 import { Counter, Histogram } from 'prom-client';
-import { metricsRegistry } from '../metrics/registry.js';
+import { metricsRegistry } from '../platform/metrics/registry.js';
 
 export const waitingTimeHistogram = new Histogram({
   name: 'consultation_waiting_time_seconds',

@@ -1,9 +1,9 @@
 /**
- * OpenAPI 3.1 fragment of the consultations API (merged into /api/openapi.json by src/openapi/document.ts). Request
+ * OpenAPI 3.1 fragment of the consultations API (merged into /api/openapi.json by src/app/openapi.ts). Request
  * schemas are the ones the routes validate with (schemas.ts). Component schemas are self-contained (no $ref inside
  * them), paths reference them.
  */
-import { envelope, type OpenApiFragment } from '../openapi/fragment.js';
+import { envelope, type OpenApiFragment } from '../platform/http/openapi-fragment.js';
 import { assignSchema, cancelSchema, createConsultationSchema, finishSchema, reportRequestSchema } from './schemas.js';
 import { CONSULTATION_STATES, OUTCOMES } from './states.js';
 
@@ -83,7 +83,7 @@ const aggregateSchema = {
   },
 };
 
-export const consultationsOpenApiComponents = {
+const consultationsOpenApiComponents = {
   schemas: {
     ConsultationError: {
       type: 'object',
@@ -187,7 +187,7 @@ export const consultationsOpenApiComponents = {
   },
 };
 
-export const consultationsOpenApiPaths: Record<string, Record<string, unknown>> = {
+const consultationsOpenApiPaths: Record<string, Record<string, unknown>> = {
   '/api/consultations': {
     get: {
       tags: ['Consultations'],

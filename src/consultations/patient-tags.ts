@@ -4,10 +4,10 @@
  * service adds it (idempotently) when a consultation is created, whether or not ingestion already did.
  */
 import type { Patient } from '@medplum/fhirtypes';
-import { hasNoMarketingTag, PATIENT_TAGS } from '../referrals/systems.js';
-import { fhirStatus, readOrUndefined, type FhirStore } from './fhir-ports.js';
+import { hasNoMarketingTag, PATIENT_TAGS } from '../lib/fhir-systems.js';
+import { fhirStatus, readOrUndefined, type FhirStore } from '../fhir-store/ports.js';
 
-/** The tag referral ingestion also writes for Pridok (insurer) patients: one definition, in src/referrals/systems.ts. */
+/** The tag referral ingestion also writes for Pridok (insurer) patients: one definition, in src/lib/fhir-systems.ts. */
 export const NO_MARKETING_TAG = PATIENT_TAGS.noMarketing;
 
 /** Adds the tag unless present (If-Match on the version read; retried when someone else wrote in between). */

@@ -3,14 +3,35 @@
  * exists already) or `{daily: true}` (the recurring run: the report of the previous UTC day, id `daily-YYYY-MM-DD`,
  * created here idempotently). Progress is reported through the job handle (GET /api/jobs/:id?details=true).
  */
-import { DecryptionError } from '../crypto/field-cipher.js';
-import type { AppContext } from '../http/context.js';
+import { DecryptionError } from '../lib/crypto/field-cipher.js';
+import type { BillingService } from '../billing/service.js';
+import type { ConsultationService } from './service.js';
+import type { DictionaryService } from '../dictionaries/service.js';
+import type { FieldCipher } from '../lib/crypto/field-cipher.js';
+import type { Database } from '../platform/db/mongo.js';
+import type { MediaStorage } from '../platform/storage/media-storage.js';
 import { JobFailure, type JobDefinition, type JobHandle } from '../jobs/types.js';
-import { log } from '../logging/logger.js';
+import { log } from '../platform/logging/logger.js';
 import { generateReport, INSURER_REPORT_JOB, newReportDoc, previousUtcDay, reportsCollection, type ReportDoc } from './report.js';
-import { isDuplicateKey } from '../db/mongo.js';
+import { isDuplicateKey } from '../platform/db/mongo.js';
 
-export interface ReportJobData {
+/** What the insurer report job uses of the engine. */
+interface ReportJobDeps {
+  /** Insurer billing. */
+  readonly billing: BillingService;
+  /** The consultation service. */
+  readonly consultations: ConsultationService;
+  /** The database connection. */
+  readonly database: Database;
+  /** Code lists. */
+  readonly dictionaries: DictionaryService;
+  /** Field encryption at rest. */
+  readonly fieldCipher: FieldCipher;
+  /** Signed originals and generated documents. */
+  readonly media: MediaStorage;
+}
+
+interface ReportJobData {
   report_id?: string;
   daily?: boolean;
 }
@@ -21,7 +42,7 @@ export const insurerReportJob: JobDefinition<ReportJobData> = {
   name: INSURER_REPORT_JOB,
   description: 'Insurer report (XLSX) of completed consultations for a date range; daily for the previous UTC day',
   options: { concurrency: 1, maxAttempts: MAX_ATTEMPTS, backoffMs: 5_000 },
-  create(ctx: AppContext) {
+  create(ctx: ReportJobDeps) {
     return async (data, job) => {
       const reports = reportsCollection(ctx.database.db);
       const todo: ReportDoc[] = [];
@@ -58,7 +79,7 @@ export const insurerReportJob: JobDefinition<ReportJobData> = {
   },
 };
 
-async function generateOne(ctx: AppContext, report: ReportDoc, job: JobHandle, daily: boolean): Promise<ReportDoc> {
+async function generateOne(ctx: ReportJobDeps, report: ReportDoc, job: JobHandle, daily: boolean): Promise<ReportDoc> {
   const reports = reportsCollection(ctx.database.db);
   await reports.updateOne({ _id: report._id }, { $set: { job_id: job.id, updated_at: new Date() } });
   const lastAttempt = daily || job.attempt >= MAX_ATTEMPTS;

@@ -12,20 +12,20 @@
 import ExcelJS from 'exceljs';
 import type { Collection, Db } from 'mongodb';
 import { randomUUID } from 'node:crypto';
-import type { FieldCipher } from '../crypto/field-cipher.js';
-import type { CollectionSpec } from '../db/mongo.js';
-import type { MediaStorage } from '../storage/media-storage.js';
-import type { CodeDictionary } from './fhir-ports.js';
+import type { FieldCipher } from '../lib/crypto/field-cipher.js';
+import type { CollectionSpec } from '../platform/db/mongo.js';
+import type { MediaStorage } from '../platform/storage/media-storage.js';
+import type { CodeDictionary } from '../dictionaries/code-dictionary.js';
 import { wholeSeconds } from './metrics.js';
 import type { ConsultationService } from './service.js';
 import type { ConsultationDoc, ConsultationResult } from './types.js';
 
-export const REPORTS_COLLECTION = 'consultation_reports';
+const REPORTS_COLLECTION = 'consultation_reports';
 export const INSURER_REPORT_JOB = 'consultations.insurer_report';
 export const XLSX_CONTENT_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 const NATIONAL_ID_SYSTEMS = ['urn:oid:2.16.578.1.12.4.1.4.1', 'urn:oid:2.16.578.1.12.4.1.4.2', 'urn:oid:2.16.578.1.12.4.1.4.3'];
 
-export type ReportStatus = 'pending' | 'processing' | 'ready' | 'failed';
+type ReportStatus = 'pending' | 'processing' | 'ready' | 'failed';
 
 export interface ReportDoc {
   _id: string;
@@ -61,7 +61,7 @@ export function reportContext(reportId: string): string {
   return `consultation_report:${reportId}`;
 }
 
-export function reportMediaKey(reportId: string): string {
+function reportMediaKey(reportId: string): string {
   return `consultation-reports/${reportId}.xlsx.enc`;
 }
 
@@ -123,7 +123,7 @@ export const REPORT_COLUMNS: { header: string; key: string; width: number }[] = 
 
 const seconds = (s: number | null) => (s === null ? null : wholeSeconds(s));
 
-export interface ReportDeps {
+interface ReportDeps {
   db: Db;
   consultations: ConsultationService;
   cipher: FieldCipher;

@@ -2,10 +2,10 @@
  * Encrypting and decrypting consultation results. Each field is bound (AAD) to its consultation and field name:
  * `consultation:<id>:result.<field>`, so a ciphertext moved to another record or field does not decrypt.
  */
-import type { FieldCipher } from '../crypto/field-cipher.js';
+import type { FieldCipher } from '../lib/crypto/field-cipher.js';
 import { RESULT_FIELDS, type ConsultationResult, type EncryptedResult, type ResultField } from './types.js';
 
-export function resultContext(consultationId: string, field: ResultField): string {
+function resultContext(consultationId: string, field: ResultField): string {
   return `consultation:${consultationId}:result.${field}`;
 }
 

@@ -25,13 +25,13 @@
  * them twice is harmless.
  */
 import type { Collection, Db } from 'mongodb';
-import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
-import { HttpError } from '../http/errors.js';
-import { log } from '../logging/logger.js';
+import { isDuplicateKey, type CollectionSpec } from '../platform/db/mongo.js';
+import { HttpError } from '../platform/http/errors.js';
+import { log } from '../platform/logging/logger.js';
 import type { OutboxMessage, OutboxWriter } from '../notifications/outbox.js';
 import type { ConsultationDoc, StatusHistoryEntry } from './types.js';
 
-export const CHANGES_COLLECTION = 'consultation_changes';
+const CHANGES_COLLECTION = 'consultation_changes';
 export const STALE_CLAIM_MS = 60_000;
 const WAIT_MS = 10_000;
 
@@ -72,12 +72,12 @@ export interface ChangeClaim {
 }
 
 /** Returns the change, or null when nothing is to be done (the document is returned as it is). */
-export type Decide = (doc: ConsultationDoc) => Change | null | Promise<Change | null>;
-export type SideEffect = (next: ConsultationDoc, previous: ConsultationDoc) => Promise<void>;
+type Decide = (doc: ConsultationDoc) => Change | null | Promise<Change | null>;
+type SideEffect = (next: ConsultationDoc, previous: ConsultationDoc) => Promise<void>;
 /** Called once the document is written; `late` when completing a change whose writer stopped after its write. */
-export type AfterWrite = (next: ConsultationDoc, change: { action: string; at: Date; late: boolean }) => Promise<void>;
+type AfterWrite = (next: ConsultationDoc, change: { action: string; at: Date; late: boolean }) => Promise<void>;
 
-export function applyChange(doc: ConsultationDoc, change: Pick<Change, 'set' | 'push'>, now: Date): ConsultationDoc {
+function applyChange(doc: ConsultationDoc, change: Pick<Change, 'set' | 'push'>, now: Date): ConsultationDoc {
   return {
     ...doc,
     ...change.set,

@@ -6,9 +6,9 @@
  * engine runs, and again.
  */
 import type { Db, Filter } from 'mongodb';
-import type { FieldCipher } from '../crypto/field-cipher.js';
-import type { MediaStorage } from '../storage/media-storage.js';
-import { keyIdOfBytes } from '../crypto/field-cipher.js';
+import type { FieldCipher } from '../lib/crypto/field-cipher.js';
+import type { MediaStorage } from '../platform/storage/media-storage.js';
+import { keyIdOfBytes } from '../lib/crypto/field-cipher.js';
 import { reencryptResult } from './result-crypto.js';
 import { RevisionStore } from './revision-store.js';
 import { reportContext, reportsCollection, type ReportDoc } from './report.js';
@@ -23,7 +23,7 @@ export interface RotationStats {
   failed: { id: string; error: string }[];
 }
 
-export interface RotationOptions {
+interface RotationOptions {
   dryRun?: boolean;
   batchSize?: number;
   onProgress?: (name: string, done: number, total: number) => void;

@@ -1,5 +1,5 @@
 /**
- * Consultations API (documented in openapi.ts; scopes in the README "Consultations" section).
+ * Consultations API (documented in openapi.ts; scopes in docs/consultations.md).
  *
  *   GET  /api/consultations                     consultations:read     the queue: filters state, organization_id,
  *                                                                      practitioner_id, date / date_from / date_to; paging
@@ -24,12 +24,19 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { sendForbidden } from '../auth/middleware.js';
-import { DecryptionError } from '../crypto/field-cipher.js';
-import type { AppContext } from '../http/context.js';
-import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { HttpError } from '../http/errors.js';
-import { log } from '../logging/logger.js';
+import { sendForbidden } from '../platform/auth/middleware.js';
+import { DecryptionError } from '../lib/crypto/field-cipher.js';
+import type { AuditTrail } from '../fhir-store/ports.js';
+import type { FhirStorage } from '../fhir-store/repository.js';
+import type { JobRunner } from '../jobs/job-runner.js';
+import type { FieldCipher } from '../lib/crypto/field-cipher.js';
+import type { Authenticator } from '../platform/auth/middleware.js';
+import type { Config } from '../platform/config/config.js';
+import type { Database } from '../platform/db/mongo.js';
+import type { MediaStorage } from '../platform/storage/media-storage.js';
+import { sendData, sendEnvelopeError } from '../platform/http/envelope.js';
+import { HttpError } from '../platform/http/errors.js';
+import { log } from '../platform/logging/logger.js';
 import { INSURER_REPORT_JOB, newReportDoc, parseRangeBound, readReport, reportsCollection, XLSX_CONTENT_TYPE, type ReportDoc } from './report.js';
 import { assignSchema, cancelSchema, createConsultationSchema, finishSchema, reportRequestSchema } from './schemas.js';
 import type { Actor, ConsultationService, FinishInput } from './service.js';
@@ -37,8 +44,32 @@ import { startPosition, streamEvents, streamsAvailable } from './stream.js';
 import { CONSULTATION_STATES, isConsultationState, type ConsultationState } from './states.js';
 import type { ConsultationDoc } from './types.js';
 import { consultationView } from './views.js';
-import { ownTenant, TenantAccessError } from '../tenancy/request-tenant.js';
-import { VALIDATION_FAILED_MESSAGE } from '../ehealth/validation.js';
+import { ownTenant, TenantAccessError } from '../platform/tenancy/request-tenant.js';
+import { VALIDATION_FAILED_MESSAGE } from '../platform/http/validation-error.js';
+
+/** What the consultations API uses of the engine. */
+interface ConsultationRoutesDeps {
+  /** Where reads and searches of personal data are recorded. */
+  readonly audit: AuditTrail;
+  /** Verifies bearer tokens. */
+  readonly auth: Authenticator;
+  /** The engine configuration. */
+  readonly config: Config;
+  /** The consultation service. */
+  readonly consultations: ConsultationService;
+  /** The database connection. */
+  readonly database: Database;
+  /** FHIR storage (the repository of each tenant). */
+  readonly fhir: FhirStorage;
+  /** Field encryption at rest. */
+  readonly fieldCipher: FieldCipher;
+  /** Background jobs. */
+  readonly jobs: JobRunner;
+  /** Signed originals and generated documents. */
+  readonly media: MediaStorage;
+  /** Set once SIGTERM arrived. */
+  shuttingDown: boolean;
+}
 
 export const SCOPES = {
   read: 'consultations:read',
@@ -95,7 +126,7 @@ function actorOf(req: Request): Actor {
 }
 
 /** 401 without a token, 403 unless the token has at least one of `scopes`. */
-function requireAnyScope(ctx: AppContext, ...scopes: string[]): RequestHandler {
+function requireAnyScope(ctx: ConsultationRoutesDeps, ...scopes: string[]): RequestHandler {
   const authenticate = ctx.auth.inEnvelope().authenticate();
   return (req, res, next) => {
     void authenticate(req, res, () => {
@@ -209,7 +240,7 @@ function icpc2Of(service: ConsultationService, doc: ConsultationDoc): string | n
   }
 }
 
-export function consultationsRouter(ctx: AppContext): Router {
+export function consultationsRouter(ctx: ConsultationRoutesDeps): Router {
   const router = Router();
   const auth = ctx.auth.inEnvelope();
   const service = ctx.consultations;
@@ -324,7 +355,7 @@ export function consultationsRouter(ctx: AppContext): Router {
     if (!patient) throw new HttpError(404, 'not_found', `Patient ${patientId} not found`);
     const docs = await service.patientHistory(tenant, patientId, HISTORY_LIMIT);
     const withCode = req.auth!.scopes.has(SCOPES.resultRead);
-    await ctx.fhir.audit.record({
+    await ctx.audit.record({
       interaction: 'read',
       type: 'Patient',
       tenant,
@@ -342,7 +373,7 @@ export function consultationsRouter(ctx: AppContext): Router {
     const b = body<{ service_request_id: string; organization_id?: string }>(validators.create, req);
     const { doc, created } = await service.create({ ...b, booking: true }, actorOf(req));
     if (created) {
-      await ctx.fhir.audit.record({
+      await ctx.audit.record({
         interaction: 'create',
         type: 'Encounter',
         tenant: doc.tenant,

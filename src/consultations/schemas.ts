@@ -3,7 +3,7 @@
  */
 import { OUTCOMES } from './states.js';
 
-export const FHIR_ID_PATTERN = '^[A-Za-z0-9\\-.]{1,64}$';
+const FHIR_ID_PATTERN = '^[A-Za-z0-9\\-.]{1,64}$';
 
 export const createConsultationSchema = {
   type: 'object',

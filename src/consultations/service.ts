@@ -10,14 +10,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Collection, Db, Filter } from 'mongodb';
 import type { Encounter, Patient, Practitioner, ServiceRequest } from '@medplum/fhirtypes';
-import type { FieldCipher } from '../crypto/field-cipher.js';
-import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
-import { HttpError } from '../http/errors.js';
-import { validatePersonNumber } from '../identifiers/norwegian-ids.js';
-import { log } from '../logging/logger.js';
+import type { FieldCipher } from '../lib/crypto/field-cipher.js';
+import { isDuplicateKey, type CollectionSpec } from '../platform/db/mongo.js';
+import { HttpError } from '../platform/http/errors.js';
+import { validatePersonNumber } from '../lib/identifiers/norwegian-ids.js';
+import { log } from '../platform/logging/logger.js';
 import { writeEncounter } from './encounter.js';
 import { ConsultationEventLog } from './events.js';
-import { fhirStatus, readOrUndefined, type CodeDictionary, type FhirStore } from './fhir-ports.js';
+import type { CodeDictionary } from '../dictionaries/code-dictionary.js';
+import { fhirStatus, readOrUndefined, type FhirStore } from '../fhir-store/ports.js';
 import {
   aggregate,
   consultationTransitions,
@@ -27,14 +28,14 @@ import {
   waitingTimeHistogram,
   type MetricAggregate,
 } from './metrics.js';
-import type { ConsultationBilling } from './billing-port.js';
+import type { ConsultationBilling } from '../billing/consultation-billing.js';
 import { newOutboxMessage, type NoticeKind, type OutboxMessage, type OutboxWriter } from '../notifications/outbox.js';
 import { ensureNoMarketingTag } from './patient-tags.js';
 import { decryptResult, encryptResult } from './result-crypto.js';
 import { illegalTransitionMessage, TRANSITIONS, type ConsultationAction, type ConsultationState, type Outcome } from './states.js';
 import { RevisionStore, STALE_CLAIM_MS, type Change } from './revision-store.js';
 import type { ConsultationDoc, ConsultationResult } from './types.js';
-import { VALIDATION_FAILED_MESSAGE } from '../ehealth/validation.js';
+import { VALIDATION_FAILED_MESSAGE } from '../platform/http/validation-error.js';
 
 export const CONSULTATIONS_COLLECTION = 'consultations';
 
@@ -73,7 +74,7 @@ export interface FinishInput {
   policy_number?: string | null;
 }
 
-export interface ListFilter {
+interface ListFilter {
   tenant: string;
   states?: ConsultationState[];
   organizationId?: string;
@@ -84,7 +85,7 @@ export interface ListFilter {
   offset: number;
 }
 
-export interface MetricsFilter {
+interface MetricsFilter {
   tenant: string;
   organizationId?: string;
   createdFrom?: Date;
@@ -92,7 +93,7 @@ export interface MetricsFilter {
   groupBy: ('day' | 'organization')[];
 }
 
-export interface MetricsGroup {
+interface MetricsGroup {
   day?: string;
   organization_id?: string | null;
   consultations: number;
@@ -101,7 +102,7 @@ export interface MetricsGroup {
   treatment_duration: MetricAggregate;
 }
 
-export interface ServiceDeps {
+interface ServiceDeps {
   db: Db;
   /** The FHIR repository of a tenant. */
   fhir: { forTenant(tenant: string): FhirStore };

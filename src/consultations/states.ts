@@ -11,7 +11,7 @@
 export const CONSULTATION_STATES = ['ready_for_pickup', 'pending_sp', 'in_progress', 'completed', 'cancelled'] as const;
 export type ConsultationState = (typeof CONSULTATION_STATES)[number];
 
-export type EncounterStatus = 'planned' | 'arrived' | 'in-progress' | 'finished' | 'cancelled';
+type EncounterStatus = 'planned' | 'arrived' | 'in-progress' | 'finished' | 'cancelled';
 
 /** FHIR Encounter.status for each consultation state. */
 export const ENCOUNTER_STATUS: Record<ConsultationState, EncounterStatus> = {

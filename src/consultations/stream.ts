@@ -10,17 +10,17 @@
  * other engine processes are found by polling. It ends when the client goes away or the engine shuts down.
  */
 import type { Request, Response } from 'express';
-import { log } from '../logging/logger.js';
+import { log } from '../platform/logging/logger.js';
 import { eventView, type ConsultationEvent } from './events.js';
 
 /** What the stream reads (ConsultationEventLog). */
-export interface EventReader {
+interface EventReader {
   latest(tenant: string): Promise<number>;
   get(tenant: string, seq: number): Promise<ConsultationEvent | null>;
   wait(tenant: string, ms: number): { done: Promise<void>; cancel(): void };
 }
 
-export interface StreamOptions {
+interface StreamOptions {
   heartbeatMs: number;
   pollMs: number;
   stopping: () => boolean;

@@ -14,13 +14,13 @@ export interface StatusHistoryEntry {
   reason?: string;
 }
 
-export interface SessionLink {
+interface SessionLink {
   id: string;
   url: string;
 }
 
 /**
- * The consultation result. EVERY field is encrypted (AES-256-GCM, see src/crypto), always present (an absent value
+ * The consultation result. EVERY field is encrypted (AES-256-GCM, see src/lib/crypto), always present (an absent value
  * is encrypted as JSON null, so not even the presence of e.g. a minor's national id is visible at rest).
  */
 export interface EncryptedResult {

@@ -7,7 +7,7 @@
 import { ENCOUNTER_STATUS } from './states.js';
 import type { ConsultationDoc, ConsultationResult } from './types.js';
 
-export interface ViewOptions {
+interface ViewOptions {
   /** The decrypted result, when the reader may see it. */
   result?: ConsultationResult;
   showSessions: boolean;

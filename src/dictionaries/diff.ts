@@ -4,7 +4,7 @@
  */
 import { canonicalCode, type DictionaryCode, type DictionaryMeta } from './format.js';
 
-export interface ChangedCode {
+interface ChangedCode {
   code: string;
   fields: string[];
   before: DictionaryCode;

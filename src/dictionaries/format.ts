@@ -1,7 +1,7 @@
 /**
  * The dictionary file format: one JSON document per dictionary, the same shape in `dictionaries/*.json` (shipped),
- * in uploads (PUT /api/dictionaries/{name}, `dictionaries load`) and in exports. Documented in the README
- * ("Dictionaries") and machine-checked by `schema.ts`.
+ * in uploads (PUT /api/dictionaries/{name}, `dictionaries load`) and in exports. Documented in
+ * docs/dictionaries.md and machine-checked by `schema.ts`.
  */
 
 /** A language tag (BCP 47, canonical case: `en`, `nb`, `uk`, `en-GB`) → text. */
@@ -29,13 +29,13 @@ export interface DictionaryGroup {
   parent?: string;
 }
 
-export interface PropertyDefinition {
+interface PropertyDefinition {
   code: string;
   type: 'code' | 'string' | 'integer' | 'boolean' | 'decimal';
   description?: string;
 }
 
-export interface NormalizeRule {
+interface NormalizeRule {
   /** A regular expression matched against a code that is not found as written … */
   pattern: string;
   /** … and the replacement (`$1` etc.) tried instead, e.g. ICPC-2 `K31` / `*31` → `-31`. */

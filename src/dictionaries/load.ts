@@ -10,7 +10,7 @@ import { DictionaryError, listDictionaryFiles, type ChangeResult, type Dictionar
 import { TextDecodeError, decodeText } from './text.js';
 import { UploadError, csvInvalid, csvToDictionary, jsonToDictionary, type CsvDictionary } from './upload.js';
 
-export interface LoadOptions {
+interface LoadOptions {
   dryRun?: boolean;
   by: string;
   /** Dictionary name for a CSV file (or a JSON file without `name`). */

@@ -1,5 +1,5 @@
 /** The dictionaries admin API in the OpenAPI document (/api/openapi.json). */
-import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../platform/http/openapi-fragment.js';
 import { dictionarySchema } from './schema.js';
 
 const CUSTOM = new Set(['knownLanguage', 'regexSyntax', 'dictionaryIntegrity', '$id']);

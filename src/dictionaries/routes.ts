@@ -16,20 +16,32 @@
  * `If-Match: "<revision>"` (409 when the dictionary has changed). This router reads its own bodies (limit
  * DICTIONARY_UPLOAD_LIMIT, default 32mb) and is mounted before the global JSON parser.
  */
-import { HttpError } from '../http/errors.js';
+import { HttpError } from '../platform/http/errors.js';
 import { Router, type Request, type Response } from 'express';
-import type { AppContext } from '../http/context.js';
-import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { assertJsonDepth, rawBody } from '../http/body.js';
-import { clientError } from '../http/errors.js';
-import { log } from '../logging/logger.js';
+import type { DictionaryService } from './service.js';
+import type { Authenticator } from '../platform/auth/middleware.js';
+import type { Config } from '../platform/config/config.js';
+import { sendData, sendEnvelopeError } from '../platform/http/envelope.js';
+import { assertJsonDepth, rawBody } from '../platform/http/body.js';
+import { clientError } from '../platform/http/errors.js';
+import { log } from '../platform/logging/logger.js';
 import { diffView } from './diff.js';
 import { RESERVED_SEGMENTS, splitFile, validName, type DictionaryCode } from './format.js';
 import { isKnownLanguage, type InvalidEntry } from './schema.js';
 import { DictionaryError, type ChangeResult } from './service.js';
 import { TextDecodeError, charsetOf, decodeText } from './text.js';
 import { UploadError, csvInvalid, csvToDictionary, jsonToDictionary, type CsvDictionary } from './upload.js';
-import { VALIDATION_FAILED_MESSAGE } from '../ehealth/validation.js';
+import { VALIDATION_FAILED_MESSAGE } from '../platform/http/validation-error.js';
+
+/** What the dictionaries API uses of the engine. */
+interface DictionaryRoutesDeps {
+  /** Verifies bearer tokens. */
+  readonly auth: Authenticator;
+  /** The engine configuration. */
+  readonly config: Config;
+  /** Code lists. */
+  readonly dictionaries: DictionaryService;
+}
 
 const PREFIX = '/api/dictionaries/';
 const CSV_TYPES = ['text/csv', 'application/csv', 'text/comma-separated-values', 'application/vnd.ms-excel', 'text/tab-separated-values'];
@@ -47,7 +59,7 @@ interface Target {
 }
 
 /** Splits the path after /api/dictionaries/ into the dictionary name and what is asked of it. */
-export function parseTarget(rawPath: string): Target | undefined {
+function parseTarget(rawPath: string): Target | undefined {
   const raw = rawPath.slice(PREFIX.length).replace(/\/+$/, '');
   if (!raw) return undefined;
   let segs: string[];
@@ -129,7 +141,7 @@ function changeView(r: ChangeResult & { rolled_back_to?: number }, diffLimit: nu
   };
 }
 
-export function dictionariesRouter(ctx: AppContext): Router {
+export function dictionariesRouter(ctx: DictionaryRoutesDeps): Router {
   const router = Router();
   const read = ctx.auth.inEnvelope().requireScopes('dictionaries:read');
   const write = ctx.auth.inEnvelope().requireScopes('dictionaries:write');

@@ -178,7 +178,7 @@ interface IntegrityError {
 }
 
 /** Cross-field checks JSON Schema cannot express. Only runs on documents whose shape is already right. */
-export function integrityErrors(input: DictionaryFile): IntegrityError[] {
+function integrityErrors(input: DictionaryFile): IntegrityError[] {
   const errors: IntegrityError[] = [];
   if (!Array.isArray(input.codes) || !Array.isArray(input.languages)) return errors;
   const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -10,14 +10,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from 'mongodb';
-import { log } from '../logging/logger.js';
+import { log } from '../platform/logging/logger.js';
 import { diffDictionaries, isEmptyDiff, summarize, type DictionaryDiff } from './diff.js';
 import { defaultLanguageOf, fhirIdOf, splitFile, validName, type DictionaryCode, type DictionaryFile, type DictionaryGroup, type DictionaryMeta } from './format.js';
 import { compilePattern } from './pattern.js';
 import { validateDictionary, type InvalidEntry } from './schema.js';
 import { ConflictError, DictionaryStore, storableMeta, versionId, type ChangeAction, type HeaderDoc, type HeaderStamp, type VersionDoc } from './store.js';
 
-export interface DictionaryServiceOptions {
+interface DictionaryServiceOptions {
   /** How often (ms) the cache compares its stamps with the database; 0 = on every lookup. */
   cacheCheckMs: number;
   /** Revisions kept per dictionary (older contents are deleted). */
@@ -25,7 +25,7 @@ export interface DictionaryServiceOptions {
 }
 
 /** What validators get for a code. */
-export interface CodeView {
+interface CodeView {
   code: string;
   display: Record<string, string>;
   active: boolean;
@@ -74,7 +74,7 @@ export interface ChangeResult {
   diff: DictionaryDiff;
 }
 
-export interface ReplaceOptions {
+interface ReplaceOptions {
   dryRun?: boolean;
   by: string;
   /** Reject with 409 unless the current revision is this one (If-Match). */
@@ -86,7 +86,7 @@ export interface ReplaceOptions {
   createOnly?: boolean;
 }
 
-export interface Summary {
+interface Summary {
   name: string;
   title?: string;
   version: string;

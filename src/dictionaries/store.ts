@@ -19,13 +19,13 @@
 import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, type Collection, type Db } from 'mongodb';
-import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../platform/db/mongo.js';
 import type { DiffSummary } from './diff.js';
 import { fhirIdOf, type DictionaryCode, type DictionaryMeta } from './format.js';
 
-export const DICTIONARIES = 'dictionaries';
-export const DICTIONARY_VERSIONS = 'dictionary_versions';
-export const DICTIONARY_CONTENTS = 'dictionary_contents';
+const DICTIONARIES = 'dictionaries';
+const DICTIONARY_VERSIONS = 'dictionary_versions';
+const DICTIONARY_CONTENTS = 'dictionary_contents';
 
 export const dictionaryCollections: CollectionSpec[] = [
   { name: DICTIONARIES, indexes: [] },
@@ -114,7 +114,7 @@ export function versionId(name: string, revision: number): string {
   return `${name}@${revision}`;
 }
 
-export function stampOf(revision: number, contentId: string): string {
+function stampOf(revision: number, contentId: string): string {
   return `${revision}.${contentId.slice(0, 8)}`;
 }
 
@@ -124,7 +124,7 @@ export function storableMeta(meta: DictionaryMeta): DictionaryMeta {
   return rest;
 }
 
-export function headerOf(v: VersionDoc, fhirId: string): HeaderDoc {
+function headerOf(v: VersionDoc, fhirId: string): HeaderDoc {
   return {
     _id: v.name,
     revision: v.revision,

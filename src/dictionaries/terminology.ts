@@ -14,13 +14,13 @@ import { randomUUID } from 'node:crypto';
 import { findCode, type LoadedDictionary } from './service.js';
 
 const CONCEPT_PROPERTIES = 'http://hl7.org/fhir/concept-properties';
-export const DICTIONARY_NAME_SYSTEM = 'urn:hl7-engine:dictionary';
+const DICTIONARY_NAME_SYSTEM = 'urn:hl7-engine:dictionary';
 
 export function codeSystemUrl(base: string, d: Pick<LoadedDictionary, 'fhirId'>): string {
   return `${base}/CodeSystem/${d.fhirId}`;
 }
 
-export function valueSetUrl(base: string, d: Pick<LoadedDictionary, 'fhirId'>): string {
+function valueSetUrl(base: string, d: Pick<LoadedDictionary, 'fhirId'>): string {
   return `${base}/ValueSet/${d.fhirId}`;
 }
 
@@ -34,7 +34,7 @@ export function computableName(name: string): string {
   return /^[A-Z]/.test(n) ? n : `D${n}`;
 }
 
-export function displayOf(d: LoadedDictionary, text: LocalizedText | undefined, language?: string): string | undefined {
+function displayOf(d: LoadedDictionary, text: LocalizedText | undefined, language?: string): string | undefined {
   if (!text) return undefined;
   if (language) {
     if (text[language]) return text[language];

@@ -58,7 +58,7 @@ export function decodeText(bytes: Uint8Array, charset?: string): string {
 const CP1252_HIGH = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
   '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
 
-export function decodeWindows1252(bytes: Uint8Array): string {
+function decodeWindows1252(bytes: Uint8Array): string {
   let out = '';
   for (let i = 0; i < bytes.length; i += 8192) {
     const chunk = bytes.subarray(i, i + 8192);
@@ -77,7 +77,7 @@ function firstInvalidUtf8Hint(bytes: Uint8Array, encoding: string): string {
 }
 
 /** Offset of the first byte that breaks UTF-8 (for the error message). */
-export function firstInvalidUtf8(bytes: Uint8Array): number {
+function firstInvalidUtf8(bytes: Uint8Array): number {
   let i = 0;
   while (i < bytes.length) {
     const b = bytes[i];
@@ -99,14 +99,14 @@ export class CsvError extends Error {
   }
 }
 
-export interface CsvRow {
+interface CsvRow {
   /** 1-based line number where the record starts. */
   line: number;
   fields: string[];
 }
 
 /** Picks `,`, `;` or tab: whichever occurs most often (outside quotes) in the first line. */
-export function detectDelimiter(text: string): string {
+function detectDelimiter(text: string): string {
   let inQuotes = false;
   const counts: Record<string, number> = { ',': 0, ';': 0, '\t': 0 };
   for (const ch of text) {

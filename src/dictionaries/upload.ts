@@ -26,7 +26,7 @@ export class UploadError extends Error {
   }
 }
 
-export interface UploadContext {
+interface UploadContext {
   name: string;
   /** The dictionary as it is now (metadata is inherited from it), if it exists. */
   current?: DictionaryMeta;

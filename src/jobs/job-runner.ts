@@ -16,10 +16,10 @@
 import { Agenda, InMemoryNotificationChannel, exponential, type Job } from 'agenda';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { ObjectId, type Collection, type Db, type Filter } from 'mongodb';
-import { claim } from '../db/claims.js';
-import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
-import { log, maskPersonalData } from '../logging/logger.js';
-import { jobQueueDepth, jobRuns } from '../metrics/registry.js';
+import { claim } from '../platform/db/claims.js';
+import { isDuplicateKey, type CollectionSpec } from '../platform/db/mongo.js';
+import { log, maskPersonalData } from '../platform/logging/logger.js';
+import { jobQueueDepth, jobRuns } from '../platform/metrics/registry.js';
 import { JobFailure, type JobDefinition, type JobDocument, type JobHandle, type JobOwner, type JobStatus } from './types.js';
 
 export const AGENDA_COLLECTION = 'agendaJobs';
@@ -41,7 +41,7 @@ export const jobCollections: CollectionSpec[] = [
   { name: AGENDA_COLLECTION, indexes: [{ key: { 'data.jobId': 1 }, name: 'data_jobId' }] },
 ];
 
-/** Error bodies and responses stored on a job are capped at 10 000 bytes of JSON (eHealth NOTES §7). */
+/** Error bodies and responses stored on a job are capped at 10 000 bytes of JSON, as in eHealth's Medical Events service. */
 export function capStored(value: unknown, maxBytes = 10_000): unknown {
   const size = (v: unknown) => Buffer.byteLength(JSON.stringify(v) ?? '');
   if (size(value) <= maxBytes) return value;

@@ -1,5 +1,6 @@
 /**
- * How a job is shown to clients: the eHealth async-job contract (NOTES §7) and the operators' detailed view.
+ * How a job is shown to clients: the Ukrainian eHealth async-job contract (GET /api/jobs/{id}) and the operators'
+ * detailed view.
  */
 import type { JobDocument } from './types.js';
 

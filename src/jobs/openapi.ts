@@ -1,4 +1,4 @@
-import { errorResponses, jsonContent, queryParameters, type OpenApiFragment, envelope } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, queryParameters, type OpenApiFragment, envelope } from '../platform/http/openapi-fragment.js';
 import { clientJobSchema, detailedJobSchema, jobListQuerySchema } from './schemas.js';
 
 

@@ -6,19 +6,31 @@
  *   POST /api/jobs/:id/rerun    scope admin — runs a failed job again.
  * A token sees only its own legal entity's jobs (client_id); scope admin adds the engine's own (ownerless) jobs.
  * Support staff with scope support:cross_tenant read another legal entity's jobs by naming it in X-Target-Tenant
- * (audited, src/tenancy/request-tenant.ts).
+ * (audited, src/platform/tenancy/request-tenant.ts).
  */
 import { Router, type Request } from 'express';
-import type { AppContext } from '../http/context.js';
-import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { envelopeTenantErrors } from '../http/errors.js';
+import type { JobRunner } from './job-runner.js';
+import type { Authenticator } from '../platform/auth/middleware.js';
+import type { OperatorAccessLog } from '../platform/tenancy/request-tenant.js';
+import { sendData, sendEnvelopeError } from '../platform/http/envelope.js';
+import { envelopeTenantErrors } from '../platform/http/errors.js';
 import { ownedBy } from './job-runner.js';
 import { clientJobView, detailedJobView, jobHref } from './job-view.js';
-import { createAjv, validateWith } from '../ehealth/validation.js';
+import { createAjv, validateWith } from '../platform/http/validation-error.js';
 import { jobListQuerySchema } from './schemas.js';
 import type { JobDocument, JobStatus } from './types.js';
-import { isTenantId } from '../tenancy/tenant.js';
-import { TARGET_TENANT_HEADER, targetTenant } from '../tenancy/request-tenant.js';
+import { isTenantId } from '../platform/tenancy/tenant.js';
+import { TARGET_TENANT_HEADER, targetTenant } from '../platform/tenancy/request-tenant.js';
+
+/** What the jobs API uses of the engine. */
+interface JobRoutesDeps {
+  /** Verifies bearer tokens. */
+  readonly auth: Authenticator;
+  /** Background jobs. */
+  readonly jobs: JobRunner;
+  /** Audit trail of support staff acting across tenants. */
+  readonly operatorAccess: OperatorAccessLog;
+}
 
 interface Viewer {
   owner: { clientId?: string; userId: string };
@@ -27,7 +39,7 @@ interface Viewer {
 }
 
 /** Whose jobs a request sees: its tenant's (or the one support staff name in X-Target-Tenant), its own user's. */
-async function viewer(ctx: AppContext, req: Request): Promise<Viewer> {
+async function viewer(ctx: JobRoutesDeps, req: Request): Promise<Viewer> {
   const system = req.auth!.scopes.has('admin');
   if (req.headers[TARGET_TENANT_HEADER] !== undefined) {
     return { owner: { clientId: await targetTenant(req, ctx.operatorAccess), userId: req.auth!.userId }, system };
@@ -44,7 +56,7 @@ function notFound(req: Request, res: import('express').Response): void {
   sendEnvelopeError(req, res, 404, { type: 'not_found', message: 'Job not found' });
 }
 
-export function jobsRouter(ctx: AppContext): Router {
+export function jobsRouter(ctx: JobRoutesDeps): Router {
   const router = Router();
   const auth = ctx.auth.inEnvelope();
 

@@ -5,7 +5,7 @@
 
 export type JobStatus = 'pending' | 'processing' | 'processed' | 'failed';
 
-export interface JobLink {
+interface JobLink {
   entity: string;
   href: string;
 }
@@ -24,9 +24,9 @@ export interface JobHandle {
   progress(percent: number, message?: string): Promise<void>;
 }
 
-export type JobHandler<D = unknown> = (data: D, job: JobHandle) => Promise<JobOutcome>;
+type JobHandler<D = unknown> = (data: D, job: JobHandle) => Promise<JobOutcome>;
 
-export interface JobOptions {
+interface JobOptions {
   /** Runs of this job at once per engine instance (default 5). */
   concurrency?: number;
   /** How long a run may hold its lock before another instance takes it over (default 10 min). */

@@ -7,7 +7,7 @@
  * its cached copy at once.
  */
 import { ObjectId, type Db } from 'mongodb';
-import type { CollectionSpec } from '../db/mongo.js';
+import type { CollectionSpec } from '../platform/db/mongo.js';
 import type { MappingRef, MappingRegistry, MappingSelection } from './registry.js';
 
 const MAPPING_SELECTIONS = 'mapping_selections';
@@ -17,7 +17,7 @@ export const mappingSelectionCollection: CollectionSpec = {
   indexes: [{ key: { name: 1, selected_at: -1 }, name: 'name_selected' }],
 };
 
-export interface MappingSelectionDoc {
+interface MappingSelectionDoc {
   _id: ObjectId;
   name: string;
   version: string;

@@ -5,17 +5,17 @@
  * `meta.lastUpdated` and the source-message extension (times and store ids of one delivery) are left out.
  * Used by the tests, and by `hl7-engine mappings check [--update]` for mapping authors.
  */
-import { TENANT_TAG_SYSTEM } from '../tenancy/tenant.js';
+import { TENANT_TAG_SYSTEM } from '../platform/tenancy/tenant.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
-import { prune, type MappingOutput } from '../referrals/apply.js';
-import { isSourceMessageUrl } from '../referrals/systems.js';
-import { decodeXml, parseXmlTree } from '../xml/secure-xml.js';
-import { decodeEr7, parseEr7, readHeader } from '../hl7v2/er7.js';
+import { prune, type MappingOutput } from './output.js';
+import { isSourceMessageUrl } from '../lib/fhir-systems.js';
+import { decodeXml, parseXmlTree } from '../lib/xml/secure-xml.js';
+import { decodeEr7, parseEr7, readHeader } from '../lib/er7.js';
 import type { CompiledMapping } from './registry.js';
 
-export interface MappingExample {
+interface MappingExample {
   name: string;
   input: string;
   golden: string;
@@ -32,7 +32,7 @@ export function listExamples(mappingDir: string): MappingExample[] {
 }
 
 /** The mapping input for a message file: the parsed XML root, the JSON value, or the HL7 v2 message (hl7v2/er7.ts). */
-export function mappingInput(file: string, bytes: Buffer): unknown {
+function mappingInput(file: string, bytes: Buffer): unknown {
   if (/\.json$/i.test(file)) return JSON.parse(bytes.toString('utf8'));
   if (/\.hl7$/i.test(file)) return parseEr7(decodeEr7(bytes, readHeader(bytes)?.characterSet ?? ''));
   const tree = parseXmlTree(decodeXml(bytes, 100 * 1024 * 1024).text);

@@ -1,8 +1,8 @@
 /**
  * The few functions mappings may call besides JSONata's own (documented in mappings/README.md). All are pure.
  */
-import { validatePersonNumber, normaliseIntegerId } from '../identifiers/norwegian-ids.js';
-import type { ResourceIds } from '../referrals/resource-ids.js';
+import { validatePersonNumber, normaliseIntegerId } from '../lib/identifiers/norwegian-ids.js';
+import type { ResourceIds } from './resource-ids.js';
 
 const ZONE = 'Europe/Oslo';
 const osloParts = new Intl.DateTimeFormat('en-US', {
@@ -20,7 +20,7 @@ const osloParts = new Intl.DateTimeFormat('en-US', {
 const offsetByMinute = new Map<number, number>();
 
 /** Offset of Europe/Oslo (minutes east of UTC) at the UTC instant `ms`, from the IANA zone data behind Intl. */
-export function osloOffsetAt(ms: number): number {
+function osloOffsetAt(ms: number): number {
   const minute = Math.floor(ms / 60_000);
   const known = offsetByMinute.get(minute);
   if (known !== undefined) return known;
@@ -47,7 +47,7 @@ function fmtOffset(min: number): string {
  * ZonedDateTime.of and Temporal's 'compatible': a time that occurs twice (the autumn fold) is the earlier one,
  * at the summer offset; a time that does not occur (the spring gap) is moved forward by the length of the gap.
  */
-export function osloInstant(wall: number): number {
+function osloInstant(wall: number): number {
   const before = osloOffsetAt(wall - 86_400_000);
   const after = osloOffsetAt(wall + 86_400_000);
   const fits = [before, after].filter((o) => osloOffsetAt(wall - o * 60_000) === o);
@@ -108,7 +108,7 @@ export function hl7DateTime(value: unknown): string | undefined {
 }
 
 /** The date part of an HL7 v2 TS/DTM (birth dates): YYYY, YYYY-MM or YYYY-MM-DD, else undefined. */
-export function hl7Date(value: unknown): string | undefined {
+function hl7Date(value: unknown): string | undefined {
   const t = hl7DateTime(value);
   return t === undefined ? undefined : t.slice(0, 10);
 }
@@ -135,14 +135,14 @@ export function text(value: unknown): string | undefined {
 }
 
 /** The kind of an 11-digit person number (FNR, DNR, HNR, TEST) or undefined when its check digits fail. */
-export function personIdKind(value: unknown): string | undefined {
+function personIdKind(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
   const r = validatePersonNumber(value.trim());
   return r.valid ? r.kind : undefined;
 }
 
 /** Kind, birth date and sex (pre-2032 numbers only) of a valid person number, else undefined. */
-export function personInfo(value: unknown): { kind: string; birthDate?: string; sex?: string } | undefined {
+function personInfo(value: unknown): { kind: string; birthDate?: string; sex?: string } | undefined {
   if (typeof value !== 'string') return undefined;
   const r = validatePersonNumber(value.trim());
   if (!r.valid) return undefined;

@@ -1,5 +1,5 @@
 /** The mapping versions API in the OpenAPI document. */
-import { envelope, errorResponses, jsonContent, type OpenApiFragment } from '../openapi/fragment.js';
+import { envelope, errorResponses, jsonContent, type OpenApiFragment } from '../platform/http/openapi-fragment.js';
 import { mappingSwitchSchema } from './routes.js';
 
 const installed = {

@@ -8,15 +8,15 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { projectPath } from '../paths.js';
+import { projectPath } from '../platform/paths.js';
 import jsonata from 'jsonata';
-import type { ResourceIds } from '../referrals/resource-ids.js';
+import type { ResourceIds } from './resource-ids.js';
 import { mappingBindings } from './functions.js';
 
 /** `<project>/mappings`, from src/mapping or dist/mapping alike. */
 export const DEFAULT_MAPPINGS_DIR = projectPath('mappings');
 
-export interface MappingManifest {
+interface MappingManifest {
   name: string;
   version: string;
   description?: string;
@@ -32,7 +32,7 @@ export interface MappingRef {
   sha256: string;
 }
 
-export class MappingError extends Error {
+class MappingError extends Error {
   constructor(
     readonly mapping: MappingRef,
     message: string,

@@ -5,9 +5,9 @@
  *                                           on, in every engine process within MAPPING_SELECTION_CACHE_MS
  */
 import { Router, type Request, type Response } from 'express';
-import type { Authenticator } from '../auth/middleware.js';
-import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { createAjv, invalidAt, validateWith } from '../ehealth/validation.js';
+import type { Authenticator } from '../platform/auth/middleware.js';
+import { sendData, sendEnvelopeError } from '../platform/http/envelope.js';
+import { createAjv, invalidAt, validateWith } from '../platform/http/validation-error.js';
 import { UnknownMappingVersionError, type CurrentMappings } from './current.js';
 import type { MappingRegistry } from './registry.js';
 

@@ -11,22 +11,22 @@
  */
 import type { ContactPoint, Patient } from '@medplum/fhirtypes';
 import type { Db } from 'mongodb';
-import type { Config } from '../config/config.js';
-import { fhirStatus } from '../fhir/errors.js';
+import type { Config } from '../platform/config/config.js';
+import { fhirStatus } from '../fhir-store/errors.js';
 import { JobFailure, type JobDefinition } from '../jobs/types.js';
-import { hasNoMarketingTag } from '../referrals/systems.js';
+import { hasNoMarketingTag } from '../lib/fhir-systems.js';
 import { DeliveryError } from './delivery-error.js';
 import { SmtpEmailSender, type EmailSender } from './email.js';
 import { renderNotice } from './notices.js';
 import { CHANNELS, DELIVER_NOTIFICATION_JOB, outboxCollection, type Channel, type ChannelState, type OutboxMessage, type OutboxStatus } from './outbox.js';
 import { HttpSmsSender, type SmsSender } from './sms.js';
 
-export interface DeliverNotificationData {
+interface DeliverNotificationData {
   outbox_id: string;
 }
 
 /** What the job reads: the outbox, the Patient of a tenant, the channel settings. */
-export interface DeliveryContext {
+interface DeliveryContext {
   config: Pick<Config, 'notifications'>;
   database: { db: Db };
   fhir: { forTenant(tenant: string): { read<T extends Patient>(type: string, id: string): Promise<T> } };

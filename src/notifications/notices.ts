@@ -4,7 +4,7 @@
  */
 import type { OutboxMessage } from './outbox.js';
 
-export interface RenderedNotice {
+interface RenderedNotice {
   subject: string;
   email: string;
   sms: string;

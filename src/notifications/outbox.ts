@@ -8,9 +8,9 @@
  * after a crash) is a duplicate key, not a second message.
  */
 import type { Collection, Db } from 'mongodb';
-import { isDuplicateKey, type CollectionSpec } from '../db/mongo.js';
+import { isDuplicateKey, type CollectionSpec } from '../platform/db/mongo.js';
 
-export const OUTBOX_COLLECTION = 'outbox';
+const OUTBOX_COLLECTION = 'outbox';
 export const DELIVER_NOTIFICATION_JOB = 'notifications.deliver';
 
 /** What a patient can be told. */
@@ -20,7 +20,7 @@ export type NoticeKind = 'consultation.session_links' | 'consultation.completed'
  * `transactional`: a service message about the patient's own care (always allowed). `marketing`: anything else; never
  * delivered to a patient tagged no-marketing (the delivery job checks the tag when it sends).
  */
-export type NoticeCategory = 'transactional' | 'marketing';
+type NoticeCategory = 'transactional' | 'marketing';
 
 export type Channel = 'email' | 'sms';
 export const CHANNELS: Channel[] = ['email', 'sms'];
@@ -84,7 +84,7 @@ export interface OutboxWriter {
 }
 
 /** Schedules the delivery job of one message; resolves with the job id. */
-export type ScheduleDelivery = (message: Pick<OutboxMessage, '_id' | 'tenant'>) => Promise<string>;
+type ScheduleDelivery = (message: Pick<OutboxMessage, '_id' | 'tenant'>) => Promise<string>;
 
 export class Outbox implements OutboxWriter {
   readonly collection: Collection<OutboxMessage>;

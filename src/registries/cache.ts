@@ -12,9 +12,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
-import type { CollectionSpec } from '../db/mongo.js';
+import type { CollectionSpec } from '../platform/db/mongo.js';
 
-export const REGISTRY_STAMPS = 'registry_stamps';
+const REGISTRY_STAMPS = 'registry_stamps';
 export const registryStampCollection: CollectionSpec = { name: REGISTRY_STAMPS, indexes: [] };
 
 interface StampDoc {

@@ -2,7 +2,7 @@
  * The registries: URL/CLI name, collection, record schema, indexes and the query filters the list endpoint accepts.
  */
 import type { IndexDescription } from 'mongodb';
-import type { CollectionSpec } from '../db/mongo.js';
+import type { CollectionSpec } from '../platform/db/mongo.js';
 import { registryStampCollection } from './cache.js';
 import * as s from './schemas.js';
 import type { RegistryName } from './types.js';

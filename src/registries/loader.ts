@@ -7,12 +7,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { validationFailed, type InvalidEntry } from '../ehealth/validation.js';
+import { validationFailed, type InvalidEntry } from '../platform/http/validation-error.js';
 import { registryByName } from './definitions.js';
 import { RegistryValidationError, type RegistryStore, type UpsertSummary } from './store.js';
 import type { RegistryName } from './types.js';
 
-export interface LoadBatch {
+interface LoadBatch {
   registry: RegistryName;
   file: string;
   /** JSON path prefix of the records in the file, e.g. `$` or `$.employees`. */
@@ -20,7 +20,7 @@ export interface LoadBatch {
   records: unknown[];
 }
 
-export class RegistryFileError extends Error {}
+class RegistryFileError extends Error {}
 
 export function readRegistryFiles(target: string, forcedRegistry?: string): LoadBatch[] {
   const st = fs.statSync(target);

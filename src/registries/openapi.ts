@@ -1,5 +1,5 @@
 /** OpenAPI fragment of the registry admin routes (record schemas as validated). */
-import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../openapi/fragment.js';
+import { errorResponses, jsonContent, type OpenApiFragment, envelope } from '../platform/http/openapi-fragment.js';
 import { registryDefinitions } from './definitions.js';
 
 const nameParam = { name: 'name', in: 'path', required: true, schema: { enum: registryDefinitions.map((d) => d.name) } };

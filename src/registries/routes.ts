@@ -9,15 +9,24 @@
  * Bad records: 422 validation_failed with one `invalid` entry per problem (nothing is written).
  */
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { sendForbidden } from '../auth/middleware.js';
-import type { AppContext } from '../http/context.js';
-import { sendData, sendEnvelopeError } from '../http/envelope.js';
-import { log } from '../logging/logger.js';
-import { validationFailed } from '../ehealth/validation.js';
+import { sendForbidden } from '../platform/auth/middleware.js';
+import type { Authenticator } from '../platform/auth/middleware.js';
+import type { RegistryStore } from './store.js';
+import { sendData, sendEnvelopeError } from '../platform/http/envelope.js';
+import { log } from '../platform/logging/logger.js';
+import { validationFailed } from '../platform/http/validation-error.js';
 import { registryDefinitions, type RegistryDefinition } from './definitions.js';
 import { RegistryValidationError } from './store.js';
 
-function requireAny(ctx: AppContext, scopes: string[]) {
+/** What the registries API uses of the engine. */
+interface RegistryRoutesDeps {
+  /** Verifies bearer tokens. */
+  readonly auth: Authenticator;
+  /** The registries care plan rules read. */
+  readonly registries: RegistryStore;
+}
+
+function requireAny(ctx: RegistryRoutesDeps, scopes: string[]) {
   const authenticate = ctx.auth.inEnvelope().authenticate();
   return (req: Request, res: Response, next: NextFunction) => {
     void authenticate(req, res, () => {
@@ -27,7 +36,7 @@ function requireAny(ctx: AppContext, scopes: string[]) {
   };
 }
 
-export function registriesRouter(ctx: AppContext): Router {
+export function registriesRouter(ctx: RegistryRoutesDeps): Router {
   const router = Router();
   const read = requireAny(ctx, ['registries:read', 'registries:write']);
   const write = ctx.auth.inEnvelope().requireScopes('registries:write');

@@ -1,9 +1,10 @@
 /**
- * JSON Schemas (ajv) of the registry records the care plan rules read. Shapes follow the eHealth data model
- * (NOTES §3, §8; apiary data structures; json-schemas-analog/*), reduced to what the engine uses plus common
- * descriptive fields. Unknown properties are rejected so that typos in loaded data are caught.
+ * JSON Schemas (ajv) of the registry records the care plan rules read. Shapes follow the eHealth data model (the
+ * eHealth API Blueprint's data structures; ehealth-ua's JSON Schemas of medications and programs), reduced to what
+ * the engine uses plus common descriptive fields. Unknown properties are rejected so that typos in loaded data are
+ * caught.
  */
-import { AMOUNT_PATTERN, CURRENCIES, PERCENT_PATTERN } from '../billing/money.js';
+import { AMOUNT_PATTERN, CURRENCIES, PERCENT_PATTERN } from '../lib/money.js';
 
 const id = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:-]+$' } as const;
 const code = { type: 'string', minLength: 1, maxLength: 100 } as const;
@@ -108,7 +109,7 @@ export const medicalProgramSchema = record(
     mr_blank_type: code,
     medical_program_settings: {
       type: 'object',
-      // eHealth writes the settings keys in lowercase in its data (NOTES §3); upper-case keys are a loading mistake.
+      // The eHealth API Blueprint writes the settings keys in lowercase; upper-case keys are a loading mistake.
       propertyNames: { pattern: '^[a-z0-9_]+$' },
       properties: {
         speciality_types_allowed: { type: 'array', items: code },

@@ -5,12 +5,12 @@
  */
 import type { Collection, Db, Filter } from 'mongodb';
 import type { ValidateFunction } from 'ajv';
-import { ajvToInvalid, createAjv, validationFailed, type InvalidEntry, type ValidationFailedBody } from '../ehealth/validation.js';
+import { ajvToInvalid, createAjv, validationFailed, type InvalidEntry, type ValidationFailedBody } from '../platform/http/validation-error.js';
 import { RegistryCache } from './cache.js';
 import { registryByName, registryDefinitions, type RegistryDefinition } from './definitions.js';
 import type { AuditFields, RegistryName, RegistryRecordMap } from './types.js';
 
-export type StoredRecord<N extends RegistryName> = RegistryRecordMap[N] & Partial<AuditFields>;
+type StoredRecord<N extends RegistryName> = RegistryRecordMap[N] & Partial<AuditFields>;
 
 export class RegistryValidationError extends Error {
   constructor(readonly body: ValidationFailedBody) {

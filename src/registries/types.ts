@@ -51,7 +51,7 @@ export interface Patient {
   status: 'active' | 'inactive';
 }
 
-export interface MedicalProgramSettings {
+interface MedicalProgramSettings {
   speciality_types_allowed?: string[];
   conditions_icd10_am_allowed?: string[];
   conditions_icpc2_allowed?: string[];
@@ -68,7 +68,7 @@ export interface MedicalProgram {
   medical_program_settings?: MedicalProgramSettings;
 }
 
-export interface Dosage {
+interface Dosage {
   numerator_unit: string;
   numerator_value: number;
   denumerator_unit: string;
@@ -103,7 +103,7 @@ export interface Service {
   category?: string;
 }
 
-export interface ServiceGroup {
+interface ServiceGroup {
   id: string;
   name: string;
   code: string;
@@ -111,7 +111,7 @@ export interface ServiceGroup {
   service_ids?: string[];
 }
 
-export interface ProgramService {
+interface ProgramService {
   id: string;
   medical_program_id: string;
   service_id?: string;

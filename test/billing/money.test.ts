@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatMinor, percentOf, sumAmounts, toBasisPoints, toMinor } from '../../src/billing/money.js';
+import { formatMinor, percentOf, sumAmounts, toBasisPoints, toMinor } from '../../src/lib/money.js';
 import { priceLine } from '../../src/billing/pricing.js';
 import type { Deal } from '../../src/registries/types.js';
 

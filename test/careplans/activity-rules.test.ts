@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { TestEngine } from '../support/harness.js';
-import { verifySignedData } from '../../src/signature/index.js';
+import { verifySignedData } from '../../src/lib/signature/index.js';
 import { activityRules } from '../../src/careplans/activity-rules.js';
 import { sign, signDer, testPki } from './pki.js';
 import { ICD10, ICPC2, http, newWorld, reference, startCarePlanEngine, type HttpResult, type World } from './support.js';

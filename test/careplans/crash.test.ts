@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { isolatedEngineEnv, type TestEngine } from '../support/harness.js';
-import { mintLocalToken } from '../../src/auth/keys.js';
+import { mintLocalToken } from '../../src/platform/auth/keys.js';
 import { PROCESSING_STEPS } from '../../src/careplans/fault-injection.js';
 import { provenanceIdOf } from '../../src/careplans/fhir.js';
 import { createActivityJob } from '../../src/careplans/activity-job.js';

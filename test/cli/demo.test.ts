@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
-import { createDemoPki } from '../../src/demo/pki.js';
+import { createDemoPki } from '../../src/cli/demo/pki.js';
 import { startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
 import { PROJECT_ROOT, runCli } from '../support/cli.js';
 

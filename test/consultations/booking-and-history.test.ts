@@ -41,7 +41,7 @@ describe("consultations: the secretary's create booking", () => {
     expect(again.status).to.equal(200);
     expect(again.body.data.id).to.equal(booked.id);
 
-    await engine().ctx.fhir.audit.flush();
+    await engine().ctx.audit.flush();
     const audit = await fhirGet(`AuditEvent?patient=Patient/${patientId}&subtype=create`, await engine().token('system/*.read'));
     const events = (audit.entry ?? []).map((x) => x.resource as any);
     expect(events).to.have.length(1);

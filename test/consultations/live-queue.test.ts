@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { mintLocalToken } from '../../src/auth/keys.js';
+import { mintLocalToken } from '../../src/platform/auth/keys.js';
 import { OTHER_TENANT, startTestEngine, tmpDir, type TestEngine } from '../support/harness.js';
 import { api, createConsultation, makeReferral, ok, RESULT, tokens, uniqueOrg, type Tokens } from './support.js';
 import { SseClient } from './sse.js';

@@ -6,7 +6,7 @@ import { TEST_TENANT } from '../support/harness.js';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
-import { mintLocalToken } from '../../src/auth/keys.js';
+import { mintLocalToken } from '../../src/platform/auth/keys.js';
 import type { TestEngine } from '../support/harness.js';
 
 export interface ApiResponse {

@@ -6,7 +6,7 @@ import { pridokHeaders } from '../support/tenants.js';
 import { gzipSync } from 'node:zlib';
 import { expect } from 'chai';
 import { engine } from '../support/harness.js';
-import { JSON_MAX_DEPTH } from '../../src/http/body.js';
+import { JSON_MAX_DEPTH } from '../../src/platform/http/body.js';
 import { bodyKind, rawRequest } from './support.js';
 
 type Kind = 'OperationOutcome' | 'envelope' | 'error';

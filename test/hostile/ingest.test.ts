@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Patient } from '@medplum/fhirtypes';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/platform/config/config.js';
 import { pridokHeaders, pridokPayload } from '../support/tenants.js';
 import { startTestEngine, TEST_TENANT, tmpDir, type TestEngine } from '../support/harness.js';
 import { getMessage, ingest, postXml, readAppRec, variant } from '../ingest/support.js';

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { expect } from 'chai';
 import { engine } from '../support/harness.js';
-import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS } from '../../src/engine/engine.js';
+import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS } from '../../src/app/engine.js';
 
 /** A GET on the agent: status, whether the request went on a reused connection, and that connection's local port. */
 function get(agent: http.Agent, url: string): Promise<{ status: number; reused: boolean; local: number | undefined }> {

@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
-import { configureLogger } from '../../src/logging/logger.js';
+import { configureLogger } from '../../src/platform/logging/logger.js';
 import { startTestEngine, type TestEngine } from '../support/harness.js';
 import { rawRequest } from './support.js';
 

@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { MongoClient } from 'mongodb';
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
-import { mintLocalToken } from '../../src/auth/keys.js';
-import type { MessageDoc } from '../../src/messages/store.js';
+import { mintLocalToken } from '../../src/platform/auth/keys.js';
+import type { MessageDoc } from '../../src/ingest/message-store.js';
 import { databaseUri, isolatedEngineEnv, startTestEngine, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { readAppRec, variant } from '../ingest/support.js';
 

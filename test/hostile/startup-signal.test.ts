@@ -3,7 +3,7 @@
  * The engine entry point runs as a child process (no MONGODB_URI, so it starts its own database); only that
  * process and the database it spawned (found through its process tree) are signalled, by pid.
  */
-import { alive } from '../../src/devdb/devdb.js';
+import { alive } from '../../src/platform/devdb/devdb.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -6,10 +6,11 @@
 import { expect } from 'chai';
 import type { Resource } from '@medplum/fhirtypes';
 import { randomUUID } from 'node:crypto';
-import { applyMapped, upgradeExtensions, type MappingOutput } from '../../src/referrals/apply.js';
+import { applyMapped, upgradeExtensions } from '../../src/ingest/apply.js';
+import type { MappingOutput } from '../../src/mapping/output.js';
 import { engine, TEST_TENANT } from '../support/harness.js';
-import { EXTENSIONS } from '../../src/referrals/systems.js';
-import { schemaIssues } from '../../src/fhir/json-schema.js';
+import { EXTENSIONS } from '../../src/lib/fhir-systems.js';
+import { schemaIssues } from '../../src/fhir-store/json-schema.js';
 
 const legacySource = {
   url: 'urn:hl7-engine:fhir:extension:source-message',

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { fhirDateTime, instantMs } from '../../src/mapping/functions.js';
-import { sourceExtension } from '../../src/referrals/apply.js';
+import { sourceExtension } from '../../src/ingest/apply.js';
 
 describe('fhirDateTime (zone-less values are Europe/Oslo time)', () => {
   it('gives the winter or summer offset on both sides of the transitions (offsets are cached per UTC minute)', () => {

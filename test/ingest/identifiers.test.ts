@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { isValidOrganisationNumber, normaliseIntegerId, validatePersonNumber } from '../../src/identifiers/norwegian-ids.js';
+import { isValidOrganisationNumber, normaliseIntegerId, validatePersonNumber } from '../../src/lib/identifiers/norwegian-ids.js';
 
 const W1 = [3, 7, 6, 1, 8, 9, 4, 5, 2];
 const W2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { MongoClient } from 'mongodb';
-import { configureLogger } from '../../src/logging/logger.js';
+import { configureLogger } from '../../src/platform/logging/logger.js';
 import { DEFAULT_MAPPINGS_DIR } from '../../src/mapping/registry.js';
 import { databaseUri, engine, startTestEngine, tmpDir, type TestEngine, TEST_TENANT } from '../support/harness.js';
 import { getMessage, ingest, postXml, sample, variant } from './support.js';
@@ -187,7 +187,7 @@ describe('message store API, replay and retention', function () {
     });
 
     it('a blob shared by two keys stays until the last key is deleted', async () => {
-      const media = (await import('../../src/storage/local-media-storage.js')).LocalMediaStorage;
+      const media = (await import('../../src/platform/storage/local-media-storage.js')).LocalMediaStorage;
       const m = new media(path.join(tmpDir(), `media-${randomUUID().slice(0, 8)}`));
       const bytes = Buffer.from('same bytes under two keys');
       const a = await m.put('k/a', bytes, 'text/plain');

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import type { Encounter, Patient, Resource, ServiceRequest } from '@medplum/fhirtypes';
-import { signBody } from '../../src/pridok/service.js';
-import { PATIENT_TAGS, SYSTEMS } from '../../src/referrals/systems.js';
+import { signBody } from '../../src/ingest/pridok/service.js';
+import { PATIENT_TAGS, SYSTEMS } from '../../src/lib/fhir-systems.js';
 import { startTestEngine, TEST_TENANT, type TestEngine } from '../support/harness.js';
 import { pridokHeaders, pridokPayload, TEST_PRIDOK_SECRET } from '../support/tenants.js';
 import { ingest, sample } from './support.js';

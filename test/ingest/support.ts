@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SCHEMA_DIR } from '../../src/henvisning/service.js';
-import { parseXmlTree, decodeXml, type XmlElement } from '../../src/xml/secure-xml.js';
-import { SchemaSet } from '../../src/xml/xsd.js';
+import { SCHEMA_DIR } from '../../src/ingest/henvisning/service.js';
+import { parseXmlTree, decodeXml, type XmlElement } from '../../src/lib/xml/secure-xml.js';
+import { SchemaSet } from '../../src/lib/xml/xsd.js';
 import type { TestEngine } from '../support/harness.js';
 import { readShared, sharedPath } from '../support/shared.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeXml, parseXmlTree, rejectDtd, XmlInputError } from '../../src/xml/secure-xml.js';
+import { decodeXml, parseXmlTree, rejectDtd, XmlInputError } from '../../src/lib/xml/secure-xml.js';
 import { readShared } from '../support/shared.js';
 
 const SAMPLE = 'Henvisning_ny_tilstand_v2-0_Ny.xml';

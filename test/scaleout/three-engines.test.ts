@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import type { Patient, ServiceRequest } from '@medplum/fhirtypes';
-import { SYSTEMS } from '../../src/referrals/systems.js';
+import { SYSTEMS } from '../../src/lib/fhir-systems.js';
 import { validFnrs as patients } from '../support/person-numbers.js';
 import { api, createConsultation, makeReferral, tokens, uniqueOrg, type ApiResponse } from '../consultations/support.js';
 import { spawnEngine, type EngineProcess } from '../support/engine-process.js';

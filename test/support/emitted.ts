@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { schemaIssues } from '../../src/fhir/json-schema.js';
+import { schemaIssues } from '../../src/fhir-store/json-schema.js';
 
 export interface Emitted {
   resource: { resourceType: string; id?: string };

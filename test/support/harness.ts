@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { mintLocalToken } from '../../src/auth/keys.js';
-import { loadConfig, type Config } from '../../src/config/config.js';
-import { startEngine, type RunningEngine } from '../../src/engine/engine.js';
+import { mintLocalToken } from '../../src/platform/auth/keys.js';
+import { loadConfig, type Config } from '../../src/platform/config/config.js';
+import { startEngine, type RunningEngine } from '../../src/app/engine.js';
 import type { JobDefinition } from '../../src/jobs/types.js';
-import { configureLogger } from '../../src/logging/logger.js';
+import { configureLogger } from '../../src/platform/logging/logger.js';
 import { TEST_TENANT, testTenants } from './tenants.js';
 
 export { OTHER_TENANT, TEST_TENANT } from './tenants.js';

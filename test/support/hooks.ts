@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveDatabase, type EmbeddedDatabase } from '../../src/devdb/devdb.js';
+import { resolveDatabase, type EmbeddedDatabase } from '../../src/platform/devdb/devdb.js';
 import { checkEmittedResources, collectEmittedResources } from './emitted.js';
 import { setHarness, startTestEngine, type TestEngine } from './harness.js';
 

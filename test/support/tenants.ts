@@ -5,11 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { dispatch } from '../../src/henvisning/service.js';
-import { envelopeFromText } from '../../src/henvisning/envelope.js';
-import { decodeXml, parseXmlTree } from '../../src/xml/secure-xml.js';
+import { dispatch } from '../../src/ingest/henvisning/service.js';
+import { envelopeFromText } from '../../src/ingest/henvisning/envelope.js';
+import { decodeXml, parseXmlTree } from '../../src/lib/xml/secure-xml.js';
 import { sharedPath } from './shared.js';
-import { signBody } from '../../src/pridok/service.js';
+import { signBody } from '../../src/ingest/pridok/service.js';
 
 export const TEST_TENANT = 'le-1';
 export const OTHER_TENANT = 'le-2';

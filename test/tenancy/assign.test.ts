@@ -8,8 +8,8 @@
 import { runCli, type CliResult } from '../support/cli.js';
 import { expect } from 'chai';
 import type { Db } from 'mongodb';
-import { HISTORY_COLLECTION, SEARCH_INDEX_COLLECTION } from '../../src/fhir/types.js';
-import { TENANT_TAG_SYSTEM } from '../../src/tenancy/tenant.js';
+import { HISTORY_COLLECTION, SEARCH_INDEX_COLLECTION } from '../../src/fhir-store/resource-types.js';
+import { TENANT_TAG_SYSTEM } from '../../src/platform/tenancy/tenant.js';
 import { startTestEngine, TEST_TENANT, type TestEngine } from '../support/harness.js';
 import { ingest, variant } from '../ingest/support.js';
 import { createConsultation, makeReferral, tokens } from '../consultations/support.js';

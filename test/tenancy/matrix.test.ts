@@ -547,7 +547,7 @@ describe('tenant matrix: every API route and FHIR interaction, legal entities A 
     await reportRows(c, A, c.a.reportId);
     // The FHIR audit trail has A's reads.
     await call('GET', `/fhir/Patient/${patientId}`, await tok(A, 'system/*.read'));
-    await e.ctx.fhir.audit.flush();
+    await e.ctx.audit.flush();
   });
 
   after(async () => {

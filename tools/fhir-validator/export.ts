@@ -9,15 +9,15 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { HL7_EXTENSIONS_USED, structureDefinition } from '../../src/fhir/extensions.js';
-import { engineStructureDefinitions } from '../../src/fhir/structure-definitions.js';
-import { envelopeFromText } from '../../src/henvisning/envelope.js';
-import { readHeader } from '../../src/hl7v2/er7.js';
+import { HL7_EXTENSIONS_USED, structureDefinition } from '../../src/lib/fhir-extensions.js';
+import { engineStructureDefinitions } from '../../src/fhir-api/structure-definitions.js';
+import { envelopeFromText } from '../../src/ingest/henvisning/envelope.js';
+import { readHeader } from '../../src/lib/er7.js';
 import { hl7DateTime } from '../../src/mapping/functions.js';
 import { listExamples, mapFile } from '../../src/mapping/examples.js';
 import { DEFAULT_MAPPINGS_DIR, MappingRegistry } from '../../src/mapping/registry.js';
-import { withSource } from '../../src/referrals/apply.js';
-import { ResourceIds } from '../../src/referrals/resource-ids.js';
+import { withSource } from '../../src/ingest/apply.js';
+import { ResourceIds } from '../../src/mapping/resource-ids.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROJECT_ROOT } from '../../paths.js';
+import { PROJECT_ROOT } from '../../platform/paths.js';
 import { fhirIdOf, serializeDictionary, type DictionaryFile } from '../format.js';
 import { dictionarySchema, validateDictionary } from '../schema.js';
 import { buildEhealth } from './ehealth.js';
@@ -18,13 +18,13 @@ import { buildStarters } from './starters.js';
 
 const projectRoot = PROJECT_ROOT;
 
-export interface BuildOptions {
+interface BuildOptions {
   source: string;
   out: string;
   log?: (line: string) => void;
 }
 
-export interface BuildReport {
+interface BuildReport {
   files: { name: string; file: string; codes: number; languages: Record<string, number> }[];
   warnings: string[];
 }

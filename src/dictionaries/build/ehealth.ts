@@ -14,7 +14,7 @@ interface Pick {
 }
 
 /** What the engine ships from the eHealth file: the list and what care plan activities refer to. */
-export const EHEALTH_PICKS: Pick[] = [
+const EHEALTH_PICKS: Pick[] = [
   { name: 'MEDICATION_UNIT', title: 'Medication units (eHealth)', description: 'Units of medication quantities and dosages (2019 seed: 11 values; production has more, e.g. no TABLET here).' },
   { name: 'SPECIALITY_TYPE', title: 'Speciality types (eHealth)', description: 'Employee speciality types (2019 seed: 7 values; production has many more).' },
   { name: 'TIMING_ABBREVIATION', title: 'Timing abbreviations (eHealth)', description: 'Codes of Timing.code (BID, TID, …).' },
@@ -53,7 +53,7 @@ export const EHEALTH_PICKS: Pick[] = [
  * The eHealth file has no language field: a dictionary whose titles are mostly Cyrillic is Ukrainian, otherwise English
  * (one language per dictionary, so a Latin name inside a Ukrainian list, e.g. ICD-10 "Coxa plana", stays Ukrainian).
  */
-export function ehealthCodes(d: EhealthDictionary, warn: (m: string) => void): { codes: DictionaryCode[]; languages: string[] } {
+function ehealthCodes(d: EhealthDictionary, warn: (m: string) => void): { codes: DictionaryCode[]; languages: string[] } {
   const entries: [string, string][] = [];
   for (const [rawCode, value] of Object.entries(d.values)) {
     if (typeof value !== 'string' || !value.trim()) {

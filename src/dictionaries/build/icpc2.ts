@@ -14,7 +14,7 @@ import type { DictionaryCode, DictionaryFile, DictionaryGroup } from '../format.
 import { parseCsv } from '../text.js';
 import { ICPC2_CHAPTERS_FILE, ICPC2_EN_FILE, ICPC2_NO_FILE, UA_EHEALTH_FILE, fileRefs, readEhealth, sourceFile, type SourceDir } from './sources.js';
 
-export const ICPC2_CHAPTERS = 'ABDFHKLNPRSTUWXYZ';
+const ICPC2_CHAPTERS = 'ABDFHKLNPRSTUWXYZ';
 
 const COMPONENTS: Record<string, string> = {
   '1': 'Symptoms and complaints',
@@ -27,7 +27,7 @@ const COMPONENTS: Record<string, string> = {
 };
 
 /** Component of an ICPC-2 rubric number: 01–29 → 1, 30–49 → 2, 50–59 → 3, 60–61 → 4, 62 → 5, 63–69 → 6, 70–99 → 7. */
-export function componentOf(code: string): string {
+function componentOf(code: string): string {
   const n = Number(code.slice(-2));
   if (n < 30) return '1';
   if (n < 50) return '2';

@@ -1,7 +1,7 @@
 /**
- * Starter lists for dictionaries that care plans use but whose values are not public (eHealth NOTES §10): a few codes
- * each, every one marked with where it came from (`origin`: an example of the eHealth API documentation, or a
- * placeholder of ours). Administrators replace them with the official lists.
+ * Starter lists for dictionaries that care plans use but whose values are not public (eHealth shows only examples):
+ * a few codes each, every one marked with where it came from (`origin`: an example of the eHealth API documentation,
+ * or a placeholder of ours). Administrators replace them with the official lists.
  */
 import type { DictionaryCode, DictionaryFile } from '../format.js';
 
