@@ -115,8 +115,9 @@ export async function run(): Promise<Record<string, unknown>> {
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
       meanMs: Number(meanMs.toFixed(1)),
-      // Little's law: connections ≈ throughput × mean latency when every connection always has a message in flight.
-      littlesLaw: Number((((aa + other) / seconds) * (meanMs / 1000)).toFixed(1)),
+      // Little's law as in the other benchmarks: throughput × mean latency ÷ connections, ≈ 1 when every connection
+      // always has a message in flight and each latency was timed right.
+      littlesLaw: Number((((aa + other) / seconds) * (meanMs / 1000) / CONNECTIONS).toFixed(2)),
       engineCpuMsPerMessage: Number((((cpuAfter - cpuBefore) * 1000) / Math.max(1, aa + other)).toFixed(2)),
     };
   } finally {

@@ -251,12 +251,20 @@ export class ResourceCache {
   put(tenant: string, r: Resource | undefined): void {
     if (!r?.id) return;
     const ref = `${tenant}|${r.resourceType}/${r.id}`;
+    const now = Date.now();
     this.map.delete(ref);
-    this.map.set(ref, { r, at: Date.now() });
-    if (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
+    this.map.set(ref, { r, at: now });
+    // Entries are in the order they were put: the expired ones (and those over capacity) are at the front. Dropping
+    // them here keeps the cache to its time to live under a steady stream of new resources, not to its capacity.
+    for (const [key, entry] of this.map) {
+      if (this.map.size <= this.capacity && now - entry.at <= this.ttlMs) break;
+      this.map.delete(key);
     }
+  }
+
+  /** Entries held (expired ones included until a put drops them). */
+  get size(): number {
+    return this.map.size;
   }
 
   evict(tenant: string, ref: string): void {
