@@ -4,7 +4,9 @@
  * (default 600). The engine runs in its own process; its resident set size (process_resident_memory_bytes on its own
  * /metrics) is sampled every 10 s. The first minute is warm-up (caches, JIT, worker threads); the figures compare the
  * samples after it: `driftPercent` (last against the first after warm-up) and `spreadPercent` (highest minus lowest
- * against the first after warm-up). Flat means both within ±10 %.
+ * against the first after warm-up). Flat means both within ±10 %. Each sample also has the main thread's heap in
+ * use and its external memory (samples: seconds:rss/heapUsed/external MB), to tell a JavaScript leak from growth
+ * elsewhere (worker threads, the allocator).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -43,12 +45,20 @@ export async function run(): Promise<Record<string, unknown>> {
       const fnr = pool[q++ % pool.length];
       return q % 2 === 0 ? `/fhir/Patient?identifier=${NIN}|${fnr}` : '/fhir/ServiceRequest?status=active&_count=10';
     };
-    const rss = async () => metricSum(await engine.process.metrics(), 'process_resident_memory_bytes') / 1024 / 1024;
-    const samples: { atS: number; rssMb: number }[] = [];
+    const mb = (m: Map<string, number>, name: string) => Number((metricSum(m, name) / 1024 / 1024).toFixed(1));
+    const sample = async () => {
+      const m = await engine.process.metrics();
+      return {
+        atS: Math.round((Date.now() - started) / 1000),
+        rssMb: mb(m, 'process_resident_memory_bytes'),
+        // The main thread's JavaScript heap and the memory outside it (Buffers); worker threads are only in the RSS.
+        heapUsedMb: mb(m, 'nodejs_heap_size_used_bytes'),
+        externalMb: mb(m, 'nodejs_external_memory_bytes'),
+      };
+    };
+    const samples: Awaited<ReturnType<typeof sample>>[] = [];
     const started = Date.now();
-    const sampler = setInterval(() => {
-      void rss().then((mb) => samples.push({ atS: Math.round((Date.now() - started) / 1000), rssMb: Number(mb.toFixed(1)) }));
-    }, SAMPLE_EVERY_MS);
+    const sampler = setInterval(() => void sample().then((s) => samples.push(s)), SAMPLE_EVERY_MS);
     const cpu0 = await engine.cpuSeconds();
     const [ingest, searches] = await Promise.all([
       autocannon({
@@ -66,7 +76,7 @@ export async function run(): Promise<Record<string, unknown>> {
     ]);
     clearInterval(sampler);
     const cpu1 = await engine.cpuSeconds();
-    samples.push({ atS: Math.round((Date.now() - started) / 1000), rssMb: Number((await rss()).toFixed(1)) });
+    samples.push(await sample());
     const steady = samples.filter((s) => s.atS * 1000 >= WARM_UP_MS);
     const first = steady[0]?.rssMb ?? NaN;
     const last = steady[steady.length - 1]?.rssMb ?? NaN;
@@ -88,7 +98,11 @@ export async function run(): Promise<Record<string, unknown>> {
       driftPercent: pct(last - first),
       spreadPercent: pct(max - min),
       flatWithin10Percent: Math.abs(pct(last - first)) <= 10 && pct(max - first) <= 10 && pct(first - min) <= 10,
-      samples: samples.map((s) => `${s.atS}s:${s.rssMb}`).join(' '),
+      heapUsedAfterWarmUpMb: steady[0]?.heapUsedMb,
+      heapUsedLastMb: steady[steady.length - 1]?.heapUsedMb,
+      externalAfterWarmUpMb: steady[0]?.externalMb,
+      externalLastMb: steady[steady.length - 1]?.externalMb,
+      samples: samples.map((s) => `${s.atS}s:${s.rssMb}/${s.heapUsedMb}/${s.externalMb}`).join(' '),
     };
   } finally {
     await engine.stop();
